@@ -1,0 +1,228 @@
+"""The Python API: load -> check -> derive -> build -> run, one object per model.
+
+>>> import modelgen
+>>> hh = modelgen.load("models/hh.model")
+>>> result = hh.run(duration="100 ms", dt="0.01 ms", inputs={"I_ext": "10 uA/cm^2"})
+>>> result.spike_times(0)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import runtime
+from .codegen import build_hash, generate_code
+from .derive import MembraneDerivation, derive_voltage_ode
+from .diagnostics import Diagnostic, ModelError, Span
+from .language import parse_model, parse_model_text
+from .model import Model, build_model, parse_quantity
+from .schemes import Plan, plan_integration
+from .units import TIME, Dimension, describe, suggested_unit
+
+__all__ = ["NeuronModel", "load", "load_text", "quantity"]
+
+
+def load(path: str | os.PathLike) -> NeuronModel:
+    """Return the checked model in the file at ``path`` (raises ModelError with every problem)."""
+    tree = parse_model(path)
+    return NeuronModel(build_model(tree), Path(path))
+
+
+def load_text(text: str, name: str = "<string>") -> NeuronModel:
+    """Return the checked model written in ``text``."""
+    return NeuronModel(build_model(parse_model_text(text, name)), None)
+
+
+def quantity(value, dim: Dimension, what: str, unit: str = "", unit_scale: float = 1.0):
+    """Return ``value`` in internal units, checking its dimension.
+
+    ``value`` is text with a unit (``"10 uA/cm^2"``), or a number / array meaning
+    ``unit`` (the quantity's unit as declared in the model, internal value ``unit_scale``).
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        got, got_dim = parse_quantity(text, what)
+        if got_dim != dim and not (got == 0 and got_dim.is_dimensionless):
+            raise ModelError([Diagnostic("E501", Span(what, 1, 1, len(text), text), f"{what} must be {describe(dim)} (e.g. {suggested_unit(dim) if not unit or unit == '1' else unit}), but `{text}` is {describe(got_dim)}")])
+        return got
+    if callable(value):
+        return lambda t, f=value: np.asarray(f(t)) * unit_scale
+    return np.asarray(value, dtype=float) * unit_scale if np.ndim(value) else float(value) * unit_scale
+
+
+@dataclass
+class NeuronModel:
+    """A checked model that answers questions, shows its equations, builds and runs."""
+
+    model: Model
+    path: Path | None
+
+    def __post_init__(self):
+        self.derivation: MembraneDerivation | None = derive_voltage_ode(self.model)
+
+    # --- questions
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        return self.model.warnings
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        return self.model.state_names
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        """Return parameter name -> value with unit, as written."""
+        return {p.name: f"{p.display_value:g} {p.unit}".strip() for p in self.model.parameters}
+
+    @property
+    def inputs(self) -> dict[str, str]:
+        return {i.name: i.unit for i in self.model.inputs}
+
+    @property
+    def currents(self) -> dict[str, str]:
+        """Return current name -> direction."""
+        return {c.name: c.direction for c in self.model.currents}
+
+    def plan(self, method: str | None = None) -> Plan:
+        """Return the integration plan (scheme per state and why)."""
+        return plan_integration(self.model, self.derivation, method)
+
+    # --- showing
+    def latex(self, derivation: bool = True) -> str:
+        from .latex import model_latex
+
+        return model_latex(self.model, self.derivation, derivation_steps=derivation)
+
+    def _repr_latex_(self) -> str:
+        return self.latex()
+
+    # --- building
+    def code(self, method: str | None = None) -> str:
+        """Return the generated numpy module's text."""
+        return generate_code(self.model, self.derivation, self.plan(method))
+
+    def generated_path(self, out_dir: str | os.PathLike = "generated") -> Path:
+        stem = self.path.stem if self.path else self.model.name
+        return Path(out_dir) / f"{_safe_stem(stem)}.py"
+
+    def build(self, out_dir: str | os.PathLike = "generated", method: str | None = None) -> Path:
+        """Write the generated module (only if its text changed) and return its path."""
+        code = self.code(method)
+        target = self.generated_path(out_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_text(encoding="utf-8") != code:
+            tmp = target.with_suffix(".py.tmp")
+            tmp.write_text(code, encoding="utf-8")
+            tmp.replace(target)
+        return target
+
+    def load_module(self, out_dir: str | os.PathLike = "generated", method: str | None = None, rebuild: bool = True):
+        """Return the generated module, rebuilding it if missing or stale (or raising if not ``rebuild``)."""
+        plan = self.plan(method)
+        expected = build_hash(self.model, plan.method)
+        target = self.generated_path(out_dir)
+        if target.exists():
+            try:
+                return runtime.load_generated(target, expected)
+            except runtime.StaleModuleError:
+                if not rebuild:
+                    raise
+            except Exception:  # a damaged file: regenerate it
+                if not rebuild:
+                    raise
+        elif not rebuild:
+            raise runtime.StaleModuleError(f"{target} does not exist; run `modelgen build`")
+        return runtime.load_generated(self.build(out_dir, method), expected)
+
+    # --- running
+    def run(
+        self,
+        duration="100 ms",
+        dt="0.01 ms",
+        n: int = 1,
+        inputs: dict | None = None,
+        params: dict | None = None,
+        record=None,
+        record_indices=None,
+        method: str | None = None,
+        out_dir: str | os.PathLike = "generated",
+    ) -> runtime.Result:
+        """Simulate ``n`` neurons and return the :class:`~modelgen.runtime.Result`.
+
+        Quantities are text with units (``"10 uA/cm^2"``) or numbers in the unit the model
+        declares for that quantity; arrays of length ``n`` give per-neuron values, and an
+        input may be a function of t (ms). ``record`` lists variables (default: the
+        membrane potential, or the first state); ``record_indices`` the neurons (default:
+        the first ten).
+        """
+        m = self.model
+        dt_ms = quantity(dt, TIME, "dt", "ms")
+        duration_ms = quantity(duration, TIME, "duration", "ms")
+        p_internal = {}
+        for name, value in (params or {}).items():
+            if name not in {p.name for p in m.parameters}:
+                raise _unknown("parameter", name, [p.name for p in m.parameters])
+            p = m.parameter(name)
+            p_internal[name] = quantity(value, p.dimension, name, p.unit, p.display_scale)
+        in_internal = {}
+        for name, value in (inputs or {}).items():
+            if name not in {i.name for i in m.inputs}:
+                raise _unknown("input", name, [i.name for i in m.inputs])
+            i = m.input(name)
+            in_internal[name] = quantity(value, i.dimension, name, i.unit, i.display_scale)
+        if record is None:
+            record = [m.membrane_state or m.states[0].name]
+        elif isinstance(record, str):
+            record = [record]
+        rec_scale, rec_units = {}, {}
+        defs = {name: None for name, _, _ in m.definition_order()}
+        for name in record:
+            if name in defs:
+                dim = next((e.dimension for e in m.expressions if e.name == name), None) or m.current(name).dimension
+                rec_scale[name], rec_units[name] = 1.0, suggested_unit(dim)
+                rec_scale[name] = float(_unit_scale(rec_units[name]))
+            else:
+                try:
+                    rec_units[name], rec_scale[name] = m.unit_of(name)
+                except KeyError:
+                    raise _unknown("variable to record", name, list(m.state_names) + list(defs) + [i.name for i in m.inputs]) from None
+        if record_indices is None:
+            record_indices = np.arange(min(n, 10))
+        module = self.load_module(out_dir, method)
+        result = runtime.simulate(module, n, dt_ms, duration_ms, p_internal, in_internal, rec_scale, np.asarray(record_indices), rec_units)
+        result.metadata = {
+            "model": m.name,
+            "source": str(self.path) if self.path else None,
+            "source_sha256": m.source_hash,
+            "build_hash": module.BUILD_HASH,
+            "method": module.METHOD,
+        }
+        return result
+
+
+def _unit_scale(unit: str) -> float:
+    value, _ = parse_quantity("1 " + unit if unit != "1" else "1", "unit")
+    return value
+
+
+def _unknown(what: str, name: str, choices: list[str]) -> ModelError:
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=1)
+    hint = f"did you mean `{close[0]}`?" if close else ("this model has: " + ", ".join(choices) if choices else f"this model has no {what}s")
+    return ModelError([Diagnostic("E501", None, f"unknown {what} `{name}`", hint)])
+
+
+def _safe_stem(stem: str) -> str:
+    out = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in stem)
+    if not out or out[0].isdigit():
+        out = "m_" + out
+    return out

@@ -1,0 +1,159 @@
+"""The ``modelgen`` command: check, build, latex, run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .diagnostics import ModelError, format_diagnostics
+from .runtime import SimulationError, StaleModuleError
+from .schemes import METHODS
+
+__all__ = ["main"]
+
+
+def _load(path: str):
+    from .api import load
+
+    return load(path)
+
+
+def _fail(err: ModelError, as_json: bool = False) -> None:
+    click.echo(format_diagnostics(err.diagnostics, as_json=as_json), err=not as_json)
+    n = len(err.errors)
+    if not as_json:
+        click.echo(f"{n} error{'s' if n != 1 else ''}", err=True)
+    sys.exit(1)
+
+
+def _warn(model) -> None:
+    if model.warnings:
+        click.echo(format_diagnostics(list(model.warnings)), err=True)
+
+
+def _assignments(pairs: tuple[str, ...], option: str) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise click.BadParameter(f"expected NAME=VALUE, e.g. I_ext=10uA/cm^2, got {pair!r}", param_hint=option)
+        out[name.strip()] = value.strip()
+    return out
+
+
+method_option = click.option("--method", type=click.Choice(METHODS), default=None, help="Integration scheme (default: the model's `method` line, else auto).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="modelgen")
+def main() -> None:
+    """Neuron membrane models as text -> sympy -> generated numpy simulators."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Diagnostics as text or as JSON for editors.")
+@method_option
+def check(files: tuple[str, ...], fmt: str, method: str | None) -> None:
+    """Parse and check model FILES: names, units, equations. Exit 1 on errors."""
+    all_diags = []
+    failed = False
+    for f in files:
+        try:
+            m = _load(f)
+            plan = m.plan(method)
+            all_diags.extend(m.warnings)
+            if fmt == "text":
+                _warn(m.model)
+                schemes = ", ".join(f"{s}: {plan.method if s in plan.odes else '?'}" for s in m.states)
+                click.echo(f"{f}: ok -- model {m.name}: {len(m.states)} states ({schemes}), {len(m.currents)} currents, {len(m.model.parameters)} parameters")
+        except ModelError as e:
+            failed = True
+            all_diags.extend(e.diagnostics)
+            if fmt == "text":
+                click.echo(format_diagnostics(e.diagnostics), err=True)
+                click.echo(f"{f}: {len(e.errors)} error{'s' if len(e.errors) != 1 else ''}", err=True)
+    if fmt == "json":
+        click.echo(format_diagnostics(all_diags, as_json=True))
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-o", "--out-dir", default="generated", show_default=True, help="Directory for the generated module.")
+@method_option
+def build(file: str, out_dir: str, method: str | None) -> None:
+    """Generate the numpy simulator of FILE."""
+    try:
+        m = _load(file)
+        _warn(m.model)
+        plan = m.plan(method)
+        path = m.build(out_dir, method)
+    except ModelError as e:
+        _fail(e)
+    click.echo(f"wrote {path}  ({plan.method})")
+    for state, why in plan.reasons.items():
+        click.echo(f"  {state}: {why}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--derivation/--no-derivation", default=True, help="Show the steps from Q = C V to dV/dt.")
+def latex(file: str, derivation: bool) -> None:
+    """Print the model's equations as LaTeX, derived from Q = C V."""
+    try:
+        m = _load(file)
+    except ModelError as e:
+        _fail(e)
+    click.echo(m.latex(derivation=derivation), nl=False)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--duration", default="100 ms", show_default=True, help="Simulated time, with a unit.")
+@click.option("--dt", default="0.01 ms", show_default=True, help="Time step, with a unit.")
+@click.option("--n", "n", default=1, show_default=True, type=click.IntRange(min=1), help="Number of neurons.")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=VALUE", help="Input value with a unit, e.g. I_ext=10uA/cm^2 (repeatable).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Override a parameter, e.g. g_K=30mS/cm^2 (repeatable).")
+@click.option("--record", multiple=True, metavar="VAR", help="Variable to record: a state, input, current or expression (repeatable; default: the membrane potential).")
+@click.option("--record-neurons", default=10, show_default=True, type=click.IntRange(min=0), help="Record the first K neurons.")
+@click.option("--save", type=click.Path(dir_okay=False), default=None, help="Save t, recorded traces, spike_i and spike_t to an .npz file.")
+@click.option("-o", "--out-dir", default="generated", show_default=True, help="Directory of generated modules.")
+@method_option
+def run(file, duration, dt, n, inputs, params, record, record_neurons, save, out_dir, method) -> None:
+    """Simulate N neurons of FILE and print a summary (and save results)."""
+    import numpy as np
+
+    try:
+        m = _load(file)
+        _warn(m.model)
+        result = m.run(
+            duration=duration,
+            dt=dt,
+            n=n,
+            inputs=_assignments(inputs, "--input"),
+            params=_assignments(params, "--param"),
+            record=list(record) or None,
+            record_indices=np.arange(min(n, record_neurons)),
+            method=method,
+            out_dir=out_dir,
+        )
+    except ModelError as e:
+        _fail(e)
+    except (SimulationError, StaleModuleError) as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    if save:
+        if not save.endswith(".npz"):
+            save += ".npz"
+        Path(save).parent.mkdir(parents=True, exist_ok=True)
+        result.save(save)
+        click.echo(f"saved {save}", err=True)
+    click.echo(result.summary(), err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,688 @@
+"""The model language: text -> syntax tree, with every position kept.
+
+A model file is a list of statements, one per line (``#`` starts a comment)::
+
+    model HodgkinHuxley "Squid giant axon"
+    parameter g_Na = 120 mS/cm^2
+    state V = -65 mV
+    input I_ext = 0 uA/cm^2
+    charge Q = C_m * V
+    current I_Na = g_Na * m^3 * h * (V - E_Na)   outward
+    alpha_m = 0.1/mV * (V + 40 mV) / (1 - exp(-(V + 40 mV)/10 mV)) / ms
+    dm/dt = alpha_m*(1 - m) - beta_m*m
+    threshold V > V_th
+    reset V = V_reset
+    refractory 2 ms
+    method exponential_euler
+
+Expressions are parsed by the recursive-descent parser below into a small tree of
+frozen dataclasses. Nothing is ever evaluated: the only names are model names, unit
+names and the functions in :data:`FUNCTIONS`; anything else is reported.
+
+A number directly followed by unit names is a quantity literal that binds tighter than
+any operator, so ``x / 10 mV`` means ``x / (10 mV)`` and ``1 uF/cm^2`` is one literal.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from .diagnostics import Diagnostic, ModelError, Span
+from .units import lookup_unit
+
+__all__ = [
+    "FUNCTIONS",
+    "LIMITS",
+    "parse_model",
+    "parse_model_text",
+    "parse_expression",
+    "Num",
+    "Name",
+    "UnitLit",
+    "Unary",
+    "Binary",
+    "Call",
+    "Compare",
+    "Statement",
+    "SyntaxTree",
+]
+
+# allowed functions: name -> (min args, max args)
+FUNCTIONS: dict[str, tuple[int, int]] = {
+    "exp": (1, 1),
+    "expm1": (1, 1),
+    "log": (1, 1),
+    "log10": (1, 1),
+    "log1p": (1, 1),
+    "sqrt": (1, 1),
+    "abs": (1, 1),
+    "sin": (1, 1),
+    "cos": (1, 1),
+    "tan": (1, 1),
+    "sinh": (1, 1),
+    "cosh": (1, 1),
+    "tanh": (1, 1),
+    "min": (2, 8),
+    "max": (2, 8),
+    "clip": (3, 3),
+    "where": (3, 3),
+    "heaviside": (1, 1),
+}
+
+KEYWORDS = frozenset(
+    {
+        "model",
+        "parameter",
+        "state",
+        "input",
+        "charge",
+        "current",
+        "inward",
+        "outward",
+        "threshold",
+        "reset",
+        "refractory",
+        "method",
+        "t",
+        "dt",
+    }
+)
+
+# Limits that keep a hostile or broken file from exhausting the machine.
+LIMITS = {
+    "file_bytes": 1_000_000,
+    "line_chars": 4_000,
+    "statements": 5_000,
+    "expression_depth": 60,
+    "tokens_per_line": 1_000,
+}
+
+
+# ----------------------------------------------------------------------- syntax tree
+@dataclass(frozen=True)
+class Num:
+    value: Fraction
+    span: Span
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class UnitLit:
+    """A unit inside a quantity literal: ``factors`` is ((unit name, exponent, span), ...)."""
+
+    factors: tuple[tuple[str, Fraction, Span], ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str
+    operand: object
+    span: Span
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str  # + - * / ^
+    left: object
+    right: object
+    span: Span  # the operator
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str
+    args: tuple
+    span: Span  # the function name
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str
+    left: object
+    right: object
+    span: Span
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One line of a model file.
+
+    ``kind`` is one of: parameter, state, input, charge, current, expression, ode,
+    threshold, reset, refractory, method.
+    """
+
+    kind: str
+    span: Span  # the whole statement (line)
+    name: str = ""
+    name_span: Span | None = None
+    expr: object = None
+    direction: str = ""  # currents: inward | outward
+    op: str = "="  # resets: = += -= *= /=
+    is_input_current: bool = False  # `current I = input inward`
+
+
+@dataclass(frozen=True)
+class SyntaxTree:
+    file: str
+    source: str
+    name: str
+    description: str
+    name_span: Span | None
+    statements: tuple[Statement, ...] = field(default=())
+
+    def of_kind(self, *kinds: str) -> list[Statement]:
+        return [s for s in self.statements if s.kind in kinds]
+
+
+# ----------------------------------------------------------------------- tokenizer
+@dataclass(frozen=True)
+class Token:
+    kind: str  # NUMBER NAME OP STRING
+    text: str
+    col: int  # 1-based
+
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<NUMBER>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<NAME>[^\W\d]\w*)
+  | (?P<STRING>"[^"]*")
+  | (?P<OP>\*\*|\+=|-=|\*=|/=|<=|>=|==|!=|[-+*/^()<>=,:])
+    """,
+    re.VERBOSE,
+)
+
+
+class _Fail(Exception):
+    def __init__(self, diag: Diagnostic):
+        self.diag = diag
+
+
+def _tokenize(line: str, span: Span) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(line):
+        m = _TOKEN_RE.match(line, pos)
+        if not m:
+            ch = line[pos]
+            what = "character" if ch.isprintable() else "unprintable character"
+            hint = ""
+            if ch in "[]{}.;'\\@$!&|~`?":
+                hint = "model expressions use names, numbers, units, + - * / ^ and function calls"
+            raise _Fail(
+                Diagnostic(
+                    "E001",
+                    span.at(pos + 1, 1),
+                    f"unexpected {what} {ch!r} (U+{ord(ch):04X})",
+                    hint,
+                )
+            )
+        kind = m.lastgroup
+        if kind != "space":
+            tokens.append(Token(kind, m.group(), pos + 1))
+        pos = m.end()
+        if len(tokens) > LIMITS["tokens_per_line"]:
+            raise _Fail(Diagnostic("E005", span.at(1, 1), "line has too many tokens"))
+    return tokens
+
+
+def _strip_comment(line: str) -> str:
+    # `#` starts a comment unless inside a string
+    in_string = False
+    for i, ch in enumerate(line):
+        if ch == '"':
+            in_string = not in_string
+        elif ch == "#" and not in_string:
+            return line[:i]
+    return line
+
+
+# ----------------------------------------------------------------------- expressions
+class _ExprParser:
+    """Recursive descent over one line's tokens; ``model_names`` shadow unit names."""
+
+    def __init__(self, tokens: list[Token], span: Span, model_names: frozenset[str]):
+        self.toks = tokens
+        self.i = 0
+        self.span = span
+        self.model_names = model_names
+        self.depth = 0
+
+    # helpers
+    def peek(self, offset: int = 0) -> Token | None:
+        j = self.i + offset
+        return self.toks[j] if j < len(self.toks) else None
+
+    def at_op(self, *ops: str) -> bool:
+        t = self.peek()
+        return t is not None and t.kind == "OP" and t.text in ops
+
+    def tspan(self, t: Token) -> Span:
+        return self.span.at(t.col, len(t.text))
+
+    def fail(self, message: str, t: Token | None = None, hint: str = "") -> _Fail:
+        if t is None:
+            col = len(self.span.text.rstrip()) + 1
+            return _Fail(Diagnostic("E001", self.span.at(col, 1), message, hint))
+        return _Fail(Diagnostic("E001", self.tspan(t), message, hint))
+
+    def expect_op(self, op: str) -> Token:
+        t = self.peek()
+        if t is None or t.kind != "OP" or t.text != op:
+            got = f"`{t.text}`" if t else "end of line"
+            raise self.fail(f"expected `{op}` but found {got}", t)
+        self.i += 1
+        return t
+
+    def enter(self):
+        self.depth += 1
+        if self.depth > LIMITS["expression_depth"]:
+            t = self.peek()
+            raise _Fail(
+                Diagnostic(
+                    "E005",
+                    self.tspan(t) if t else self.span.at(1, 1),
+                    f"expression nested deeper than {LIMITS['expression_depth']} levels",
+                    "split it into named intermediate expressions",
+                )
+            )
+
+    # grammar
+    def parse_comparison(self):
+        left = self.parse_additive()
+        if self.at_op("<", ">", "<=", ">=", "==", "!="):
+            t = self.peek()
+            self.i += 1
+            right = self.parse_additive()
+            return Compare(t.text, left, right, self.tspan(t))
+        return left
+
+    def parse_additive(self):
+        left = self.parse_term()
+        while self.at_op("+", "-"):
+            t = self.peek()
+            self.i += 1
+            right = self.parse_term()
+            left = Binary(t.text, left, right, self.tspan(t))
+        return left
+
+    def parse_term(self):
+        left = self.parse_unary()
+        while self.at_op("*", "/"):
+            t = self.peek()
+            self.i += 1
+            right = self.parse_unary()
+            left = Binary(t.text, left, right, self.tspan(t))
+        return left
+
+    def parse_unary(self):
+        if self.at_op("-", "+"):
+            t = self.peek()
+            self.i += 1
+            self.enter()
+            operand = self.parse_unary()
+            self.depth -= 1
+            return Unary(t.text, operand, self.tspan(t)) if t.text == "-" else operand
+        return self.parse_power()
+
+    def parse_power(self):
+        base = self.parse_primary()
+        if self.at_op("^", "**"):
+            t = self.peek()
+            self.i += 1
+            self.enter()
+            exponent = self.parse_unary()  # right-associative, allows 2^-1
+            self.depth -= 1
+            return Binary("^", base, exponent, self.tspan(t))
+        return base
+
+    def is_unit_name(self, t: Token | None) -> bool:
+        return (
+            t is not None
+            and t.kind == "NAME"
+            and t.text not in self.model_names
+            and lookup_unit(t.text) is not None
+        )
+
+    def parse_unit_literal(self) -> UnitLit:
+        """Parse ``uF/cm^2`` after a number: unit names joined by * and /, with integer powers."""
+        factors = []
+        first = self.peek()
+        sign = 1
+        while True:
+            t = self.peek()
+            self.i += 1
+            exp = Fraction(1)
+            if self.at_op("^", "**"):
+                self.i += 1
+                exp = self.parse_int_exponent()
+            factors.append((t.text, sign * exp, self.tspan(t)))
+            if self.at_op("*", "/") and self.is_unit_name(self.peek(1)):
+                sign = -1 if self.peek().text == "/" else 1
+                self.i += 1
+                continue
+            break
+        last = factors[-1][2]
+        start = self.tspan(first).col
+        return UnitLit(tuple(factors), self.span.at(start, last.col + last.length - start))
+
+    def parse_int_exponent(self) -> Fraction:
+        neg = False
+        paren = False
+        if self.at_op("("):
+            paren = True
+            self.i += 1
+        if self.at_op("-"):
+            neg = True
+            self.i += 1
+        t = self.peek()
+        if t is None or t.kind != "NUMBER" or not re.fullmatch(r"\d+", t.text):
+            raise self.fail("a unit's exponent must be a whole number, e.g. cm^2 or s^-1", t)
+        self.i += 1
+        if paren:
+            self.expect_op(")")
+        return Fraction(-int(t.text) if neg else int(t.text))
+
+    def parse_primary(self):
+        t = self.peek()
+        if t is None:
+            raise self.fail("expression ends too early", None)
+        if t.kind == "NUMBER":
+            self.i += 1
+            value = Fraction(t.text)  # exact: "0.1" is 1/10
+            num = Num(value, self.tspan(t))
+            if self.is_unit_name(self.peek()):
+                unit = self.parse_unit_literal()
+                return Binary("*", num, unit, unit.span)
+            return num
+        if t.kind == "NAME":
+            self.i += 1
+            if self.at_op("("):
+                return self.parse_call(t)
+            return Name(t.text, self.tspan(t))
+        if t.kind == "OP" and t.text == "(":
+            self.i += 1
+            self.enter()
+            inner = self.parse_comparison()
+            self.depth -= 1
+            self.expect_op(")")
+            return inner
+        if t.kind == "STRING":
+            raise self.fail("a text string cannot be used in an expression", t)
+        raise self.fail(f"unexpected `{t.text}`", t)
+
+    def parse_call(self, name_tok: Token):
+        self.expect_op("(")
+        args = []
+        self.enter()
+        if not self.at_op(")"):
+            args.append(self.parse_comparison())
+            while self.at_op(","):
+                self.i += 1
+                args.append(self.parse_comparison())
+        self.depth -= 1
+        self.expect_op(")")
+        return Call(name_tok.text, tuple(args), self.tspan(name_tok))
+
+    def parse_all(self):
+        if not self.toks:
+            raise self.fail("expected an expression", None)
+        expr = self.parse_comparison()
+        t = self.peek()
+        if t is not None:
+            hint = ""
+            if t.kind == "NAME" and lookup_unit(t.text) and t.text in self.model_names:
+                hint = f"`{t.text}` is a name in this model, so it cannot be used as a unit here"
+            elif t.kind == "NAME" or t.kind == "NUMBER":
+                hint = "is an operator such as `*` missing?"
+            raise self.fail(f"unexpected `{t.text}` after the end of the expression", t, hint)
+        return expr
+
+
+def parse_expression(text: str, file: str = "<expression>", line: int = 1, names=()):
+    """Return the syntax tree of one expression (raises :class:`ModelError`)."""
+    span = Span(file, line, 1, len(text), text)
+    try:
+        toks = _tokenize(text, span)
+        return _ExprParser(toks, span, frozenset(names)).parse_all()
+    except _Fail as f:
+        raise ModelError([f.diag]) from None
+    except RecursionError:
+        raise ModelError(
+            [Diagnostic("E005", span, "expression nested too deeply")]
+        ) from None
+
+
+# ----------------------------------------------------------------------- statements
+_NAME_RE = re.compile(r"^[^\W\d]\w*$")
+_ODE_LHS = re.compile(r"^d([^\W\d]\w*)$")
+
+
+def check_name(name: str, span: Span) -> Diagnostic | None:
+    """Return a diagnostic if ``name`` may not name a model quantity."""
+    if name.startswith("_"):
+        return Diagnostic("E103", span, f"name `{name}` starts with an underscore", "names starting with `_` are reserved for generated code")
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return Diagnostic("E103", span, f"`{name}` is a Python keyword and cannot name a quantity", f"rename it, e.g. `{name}_`")
+    if name in KEYWORDS:
+        return Diagnostic("E103", span, f"`{name}` is a word of the model language and cannot name a quantity")
+    if name in FUNCTIONS:
+        return Diagnostic("E103", span, f"`{name}` is a function and cannot name a quantity")
+    if not name.isascii():
+        return Diagnostic("E103", span, f"name `{name}` has non-ASCII characters", "use ASCII letters, digits and `_` in names")
+    return None
+
+
+def _declared_name(tokens: list[Token]) -> str | None:
+    """Return the name a line declares, from its leading tokens (first pass)."""
+    if not tokens:
+        return None
+    head = tokens[0].text
+    if head in ("parameter", "state", "input", "charge", "current") and len(tokens) > 1:
+        return tokens[1].text
+    if tokens[0].kind == "NAME" and len(tokens) > 1 and tokens[1].text == "=":
+        return head
+    return None
+
+
+def parse_model_text(source: str, file: str = "<string>") -> SyntaxTree:
+    """Return the syntax tree of a model's text; raise ModelError listing every syntax error."""
+    diags: list[Diagnostic] = []
+    file_span = Span(file, 1, 1, 1, "")
+    if len(source.encode("utf-8", "surrogatepass")) > LIMITS["file_bytes"]:
+        raise ModelError([Diagnostic("E004", file_span, f"file is larger than {LIMITS['file_bytes']} bytes", "a model file is a short text; split very large models")])
+    if "\x00" in source:
+        raise ModelError([Diagnostic("E004", file_span, "file contains NUL bytes; is it a binary file?")])
+    source = source.lstrip("\ufeff")
+    raw_lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+    # first pass: tokens of every line, and the names the model declares
+    lines: list[tuple[int, str, list[Token], Span]] = []
+    for lineno, raw in enumerate(raw_lines, start=1):
+        span = Span(file, lineno, 1, max(1, len(raw)), raw)
+        if len(raw) > LIMITS["line_chars"]:
+            diags.append(Diagnostic("E004", span.at(1, 1), f"line longer than {LIMITS['line_chars']} characters"))
+            continue
+        bad = next((c for c in raw if unicodedata.category(c) in ("Cc", "Cs") and c != "\t"), None)
+        if bad is not None:
+            diags.append(Diagnostic("E004", span.at(raw.index(bad) + 1, 1), f"control character U+{ord(bad):04X} in the text; is this a binary file?"))
+            continue
+        text = _strip_comment(raw)
+        if not text.strip():
+            continue
+        try:
+            toks = _tokenize(text, span)
+        except _Fail as f:
+            diags.append(f.diag)
+            continue
+        lines.append((lineno, text, toks, span))
+    if len(lines) > LIMITS["statements"]:
+        raise ModelError([Diagnostic("E004", file_span, f"more than {LIMITS['statements']} statements")])
+    names = frozenset(n for _, _, toks, _ in lines if (n := _declared_name(toks)))
+    names |= frozenset(
+        m.group(1) for _, _, toks, _ in lines if toks and (m := _ODE_LHS.match(toks[0].text))
+    )
+
+    model_name, description, model_span = "", "", None
+    statements: list[Statement] = []
+    for lineno, text, toks, span in lines:
+        try:
+            if toks[0].text == "model":
+                if model_span is not None:
+                    raise _Fail(Diagnostic("E102", span.at(toks[0].col, 5), "a second `model` line", "a file holds one model"))
+                if len(toks) < 2 or toks[1].kind != "NAME":
+                    raise _Fail(Diagnostic("E003", span.at(toks[0].col, 5), "`model` needs a name", 'write e.g. `model HodgkinHuxley "Squid giant axon"`'))
+                model_name = toks[1].text
+                model_span = span.at(toks[1].col, len(toks[1].text))
+                rest = toks[2:]
+                if rest and rest[0].kind == "STRING" and len(rest) == 1:
+                    description = rest[0].text[1:-1]
+                elif rest:
+                    raise _Fail(Diagnostic("E003", span.at(rest[0].col, len(rest[0].text)), "unexpected text after the model name", 'put a description in double quotes: model Name "description"'))
+                continue
+            statements.append(_parse_statement(toks, span, names))
+        except _Fail as f:
+            diags.append(f.diag)
+        except RecursionError:
+            diags.append(Diagnostic("E005", span.at(1, 1), "expression nested too deeply"))
+    if diags:
+        raise ModelError(diags)
+    return SyntaxTree(file, source, model_name, description, model_span, tuple(statements))
+
+
+def _parse_statement(toks: list[Token], span: Span, names: frozenset[str]) -> Statement:
+    head = toks[0]
+
+    def expr_of(sub: list[Token]):
+        return _ExprParser(sub, span, names).parse_all()
+
+    def name_at(k: int, what: str) -> tuple[str, Span]:
+        if len(toks) <= k or toks[k].kind != "NAME":
+            t = toks[k] if len(toks) > k else None
+            col = t.col if t else len(span.text.rstrip()) + 1
+            raise _Fail(Diagnostic("E003", span.at(col, len(t.text) if t else 1), f"`{head.text}` needs {what}"))
+        name_span = span.at(toks[k].col, len(toks[k].text))
+        if (d := check_name(toks[k].text, name_span)) is not None:
+            raise _Fail(d)
+        return toks[k].text, name_span
+
+    def expect_eq(k: int, example: str):
+        if len(toks) <= k or toks[k].text != "=":
+            t = toks[k] if len(toks) > k else None
+            col = t.col if t else len(span.text.rstrip()) + 1
+            raise _Fail(Diagnostic("E003", span.at(col, len(t.text) if t else 1), f"expected `=` in `{head.text}` statement", f"write e.g. `{example}`"))
+
+    kind = head.text
+    if kind in ("parameter", "state", "input", "charge"):
+        examples = {
+            "parameter": "parameter g_L = 0.3 mS/cm^2",
+            "state": "state V = -65 mV",
+            "input": "input I_ext = 0 uA/cm^2",
+            "charge": "charge Q = C_m * V",
+        }
+        name, nspan = name_at(1, "a name")
+        expect_eq(2, examples[kind])
+        return Statement(kind, span, name, nspan, expr_of(toks[3:]))
+    if kind == "current":
+        name, nspan = name_at(1, "a name")
+        expect_eq(2, "current I_L = g_L * (V - E_L)  outward")
+        body = toks[3:]
+        last = body[-1] if body else None
+        if last is None or last.text not in ("inward", "outward"):
+            col = last.col if last else len(span.text.rstrip()) + 1
+            raise _Fail(
+                Diagnostic(
+                    "E003",
+                    span.at(col, len(last.text) if last else 1),
+                    f"current {name} needs a direction at the end of the line: `inward` or `outward`",
+                    "outward currents (e.g. K+ leaving) lower V; inward currents (e.g. Na+ entering, injected current) raise it",
+                )
+            )
+        body = body[:-1]
+        if len(body) == 1 and body[0].text == "input":
+            return Statement("current", span, name, nspan, None, last.text, is_input_current=True)
+        return Statement("current", span, name, nspan, expr_of(body), last.text)
+    if kind == "threshold":
+        return Statement("threshold", span, expr=expr_of(toks[1:]), name_span=span.at(head.col, len(head.text)))
+    if kind == "refractory":
+        return Statement("refractory", span, expr=expr_of(toks[1:]), name_span=span.at(head.col, len(head.text)))
+    if kind == "reset":
+        name, nspan = name_at(1, "a state variable to reset, e.g. `reset V = V_reset`")
+        if len(toks) < 3 or toks[2].text not in ("=", "+=", "-=", "*=", "/="):
+            t = toks[2] if len(toks) > 2 else None
+            col = t.col if t else len(span.text.rstrip()) + 1
+            raise _Fail(Diagnostic("E003", span.at(col, 1), "expected `=`, `+=`, `-=`, `*=` or `/=` after the reset variable"))
+        return Statement("reset", span, name, nspan, expr_of(toks[3:]), op=toks[2].text)
+    if kind == "method":
+        if len(toks) != 2 or toks[1].kind != "NAME":
+            raise _Fail(Diagnostic("E003", span.at(head.col, len(head.text)), "`method` needs one scheme name, e.g. `method exponential_euler`"))
+        return Statement("method", span, toks[1].text, span.at(toks[1].col, len(toks[1].text)))
+    # dX/dt = expr
+    if (
+        len(toks) >= 4
+        and head.kind == "NAME"
+        and (m := _ODE_LHS.match(head.text))
+        and toks[1].text == "/"
+        and toks[2].text == "dt"
+    ):
+        if len(toks) < 4 or toks[3].text != "=":
+            raise _Fail(Diagnostic("E003", span.at(toks[2].col, 2), "expected `=` after `dX/dt`"))
+        target = m.group(1)
+        tspan = span.at(head.col + 1, len(target))
+        return Statement("ode", span, target, tspan, expr_of(toks[4:]))
+    # NAME = expr
+    if head.kind == "NAME" and len(toks) >= 2 and toks[1].text == "=":
+        name, nspan = name_at(0, "a name")
+        return Statement("expression", span, name, nspan, expr_of(toks[2:]))
+    hint = "statements start with model, parameter, state, input, charge, current, threshold, reset, refractory, method, `dX/dt =` or `name =`"
+    if head.kind == "NAME":
+        import difflib
+
+        close = difflib.get_close_matches(head.text, sorted(KEYWORDS - {"t", "dt", "inward", "outward"}), n=1)
+        if close:
+            hint = f"did you mean `{close[0]}`?"
+    raise _Fail(Diagnostic("E002", span.at(head.col, len(head.text)), f"cannot understand this line (it starts with `{head.text}`)", hint))
+
+
+def read_source(path: str | Path) -> tuple[str, str]:
+    """Return (display name, text) of a model file; raise ModelError if it cannot be read."""
+    p = Path(path)
+    shown = str(path)
+    span = Span(shown, 1, 1, 1, "")
+    try:
+        if p.is_dir():
+            raise ModelError([Diagnostic("E004", span, f"{shown} is a directory, not a model file")])
+        size = p.stat().st_size
+        if size > LIMITS["file_bytes"]:
+            raise ModelError([Diagnostic("E004", span, f"file is {size} bytes, more than the limit of {LIMITS['file_bytes']}")])
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ModelError([Diagnostic("E004", None, f"no such file: {shown}")]) from None
+    except OSError as e:
+        raise ModelError([Diagnostic("E004", None, f"cannot read {shown}: {e.strerror}")]) from None
+    if b"\x00" in data:
+        raise ModelError([Diagnostic("E004", span, "file contains NUL bytes; is it a binary file?")])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ModelError([Diagnostic("E004", Span(shown, line, 1, 1, ""), f"file is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})", "save the file as UTF-8")]) from None
+    return shown, text
+
+
+def parse_model(path: str | Path) -> SyntaxTree:
+    """Return the syntax tree of the model file at ``path``."""
+    shown, text = read_source(path)
+    return parse_model_text(text, shown)

@@ -1,0 +1,205 @@
+"""Runtime: load a generated module, allocate state for N neurons, step, record, return results.
+
+The runtime knows nothing about sympy: it talks to the generated module through its
+small interface (``initial_state``, ``make_simulator`` and the metadata constants) and
+refuses a module whose recorded build hash is not the one expected for the model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+__all__ = ["StaleModuleError", "SimulationError", "Result", "load_generated", "simulate"]
+
+
+class StaleModuleError(Exception):
+    """The generated module was made from another version of the model (or toolkit)."""
+
+
+class SimulationError(Exception):
+    """The simulation produced NaN or infinite values, or was asked something impossible."""
+
+
+def load_generated(path: str | Path, expected_hash: str | None = None) -> ModuleType:
+    """Return the generated module at ``path``; raise StaleModuleError if its hash differs."""
+    path = Path(path)
+    name = f"_modelgen_generated_{path.stem}_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise StaleModuleError(f"{path} is not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    found = getattr(module, "BUILD_HASH", None)
+    if expected_hash is not None and found != expected_hash:
+        raise StaleModuleError(f"{path} was generated from a different version of the model or of modelgen (build hash {str(found)[:12]}…, expected {expected_hash[:12]}…); rebuild it")
+    sys.modules.pop(name, None)
+    return module
+
+
+@dataclass
+class Result:
+    """What a run returns: sampled traces (model units), spikes, and how the run went."""
+
+    model: str
+    t: np.ndarray  # ms, shape (n_times,)
+    traces: dict[str, np.ndarray]  # name -> (n_recorded, n_times), in `units[name]`
+    units: dict[str, str]
+    record_indices: np.ndarray
+    spike_i: np.ndarray
+    spike_t: np.ndarray  # ms
+    n: int
+    dt: float  # ms
+    duration: float  # ms
+    method: str
+    wall_time: float  # seconds spent in the stepping loop
+    metadata: dict = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.traces[name]
+
+    @property
+    def n_steps(self) -> int:
+        return int(round(self.duration / self.dt))
+
+    @property
+    def throughput(self) -> float:
+        """Neuron-steps per second of wall time in the loop."""
+        return self.n * self.n_steps / self.wall_time if self.wall_time > 0 else float("inf")
+
+    def spike_times(self, neuron: int = 0) -> np.ndarray:
+        """Return the spike times (ms) of one neuron."""
+        return self.spike_t[self.spike_i == neuron]
+
+    def summary(self) -> str:
+        """Return the one-line summary printed after a run."""
+        return (
+            f"{self.model}: simulated {self.duration:g} ms in {self.n_steps} steps of {self.dt:g} ms "
+            f"({self.method}), {self.n} neuron{'s' if self.n != 1 else ''}, {len(self.spike_t)} spikes; "
+            f"loop {self.wall_time:.3f} s, {self.throughput / 1e6:.2f} M neuron-steps/s"
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write an .npz: t (ms), one (n_recorded, n_times) array per variable, spike_i, spike_t (ms)."""
+        path = Path(path)
+        arrays = {"t": self.t, "spike_i": self.spike_i, "spike_t": self.spike_t, "record_indices": self.record_indices}
+        for name, trace in self.traces.items():
+            if name in arrays:
+                raise SimulationError(f"cannot save a variable called {name!r} next to the built-in array of that name")
+            arrays[name] = trace
+        arrays["units"] = np.array([f"{k}={v}" for k, v in self.units.items()])
+        np.savez(path, **arrays)
+        return path
+
+    def _repr_markdown_(self) -> str:
+        return f"**{self.model}** — {self.summary()}"
+
+
+def simulate(
+    module: ModuleType,
+    n: int,
+    dt: float,
+    duration: float,
+    params: dict,
+    inputs: dict,
+    record: dict[str, float],
+    record_indices: np.ndarray,
+    units: dict[str, str],
+    check_every: int = 1000,
+) -> Result:
+    """Run the generated module and return a :class:`Result`.
+
+    ``params`` and ``inputs`` are in internal units (floats or per-neuron arrays; inputs may
+    also be callables of t in ms); ``record`` maps a variable to the internal value of
+    one of its display units; ``dt`` and ``duration`` are in ms.
+    """
+    if n < 1:
+        raise SimulationError("the population needs at least one neuron (--n 1 or more)")
+    if not dt > 0:
+        raise SimulationError("the time step must be positive")
+    n_steps = int(round(duration / dt))
+    if n_steps < 1 or abs(n_steps * dt - duration) > 1e-9 * max(1.0, duration):
+        raise SimulationError(f"the duration {duration:g} ms is not a whole number of steps of {dt:g} ms")
+    p = {k: _per_neuron(v, n, k) for k, v in {**module.PARAMETERS, **params}.items()}
+    inp = {}
+    for k in module.INPUTS:
+        v = inputs.get(k, module.INPUTS[k])
+        inp[k] = v if callable(v) else _constant(_per_neuron(v, n, k))
+    state = module.initial_state(p, inp, n)
+    step, observe = module.make_simulator(state, p, inp, dt)
+
+    record_indices = np.asarray(record_indices, dtype=np.int64)
+    if record_indices.size and (record_indices.min() < 0 or record_indices.max() >= n):
+        raise SimulationError(f"recorded neuron indices must lie in 0..{n - 1}")
+    n_times = n_steps + 1
+    bufs = {name: np.empty((record_indices.size, n_times)) for name in record}
+    state_vars = [name for name in record if name in state]
+    other_vars = [name for name in record if name not in state]
+    for name in record:
+        if name not in state and name not in module.OBSERVABLES and name not in module.INPUTS:
+            raise SimulationError(f"cannot record {name!r}: not a state, input, current or expression of {module.MODEL}")
+
+    def sample(j: int, t: float) -> None:
+        for name in state_vars:
+            bufs[name][:, j] = state[name][record_indices]
+        if other_vars:
+            obs = observe(t)
+            for name in other_vars:
+                bufs[name][:, j] = obs[name][record_indices]
+
+    spike_i: list[np.ndarray] = []
+    spike_t: list[np.ndarray] = []
+    sample(0, 0.0)
+    start = time.perf_counter()
+    with np.errstate(all="ignore"):
+        for k in range(n_steps):
+            spiked = step(k)
+            if spiked is not None and spiked.any():
+                idx = np.flatnonzero(spiked)
+                spike_i.append(idx)
+                spike_t.append(np.full(idx.size, (k + 1) * dt))
+            sample(k + 1, (k + 1) * dt)
+            if (k + 1) % check_every == 0 or k + 1 == n_steps:
+                _check_finite(state, k, dt)
+    wall = time.perf_counter() - start
+    traces = {name: bufs[name] / record[name] for name in record}
+    return Result(
+        model=module.MODEL,
+        t=np.arange(n_times) * dt,
+        traces=traces,
+        units={name: units.get(name, "") for name in record},
+        record_indices=record_indices,
+        spike_i=np.concatenate(spike_i) if spike_i else np.zeros(0, dtype=np.int64),
+        spike_t=np.concatenate(spike_t) if spike_t else np.zeros(0),
+        n=n,
+        dt=dt,
+        duration=n_steps * dt,
+        method=module.METHOD,
+        wall_time=wall,
+    )
+
+
+def _constant(value):
+    return lambda t: value
+
+
+def _per_neuron(value, n: int, name: str):
+    if np.ndim(value) == 0:
+        return float(value)
+    arr = np.asarray(value, dtype=float)
+    if arr.shape != (n,):
+        raise SimulationError(f"{name}: per-neuron values need shape ({n},), got {arr.shape}")
+    return arr
+
+
+def _check_finite(state: dict, k: int, dt: float) -> None:
+    for name, arr in state.items():
+        if not np.all(np.isfinite(arr)):
+            i = int(np.flatnonzero(~np.isfinite(arr))[0])
+            raise SimulationError(f"{name} of neuron {i} became {arr[i]} by t = {(k + 1) * dt:g} ms; try a smaller --dt or another --method")
