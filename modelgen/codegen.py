@@ -181,6 +181,26 @@ def _schedule(named: list[tuple[str, sympy.Expr, str]], printer: NumpyPrinter, t
     return out
 
 
+def _needed(definitions: list[tuple[str, sympy.Expr, str]], targets) -> list[tuple[str, sympy.Expr, str]]:
+    """Return the definitions that the target expressions use, directly or indirectly, in order."""
+    by_name = {d[0]: d for d in definitions}
+    need: set[str] = set()
+    stack = [s.name for _, e, _ in targets for s in e.free_symbols]
+    while stack:
+        n = stack.pop()
+        if n in by_name and n not in need:
+            need.add(n)
+            stack.extend(s.name for s in by_name[n][1].free_symbols)
+    return [d for d in definitions if d[0] in need]
+
+
+def _function(name: str, doc: str, definitions, targets, printer: NumpyPrinter) -> dict:
+    """Return a generated function's data: the definitions it needs, then its targets."""
+    named = _needed(definitions, targets) + list(targets)
+    returns = ", ".join(t[0] for t in targets) + ("," if len(targets) == 1 else "")
+    return {"name": name, "doc": doc, "body": _schedule(named, printer, "_x"), "returns": returns, "named": named}
+
+
 def _source_ref(model: Model, span) -> str:
     return f"[{Path(model.file).name}:{span.line}]" if span else ""
 
@@ -200,26 +220,37 @@ def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Pla
     py = lambda n: names.get(n, n)  # noqa: E731
     states = [s.name for s in model.states]
 
-    # what one evaluation of the right-hand side computes, in order
-    named: list[tuple[str, sympy.Expr, str]] = []
-    for name, expr, span in model.definition_order():
-        named.append((py(name), expr, _source_line(model, span)))
-    for s in states:
-        rhs = plan.odes[s]
+    definitions = [(py(name), expr, _source_line(model, span)) for name, expr, span in model.definition_order()]
+
+    def derivative(s: str) -> tuple[str, sympy.Expr, str]:
         if derivation is not None and s == derivation.state:
-            ref = f"{derivation.state} from {model.charge_name} = {sympy.sstr(model.charge)} and the currents"
+            ref = f"{s} from {model.charge_name} = {sympy.sstr(model.charge)} and the currents"
         else:
             ref = _source_line(model, model.ode(s).span)
-        named.append((f"_d{s}_dt", rhs, f"d{s}/dt: {ref}"))
-    rates = []
+        return (f"_d{s}_dt", plan.odes[s], f"d{s}/dt: {ref}")
+
+    def rate(s: str) -> tuple[str, sympy.Expr, str]:
+        return (f"_B_{s}", plan.linear_rates[s], f"B = d(d{s}/dt)/d{s}")
+
+    # the functions the step calls: name, what they return, and their scheduled bodies
+    functions = []
+    groups: list[tuple[str, str, list[str]]] = []
     if plan.method == "exponential_euler":
-        for s in states:
-            B = plan.linear_rates.get(s)
-            if B is not None:
-                named.append((f"_B_{s}", B, f"B = d(d{s}/dt)/d{s}"))
-                rates.append(s)
-    rhs_body = _schedule(named, printer, "_x")
-    obs_body = _schedule(named[: len(model.definition_order())], printer, "_o")
+        membrane = model.membrane_state if model.membrane_state and len(states) > 1 else None
+        others = [s for s in states if s != membrane]
+        groups.append(("_rhs_states" if membrane else "_rhs", "derivatives and linear rates B of " + ", ".join(others), others))
+        if membrane:
+            groups.append(("_rhs_membrane", f"derivative and linear rate B of {membrane}", [membrane]))
+        for fname, doc, group in groups:
+            targets = [derivative(s) for s in group] + [rate(s) for s in group if plan.linear_rates.get(s) is not None]
+            functions.append(_function(fname, doc, definitions, targets, printer))
+    else:
+        functions.append(_function("_rhs", "time derivatives", definitions, [derivative(s) for s in states], printer))
+    update_groups = [
+        [(s, py(s), plan.linear_rates.get(s) is not None) for s in group] for _, _, group in groups
+    ]
+    obs_body = _schedule(definitions, printer, "_o")
+    named = [t for f in functions for t in f["named"]]
 
     # initial values: expressions of parameters and inputs
     init_named = [(py(s.name), s.init, "") for s in model.states]
@@ -273,13 +304,12 @@ def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Pla
         inputs=[(i.name, py(i.name), _float_text(i.default), f"{i.default / i.display_scale:g} {i.unit}") for i in model.inputs],
         rhs_args=", ".join(["t"] + [py(s.name) for s in model.states] + [py(i.name) for i in model.inputs]),
         derivs=", ".join(f"_d{s.name}_dt" for s in model.states) + ("," if len(model.states) == 1 else ""),
-        rate_names=", ".join(f"_B_{s}" for s in rates) + ("," if len(rates) == 1 else ""),
         state_names=", ".join(py(s.name) for s in model.states),
         input_args=", ".join(py(i.name) for i in model.inputs),
         observables=[(name, py(name)) for name, _, _ in model.definition_order()],
         obs_body=obs_body,
-        rhs_body=rhs_body,
-        rates=rates,
+        functions=functions,
+        update_groups=update_groups,
         init_body=init_body,
         event=event,
         uses_t=uses_t,
