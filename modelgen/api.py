@@ -47,7 +47,15 @@ def quantity(value, dim: Dimension, what: str, unit: str = "", unit_scale: float
         text = value.strip()
         got, got_dim = parse_quantity(text, what)
         if got_dim != dim and not (got == 0 and got_dim.is_dimensionless):
-            raise ModelError([Diagnostic("E501", Span(what, 1, 1, len(text), text), f"{what} must be {describe(dim)} (e.g. {suggested_unit(dim) if not unit or unit == '1' else unit}), but `{text}` is {describe(got_dim)}")])
+            raise ModelError(
+                [
+                    Diagnostic(
+                        "E501",
+                        Span(what, 1, 1, len(text), text),
+                        f"{what} must be {describe(dim)} (e.g. {suggested_unit(dim) if not unit or unit == '1' else unit}), but `{text}` is {describe(got_dim)}",
+                    )
+                ]
+            )
         return got
     if callable(value):
         return lambda t, f=value: np.asarray(f(t)) * unit_scale
@@ -193,11 +201,15 @@ class NeuronModel:
                 try:
                     rec_units[name], rec_scale[name] = m.unit_of(name)
                 except KeyError:
-                    raise _unknown("variable to record", name, list(m.state_names) + list(defs) + [i.name for i in m.inputs]) from None
+                    raise _unknown(
+                        "variable to record", name, list(m.state_names) + list(defs) + [i.name for i in m.inputs]
+                    ) from None
         if record_indices is None:
             record_indices = np.arange(min(n, 10))
         module = self.load_module(out_dir, method)
-        result = runtime.simulate(module, n, dt_ms, duration_ms, p_internal, in_internal, rec_scale, np.asarray(record_indices), rec_units)
+        result = runtime.simulate(
+            module, n, dt_ms, duration_ms, p_internal, in_internal, rec_scale, np.asarray(record_indices), rec_units
+        )
         result.metadata = {
             "model": m.name,
             "source": str(self.path) if self.path else None,
@@ -217,7 +229,11 @@ def _unknown(what: str, name: str, choices: list[str]) -> ModelError:
     import difflib
 
     close = difflib.get_close_matches(name, choices, n=1)
-    hint = f"did you mean `{close[0]}`?" if close else ("this model has: " + ", ".join(choices) if choices else f"this model has no {what}s")
+    hint = (
+        f"did you mean `{close[0]}`?"
+        if close
+        else ("this model has: " + ", ".join(choices) if choices else f"this model has no {what}s")
+    )
     return ModelError([Diagnostic("E501", None, f"unknown {what} `{name}`", hint)])
 
 

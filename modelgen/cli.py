@@ -44,7 +44,12 @@ def _assignments(pairs: tuple[str, ...], option: str) -> dict[str, str]:
     return out
 
 
-method_option = click.option("--method", type=click.Choice(METHODS), default=None, help="Integration scheme (default: the model's `method` line, else auto).")
+method_option = click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default=None,
+    help="Integration scheme (default: the model's `method` line, else auto).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,7 +60,13 @@ def main() -> None:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Diagnostics as text or as JSON for editors.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Diagnostics as text or as JSON for editors.",
+)
 @method_option
 def check(files: tuple[str, ...], fmt: str, method: str | None) -> None:
     """Parse and check model FILES: names, units, equations. Exit 1 on errors."""
@@ -69,7 +80,9 @@ def check(files: tuple[str, ...], fmt: str, method: str | None) -> None:
             if fmt == "text":
                 _warn(m.model)
                 schemes = ", ".join(f"{s}: {plan.method if s in plan.odes else '?'}" for s in m.states)
-                click.echo(f"{f}: ok -- model {m.name}: {len(m.states)} states ({schemes}), {len(m.currents)} currents, {len(m.model.parameters)} parameters")
+                click.echo(
+                    f"{f}: ok -- model {m.name}: {len(m.states)} states ({schemes}), {len(m.currents)} currents, {len(m.model.parameters)} parameters"
+                )
         except ModelError as e:
             failed = True
             all_diags.extend(e.diagnostics)
@@ -116,11 +129,35 @@ def latex(file: str, derivation: bool) -> None:
 @click.option("--duration", default="100 ms", show_default=True, help="Simulated time, with a unit.")
 @click.option("--dt", default="0.01 ms", show_default=True, help="Time step, with a unit.")
 @click.option("--n", "n", default=1, show_default=True, type=click.IntRange(min=1), help="Number of neurons.")
-@click.option("--input", "inputs", multiple=True, metavar="NAME=VALUE", help="Input value with a unit, e.g. I_ext=10uA/cm^2 (repeatable).")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Override a parameter, e.g. g_K=30mS/cm^2 (repeatable).")
-@click.option("--record", multiple=True, metavar="VAR", help="Variable to record: a state, input, current or expression (repeatable; default: the membrane potential).")
-@click.option("--record-neurons", default=10, show_default=True, type=click.IntRange(min=0), help="Record the first K neurons.")
-@click.option("--save", type=click.Path(dir_okay=False), default=None, help="Save t, recorded traces, spike_i and spike_t to an .npz file.")
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Input value with a unit, e.g. I_ext=10uA/cm^2 (repeatable).",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a parameter, e.g. g_K=30mS/cm^2 (repeatable).",
+)
+@click.option(
+    "--record",
+    multiple=True,
+    metavar="VAR",
+    help="Variable to record: a state, input, current or expression (repeatable; default: the membrane potential).",
+)
+@click.option(
+    "--record-neurons", default=10, show_default=True, type=click.IntRange(min=0), help="Record the first K neurons."
+)
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Save t, recorded traces, spike_i and spike_t to an .npz file.",
+)
 @click.option("-o", "--out-dir", default="generated", show_default=True, help="Directory of generated modules.")
 @method_option
 def run(file, duration, dt, n, inputs, params, record, record_neurons, save, out_dir, method) -> None:

@@ -238,7 +238,9 @@ def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Pla
     if plan.method == "exponential_euler":
         membrane = model.membrane_state if model.membrane_state and len(states) > 1 else None
         others = [s for s in states if s != membrane]
-        groups.append(("_rhs_states" if membrane else "_rhs", "derivatives and linear rates B of " + ", ".join(others), others))
+        groups.append(
+            ("_rhs_states" if membrane else "_rhs", "derivatives and linear rates B of " + ", ".join(others), others)
+        )
         if membrane:
             groups.append(("_rhs_membrane", f"derivative and linear rate B of {membrane}", [membrane]))
         for fname, doc, group in groups:
@@ -246,9 +248,7 @@ def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Pla
             functions.append(_function(fname, doc, definitions, targets, printer))
     else:
         functions.append(_function("_rhs", "time derivatives", definitions, [derivative(s) for s in states], printer))
-    update_groups = [
-        [(s, py(s), plan.linear_rates.get(s) is not None) for s in group] for _, _, group in groups
-    ]
+    update_groups = [[(s, py(s), plan.linear_rates.get(s) is not None) for s in group] for _, _, group in groups]
     obs_body = _schedule(definitions, printer, "_o")
     named = [t for f in functions for t in f["named"]]
 
@@ -260,7 +260,10 @@ def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Pla
     event = None
     if model.event is not None:
         ev = model.event
-        resets = [(py(r.state), printer.doprint(model.expand(r.new_value())), f"{r.state} {r.op} {sympy.sstr(r.expr)}") for r in ev.resets]
+        resets = [
+            (py(r.state), printer.doprint(model.expand(r.new_value())), f"{r.state} {r.op} {sympy.sstr(r.expr)}")
+            for r in ev.resets
+        ]
         event = {
             "condition": f"{printer.doprint(model.expand(ev.relation.lhs))} {ev.relation.rel_op} {printer.doprint(model.expand(ev.relation.rhs))}",
             "text": _source_line(model, ev.span),
@@ -300,8 +303,13 @@ def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Pla
         method=plan.method,
         reasons=plan.reasons,
         states=[(s.name, py(s.name)) for s in model.states],
-        parameters=[(p.name, py(p.name), _float_text(p.value), f"{p.display_value:g} {p.unit}") for p in model.parameters],
-        inputs=[(i.name, py(i.name), _float_text(i.default), f"{i.default / i.display_scale:g} {i.unit}") for i in model.inputs],
+        parameters=[
+            (p.name, py(p.name), _float_text(p.value), f"{p.display_value:g} {p.unit}") for p in model.parameters
+        ],
+        inputs=[
+            (i.name, py(i.name), _float_text(i.default), f"{i.default / i.display_scale:g} {i.unit}")
+            for i in model.inputs
+        ],
         rhs_args=", ".join(["t"] + [py(s.name) for s in model.states] + [py(i.name) for i in model.inputs]),
         derivs=", ".join(f"_d{s.name}_dt" for s in model.states) + ("," if len(model.states) == 1 else ""),
         state_names=", ".join(py(s.name) for s in model.states),

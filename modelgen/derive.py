@@ -54,10 +54,27 @@ def derive_voltage_ode(model: Model) -> MembraneDerivation | None:
     net = sympy.Add(*inward) - sympy.Add(*outward)
     I_m = sympy.Symbol("I_m", real=True)
     if not dQ.has(dVdt):
-        raise ModelError([Diagnostic("E204", model.charge_span, f"dQ/dt of `{model.charge_name}` does not depend on d{model.membrane_state}/dt", "the charge must grow with the membrane potential, e.g. `charge Q = C_m * V`")])
+        raise ModelError(
+            [
+                Diagnostic(
+                    "E204",
+                    model.charge_span,
+                    f"dQ/dt of `{model.charge_name}` does not depend on d{model.membrane_state}/dt",
+                    "the charge must grow with the membrane potential, e.g. `charge Q = C_m * V`",
+                )
+            ]
+        )
     solutions = sympy.solve(sympy.Eq(dQ, net), dVdt, dict=False)
     if len(solutions) != 1:
-        raise ModelError([Diagnostic("E204", model.charge_span, f"cannot solve the membrane equation for d{model.membrane_state}/dt ({len(solutions)} solutions)")])
+        raise ModelError(
+            [
+                Diagnostic(
+                    "E204",
+                    model.charge_span,
+                    f"cannot solve the membrane equation for d{model.membrane_state}/dt ({len(solutions)} solutions)",
+                )
+            ]
+        )
     rhs = solutions[0].xreplace(from_fn)
     dV_display = sympy.Derivative(V, t)
     return MembraneDerivation(

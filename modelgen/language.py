@@ -474,7 +474,7 @@ def check_name(name: str, span: Span) -> Diagnostic | None:
     """Return a diagnostic if ``name`` may not name a model quantity."""
     if name.startswith("_"):
         return Diagnostic("E103", span, f"name `{name}` starts with an underscore", "names starting with `_` are reserved for generated code")
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+    if keyword.iskeyword(name):
         return Diagnostic("E103", span, f"`{name}` is a Python keyword and cannot name a quantity", f"rename it, e.g. `{name}_`")
     if name in KEYWORDS:
         return Diagnostic("E103", span, f"`{name}` is a word of the model language and cannot name a quantity")

@@ -28,7 +28,11 @@ class _Printer(LatexPrinter):
 
     def _print_Symbol(self, expr, style="plain"):
         if expr.name.startswith("unit:"):
-            unit = expr.name[5:].replace("u", r"\mu ", 1) if expr.name[5:6] == "u" and len(expr.name) > 6 else expr.name[5:]
+            unit = (
+                expr.name[5:].replace("u", r"\mu ", 1)
+                if expr.name[5:6] == "u" and len(expr.name) > 6
+                else expr.name[5:]
+            )
             return r"\mathrm{" + unit + "}"
         return super()._print_Symbol(expr, style)
 
@@ -55,15 +59,15 @@ def _time_derivative_tex(expr) -> str:
     marks = {}
     for d in expr.atoms(sympy.Derivative):
         name = d.expr.func.__name__
-        marks[d] = sympy.Symbol(f"DERIVATIVEMARK{len(marks)}")
+        marks[d] = sympy.Symbol(f"zzdtmark{len(marks)}")
         marks[marks[d]] = name
     rep = {d: m for d, m in marks.items() if isinstance(d, sympy.Derivative)}
     e = expr.xreplace(rep)
     e = e.xreplace({f: sympy.Symbol(f.func.__name__, real=True) for f in e.atoms(sympy.Function) if f.args == (t,)})
-    text = _tex(e)
+    text = sympy.latex(e)  # sympy's canonical order puts the marks (zz…) last: C dV/dt
     for m, name in marks.items():
         if isinstance(m, sympy.Symbol):
-            text = text.replace(_tex(m), _ddt(name))
+            text = text.replace(sympy.latex(m), _ddt(name))
     return text
 
 
@@ -86,7 +90,9 @@ def model_latex(model: Model, derivation: MembraneDerivation | None, derivation_
         lines.append(r"\begin{align*}")
         if derivation_steps:
             lines.append(rf"{Q} &= {_tex(model.charge)} && \text{{charge on the membrane capacitor}} \\")
-            lines.append(rf"\frac{{d{Q}}}{{dt}} &= {_time_derivative_tex(derivation.charge_rate.rhs)} && \text{{differentiating}} \\")
+            lines.append(
+                rf"\frac{{d{Q}}}{{dt}} &= {_time_derivative_tex(derivation.charge_rate.rhs)} && \text{{differentiating}} \\"
+            )
             lines.append(rf"I_m &= {C_tex} \, {_ddt(V)} && \text{{the membrane current charges the capacitor}} \\")
         lines.append(rf"{C_tex} \, {_ddt(V)} &= {net} && \text{{Kirchhoff: inward minus outward currents}} \\")
         lines.append(rf"{_ddt(V)} &= \frac{{{net}}}{{{C_tex}}}")
@@ -100,7 +106,7 @@ def model_latex(model: Model, derivation: MembraneDerivation | None, derivation_
     other = [(s, rhs) for s, rhs in all_odes(model, derivation).items() if derivation is None or s != derivation.state]
     if other:
         lines.append(r"\begin{align*}")
-        for i, (s, rhs) in enumerate(other):
+        for i, (s, _) in enumerate(other):
             end = r" \\" if i < len(other) - 1 else ""
             lines.append(rf"{_ddt(s)} &= {_tex(model.ode(s).shown)}{end}")
         lines.append(r"\end{align*}")

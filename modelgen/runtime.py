@@ -38,7 +38,9 @@ def load_generated(path: str | Path, expected_hash: str | None = None) -> Module
     spec.loader.exec_module(module)
     found = getattr(module, "BUILD_HASH", None)
     if expected_hash is not None and found != expected_hash:
-        raise StaleModuleError(f"{path} was generated from a different version of the model or of modelgen (build hash {str(found)[:12]}…, expected {expected_hash[:12]}…); rebuild it")
+        raise StaleModuleError(
+            f"{path} was generated from a different version of the model or of modelgen (build hash {str(found)[:12]}…, expected {expected_hash[:12]}…); rebuild it"
+        )
     sys.modules.pop(name, None)
     return module
 
@@ -143,7 +145,9 @@ def simulate(
     other_vars = [name for name in record if name not in state]
     for name in record:
         if name not in state and name not in module.OBSERVABLES and name not in module.INPUTS:
-            raise SimulationError(f"cannot record {name!r}: not a state, input, current or expression of {module.MODEL}")
+            raise SimulationError(
+                f"cannot record {name!r}: not a state, input, current or expression of {module.MODEL}"
+            )
 
     def sample(j: int, t: float) -> None:
         for name in state_vars:
@@ -202,4 +206,6 @@ def _check_finite(state: dict, k: int, dt: float) -> None:
     for name, arr in state.items():
         if not np.all(np.isfinite(arr)):
             i = int(np.flatnonzero(~np.isfinite(arr))[0])
-            raise SimulationError(f"{name} of neuron {i} became {arr[i]} by t = {(k + 1) * dt:g} ms; try a smaller --dt or another --method")
+            raise SimulationError(
+                f"{name} of neuron {i} became {arr[i]} by t = {(k + 1) * dt:g} ms; try a smaller --dt or another --method"
+            )

@@ -67,7 +67,9 @@ def _conditionally_linear(model: Model, name: str, rhs: sympy.Expr) -> tuple[boo
     return True, B
 
 
-def plan_integration(model: Model, derivation: MembraneDerivation | None, method: str | None = None, span: Span | None = None) -> Plan:
+def plan_integration(
+    model: Model, derivation: MembraneDerivation | None, method: str | None = None, span: Span | None = None
+) -> Plan:
     """Return the integration plan for ``method`` (None: the model's own, else ``auto``)."""
     method = method or model.method or "auto"
     if method not in METHODS:
@@ -75,7 +77,9 @@ def plan_integration(model: Model, derivation: MembraneDerivation | None, method
 
         close = difflib.get_close_matches(method, METHODS, n=1)
         hint = f"did you mean `{close[0]}`?" if close else "choose one of: " + ", ".join(METHODS)
-        raise ModelError([Diagnostic("E501", span or model.method_span, f"unknown integration method `{method}`", hint)])
+        raise ModelError(
+            [Diagnostic("E501", span or model.method_span, f"unknown integration method `{method}`", hint)]
+        )
     odes = all_odes(model, derivation)
     reasons: dict[str, str] = {}
     rates: dict[str, sympy.Expr | None] = {}
@@ -88,18 +92,33 @@ def plan_integration(model: Model, derivation: MembraneDerivation | None, method
             rates[name] = None if B == 0 else B
         if nonlinear and method == "exponential_euler":
             names = ", ".join(f"d{n}/dt" for n in nonlinear)
-            raise ModelError([Diagnostic("E501", span or model.method_span, f"exponential_euler needs each equation to be linear in its own variable, and {names} is not", "use `method rk4` (or --method rk4) for this model")])
+            raise ModelError(
+                [
+                    Diagnostic(
+                        "E501",
+                        span or model.method_span,
+                        f"exponential_euler needs each equation to be linear in its own variable, and {names} is not",
+                        "use `method rk4` (or --method rk4) for this model",
+                    )
+                ]
+            )
         if not nonlinear:
             method = "exponential_euler"
             for name in odes:
                 if rates[name] is None:
-                    reasons[name] = f"d{name}/dt does not depend on {name}: forward Euler step (exact for a constant rate)"
+                    reasons[name] = (
+                        f"d{name}/dt does not depend on {name}: forward Euler step (exact for a constant rate)"
+                    )
                 else:
                     reasons[name] = f"d{name}/dt is linear in {name}: exponential Euler (Rush-Larsen)"
             return Plan("exponential_euler", odes, rates, reasons, None)
         method = "rk4"
         for name in odes:
-            reasons[name] = "chosen by auto: " + ", ".join(f"d{n}/dt" for n in nonlinear) + " not linear in its own variable, so rk4 for all"
+            reasons[name] = (
+                "chosen by auto: "
+                + ", ".join(f"d{n}/dt" for n in nonlinear)
+                + " not linear in its own variable, so rk4 for all"
+            )
         return Plan("rk4", odes, {}, reasons, TABLEAUS["rk4"])
     for name in odes:
         reasons[name] = f"{method} (requested)"

@@ -1,0 +1,104 @@
+"""End-to-end tests of the `modelgen` command."""
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+
+from modelgen.cli import main
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_run_hh_and_save(hh_path, tmp_path):
+    out = tmp_path / "out.npz"
+    r = invoke(
+        "run",
+        hh_path,
+        "--duration",
+        "100ms",
+        "--dt",
+        "0.01ms",
+        "--n",
+        "1",
+        "--input",
+        "I_ext=10uA/cm^2",
+        "--save",
+        out,
+        "-o",
+        tmp_path / "gen",
+    )
+    assert r.exit_code == 0, r.output
+    assert (
+        "HodgkinHuxley: simulated 100 ms in 10000 steps of 0.01 ms (exponential_euler), 1 neuron, 7 spikes" in r.output
+    )
+    assert "M neuron-steps/s" in r.output
+    data = np.load(out)
+    assert data["V"].shape == (1, 10001)
+    assert len(data["spike_t"]) == 7
+
+
+def test_run_reports_bad_input_unit(hh_path, tmp_path):
+    r = invoke("run", hh_path, "--input", "I_ext=10mV", "-o", tmp_path)
+    assert r.exit_code == 1
+    assert "I_ext must be current/area" in r.output
+
+
+def test_run_rejects_malformed_assignment(hh_path, tmp_path):
+    r = invoke("run", hh_path, "--input", "I_ext", "-o", tmp_path)
+    assert r.exit_code == 2
+    assert "NAME=VALUE" in r.output
+
+
+def test_check_ok_and_plan(hh_path, lif_path):
+    r = invoke("check", hh_path, lif_path)
+    assert r.exit_code == 0, r.output
+    assert "hh.model: ok" in r.output and "lif.model: ok" in r.output
+
+
+def test_check_reports_errors_with_caret(tmp_path):
+    bad = tmp_path / "bad.model"
+    bad.write_text(
+        "model Bad\nparameter g_Na = 1 mS/cm^2\nstate V = -65 mV\ncharge Q = 1 uF/cm^2 * V\ncurrent I = g_na * V  outward\n"
+    )
+    r = invoke("check", bad)
+    assert r.exit_code == 1
+    assert f"{bad}:5:13: error[E101]: unknown name `g_na`" in r.output
+    assert "current I = g_na * V  outward" in r.output
+    assert "^^^^" in r.output
+    assert "did you mean `g_Na`?" in r.output
+
+
+def test_check_json(tmp_path):
+    bad = tmp_path / "bad.model"
+    bad.write_text("model Bad\nstate x = 1\n")
+    r = CliRunner().invoke(main, ["check", "--format", "json", str(bad)])
+    assert r.exit_code == 1
+    diags = json.loads(r.stdout)
+    assert diags[0]["code"] == "E201" and diags[0]["line"] == 2 and diags[0]["severity"] == "error"
+
+
+def test_build_prints_plan(hh_path, tmp_path):
+    r = invoke("build", hh_path, "-o", tmp_path)
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "hh.py").exists()
+    assert "m: dm/dt is linear in m" in r.output
+
+
+def test_latex_shows_derivation(hh_path):
+    r = invoke("latex", hh_path)
+    assert r.exit_code == 0, r.output
+    assert r"Q &= C_{m} V" in r.output
+    assert r"\frac{dQ}{dt} &= C_{m} \frac{dV}{dt}" in r.output
+    assert r"C_{m} \, \frac{dV}{dt} &= -I_{Na} - I_{K} - I_{L} + I_{ext}" in r.output
+    assert r"\frac{dm}{dt}" in r.output
+    r = invoke("latex", "--no-derivation", hh_path)
+    assert r"\frac{dQ}{dt}" not in r.output
+
+
+def test_missing_file(tmp_path):
+    r = invoke("check", tmp_path / "nope.model")
+    assert r.exit_code == 1
+    assert "no such file" in r.output

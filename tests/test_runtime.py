@@ -1,0 +1,126 @@
+"""Runtime: state allocation, inputs, recording, spikes, saving, failure detection."""
+
+import numpy as np
+import pytest
+
+import modelgen
+from modelgen import ModelError, SimulationError
+
+DECAY = """model Decay "exponential decay towards an input"
+parameter tau = 10 ms
+input x_in = 0
+state x = 1
+dx/dt = (x_in - x)/tau
+"""
+
+
+def test_npz_contents(hh_path, tmp_path):
+    m = modelgen.load(hh_path)
+    r = m.run(
+        duration="20 ms", dt="0.01 ms", n=3, inputs={"I_ext": "10 uA/cm^2"}, record=["V", "m", "I_Na"], out_dir=tmp_path
+    )
+    path = r.save(tmp_path / "out.npz")
+    data = np.load(path)
+    assert data["t"].shape == (2001,)
+    assert data["t"][-1] == pytest.approx(20.0)
+    assert data["V"].shape == (3, 2001)
+    assert data["V"][0, 0] == pytest.approx(-65.0)
+    assert data["m"].shape == (3, 2001)
+    assert data["I_Na"].shape == (3, 2001)
+    assert set(data["spike_i"]) == {0, 1, 2}
+    assert np.all(np.diff(data["spike_t"][data["spike_i"] == 0]) > 0)
+    assert "V=mV" in list(data["units"])
+    assert "I_Na=uA/cm^2" in list(data["units"])
+
+
+def test_results_in_declared_units(lif_path, tmp_path):
+    # g_syn is declared in nS; its trace comes back in nS although stored in mS
+    m = modelgen.load(lif_path)
+    r = m.run(duration="1 ms", dt="0.1 ms", params={"E_L": "-70 mV"}, record=["V", "g_syn", "I_leak"], out_dir=tmp_path)
+    assert r.units == {"V": "mV", "g_syn": "nS", "I_leak": "pA"}
+    assert r["V"][0, 0] == pytest.approx(-70.0)
+
+
+def test_recorded_current_in_suggested_unit(lif_path, tmp_path):
+    m = modelgen.load(lif_path)
+    r = m.run(duration="0.2 ms", dt="0.1 ms", params={"E_L": "-55 mV"}, record=["I_leak"], out_dir=tmp_path)
+    # at t=0: V = E_L, so no leak; the leak grows as V moves... V starts at E_L: zero current
+    assert r["I_leak"][0, 0] == pytest.approx(0.0)
+
+
+def test_input_forms_and_exact_linear_solution(tmp_path):
+    m = modelgen.load_text(DECAY)
+    t_end = 5.0
+    for value in ("2", 2, 2.0):
+        r = m.run(duration="5 ms", dt="0.5 ms", inputs={"x_in": value}, record="x", out_dir=tmp_path)
+        # exponential Euler is exact for a linear equation with constant input
+        assert r["x"][0, -1] == pytest.approx(2 + (1 - 2) * np.exp(-t_end / 10), rel=1e-12)
+
+
+def test_per_neuron_inputs_and_time_varying_input(tmp_path):
+    m = modelgen.load_text(DECAY)
+    r = m.run(
+        duration="1 ms",
+        dt="0.001 ms",
+        n=3,
+        inputs={"x_in": [0.0, 1.0, 2.0]},
+        record="x",
+        out_dir=tmp_path,
+        method="rk4",
+    )
+    expected = np.array([0.0, 1.0, 2.0]) + (1 - np.array([0.0, 1.0, 2.0])) * np.exp(-0.1)
+    np.testing.assert_allclose(r["x"][:, -1], expected, rtol=1e-12)
+    # an input may be a function of t (ms): x_in = t gives x(t) = t - tau + (1 + tau) exp(-t/tau)
+    r = m.run(duration="2 ms", dt="0.001 ms", inputs={"x_in": lambda t: t}, record="x", out_dir=tmp_path, method="rk4")
+    assert r["x"][0, -1] == pytest.approx(2 - 10 + 11 * np.exp(-0.2), rel=1e-10)
+
+
+def test_per_neuron_parameters(lif_path, tmp_path):
+    m = modelgen.load(lif_path)
+    r = m.run(
+        duration="100 ms", dt="0.1 ms", n=2, params={"g_L": [10.0, 5.0]}, inputs={"I_ext": "200 pA"}, out_dir=tmp_path
+    )
+    # a smaller leak conductance means a higher V_inf and faster firing
+    assert len(r.spike_times(1)) > len(r.spike_times(0)) > 0
+
+
+def test_wrong_unit_for_input_is_a_clear_error(hh_path, tmp_path):
+    m = modelgen.load(hh_path)
+    with pytest.raises(ModelError) as e:
+        m.run(duration="1 ms", inputs={"I_ext": "10 mV"}, out_dir=tmp_path)
+    assert "I_ext must be current/area" in str(e.value)
+    assert "voltage" in str(e.value)
+    with pytest.raises(ModelError) as e:
+        m.run(duration="1 ms", inputs={"I_Ext": "10 uA/cm^2"}, out_dir=tmp_path)
+    assert "did you mean `I_ext`" in str(e.value)
+    with pytest.raises(ModelError, match="duration must be time"):
+        m.run(duration="100 mV", out_dir=tmp_path)
+
+
+def test_blow_up_is_detected_with_variable_neuron_and_time(tmp_path):
+    text = """model Blowup
+parameter tau = 1 ms
+state x = 1
+dx/dt = x^2/tau
+"""
+    m = modelgen.load_text(text)
+    with pytest.raises(SimulationError, match=r"x of neuron 0 became (inf|nan) by t = .* ms"):
+        m.run(duration="5 ms", dt="0.01 ms", record="x", out_dir=tmp_path, method="euler")
+
+
+def test_duration_must_be_whole_steps(hh_path, tmp_path):
+    with pytest.raises(SimulationError, match="whole number of steps"):
+        modelgen.load(hh_path).run(duration="1.005 ms", dt="0.01 ms", out_dir=tmp_path)
+
+
+def test_unknown_record_variable(hh_path, tmp_path):
+    with pytest.raises(ModelError, match="unknown variable to record `W`"):
+        modelgen.load(hh_path).run(duration="1 ms", record=["W"], out_dir=tmp_path)
+
+
+def test_summary_line(hh_path, tmp_path):
+    r = modelgen.load(hh_path).run(duration="10 ms", dt="0.01 ms", inputs={"I_ext": 10}, out_dir=tmp_path)
+    s = r.summary()
+    assert "simulated 10 ms in 1000 steps of 0.01 ms" in s
+    assert "1 neuron" in s and "1 spikes" in s
+    assert "M neuron-steps/s" in s
