@@ -21,7 +21,7 @@ from .diagnostics import Diagnostic, ModelError, Span
 from .language import parse_model, parse_model_text
 from .model import Model, build_model, parse_quantity
 from .schemes import Plan, plan_integration
-from .units import TIME, Dimension, describe, suggested_unit
+from .units import TIME, Dimension, describe, suggested_unit, unit_text_scale
 
 __all__ = ["NeuronModel", "load", "load_text", "quantity"]
 
@@ -158,6 +158,7 @@ class NeuronModel:
         n: int = 1,
         inputs: dict | None = None,
         params: dict | None = None,
+        initial: dict | None = None,
         record=None,
         record_indices=None,
         method: str | None = None,
@@ -169,7 +170,7 @@ class NeuronModel:
         declares for that quantity; arrays of length ``n`` give per-neuron values, and an
         input may be a function of t (ms). ``record`` lists variables (default: the
         membrane potential, or the first state); ``record_indices`` the neurons (default:
-        the first ten).
+        the first ten); ``initial`` overrides initial values of states.
         """
         m = self.model
         dt_ms = quantity(dt, TIME, "dt", "ms")
@@ -186,6 +187,12 @@ class NeuronModel:
                 raise _unknown("input", name, [i.name for i in m.inputs])
             i = m.input(name)
             in_internal[name] = quantity(value, i.dimension, name, i.unit, i.display_scale)
+        init_internal = {}
+        for name, value in (initial or {}).items():
+            if name not in m.state_names:
+                raise _unknown("state", name, list(m.state_names))
+            st = m.state(name)
+            init_internal[name] = quantity(value, st.dimension, name, st.unit, st.display_scale)
         if record is None:
             record = [m.membrane_state or m.states[0].name]
         elif isinstance(record, str):
@@ -196,7 +203,7 @@ class NeuronModel:
             if name in defs:
                 dim = next((e.dimension for e in m.expressions if e.name == name), None) or m.current(name).dimension
                 rec_scale[name], rec_units[name] = 1.0, suggested_unit(dim)
-                rec_scale[name] = float(_unit_scale(rec_units[name]))
+                rec_scale[name] = float(unit_text_scale(rec_units[name])[1])
             else:
                 try:
                     rec_units[name], rec_scale[name] = m.unit_of(name)
@@ -208,7 +215,16 @@ class NeuronModel:
             record_indices = np.arange(min(n, 10))
         module = self.load_module(out_dir, method)
         result = runtime.simulate(
-            module, n, dt_ms, duration_ms, p_internal, in_internal, rec_scale, np.asarray(record_indices), rec_units
+            module,
+            n,
+            dt_ms,
+            duration_ms,
+            p_internal,
+            in_internal,
+            rec_scale,
+            np.asarray(record_indices),
+            rec_units,
+            initial=init_internal,
         )
         result.metadata = {
             "model": m.name,
@@ -218,11 +234,6 @@ class NeuronModel:
             "method": module.METHOD,
         }
         return result
-
-
-def _unit_scale(unit: str) -> float:
-    value, _ = parse_quantity("1 " + unit if unit != "1" else "1", "unit")
-    return value
 
 
 def _unknown(what: str, name: str, choices: list[str]) -> ModelError:

@@ -144,6 +144,13 @@ def latex(file: str, derivation: bool) -> None:
     help="Override a parameter, e.g. g_K=30mS/cm^2 (repeatable).",
 )
 @click.option(
+    "--init",
+    "initial",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a state's initial value, e.g. V=-70mV (repeatable).",
+)
+@click.option(
     "--record",
     multiple=True,
     metavar="VAR",
@@ -160,7 +167,7 @@ def latex(file: str, derivation: bool) -> None:
 )
 @click.option("-o", "--out-dir", default="generated", show_default=True, help="Directory of generated modules.")
 @method_option
-def run(file, duration, dt, n, inputs, params, record, record_neurons, save, out_dir, method) -> None:
+def run(file, duration, dt, n, inputs, params, initial, record, record_neurons, save, out_dir, method) -> None:
     """Simulate N neurons of FILE and print a summary (and save results)."""
     import numpy as np
 
@@ -173,6 +180,7 @@ def run(file, duration, dt, n, inputs, params, record, record_neurons, save, out
             n=n,
             inputs=_assignments(inputs, "--input"),
             params=_assignments(params, "--param"),
+            initial=_assignments(initial, "--init"),
             record=list(record) or None,
             record_indices=np.arange(min(n, record_neurons)),
             method=method,

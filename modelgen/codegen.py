@@ -201,6 +201,24 @@ def _function(name: str, doc: str, definitions, targets, printer: NumpyPrinter) 
     return {"name": name, "doc": doc, "body": _schedule(named, printer, "_x"), "returns": returns, "named": named}
 
 
+def _propagator_code(prop, printer: NumpyPrinter, py) -> dict:
+    """Return the step-invariant propagator entries and the update of each state."""
+    from .schemes import DT_SYMBOL
+
+    entries, updates = [], []
+    for i, state in enumerate(prop.states):
+        terms = []
+        for j, col in enumerate(prop.columns):
+            e = prop.matrix[i, j]
+            if e == 0:
+                continue
+            name = f"_P_{state}_{'const' if col == '1' else col}"
+            entries.append((name, e.xreplace({DT_SYMBOL: sympy.Symbol("dt", real=True)}), ""))
+            terms.append(name if col == "1" else f"{name}*{py(col)}")
+        updates.append((state, py(state), " + ".join(terms) or "0.0"))
+    return {"entries": _schedule(entries, printer, "_p"), "names": [e[0] for e in entries], "updates": updates}
+
+
 def _source_ref(model: Model, span) -> str:
     return f"[{Path(model.file).name}:{span.line}]" if span else ""
 
@@ -246,8 +264,11 @@ def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Pla
         for fname, doc, group in groups:
             targets = [derivative(s) for s in group] + [rate(s) for s in group if plan.linear_rates.get(s) is not None]
             functions.append(_function(fname, doc, definitions, targets, printer))
-    else:
+    elif plan.method != "exact":
         functions.append(_function("_rhs", "time derivatives", definitions, [derivative(s) for s in states], printer))
+    propagator = None
+    if plan.propagator is not None:
+        propagator = _propagator_code(plan.propagator, printer, py)
     update_groups = [[(s, py(s), plan.linear_rates.get(s) is not None) for s in group] for _, _, group in groups]
     obs_body = _schedule(definitions, printer, "_o")
     named = [t for f in functions for t in f["named"]]
@@ -317,6 +338,7 @@ def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Pla
         observables=[(name, py(name)) for name, _, _ in model.definition_order()],
         obs_body=obs_body,
         functions=functions,
+        propagator=propagator,
         update_groups=update_groups,
         init_body=init_body,
         event=event,

@@ -27,6 +27,7 @@ from .units import (
     internal_unit_name,
     lookup_unit,
     suggested_unit,
+    unit_text_scale,
     units_of_dimension,
 )
 
@@ -648,7 +649,8 @@ def build_model(tree: L.SyntaxTree) -> Model:
                 if charge_stmt is None:
                     lw.error("E203", s.name_span, f"`current {s.name} = input` needs a charge relation to know its unit", "add e.g. `charge Q = C_m * V`")
                 continue
-            inputs.append(Input(s.name, 0.0, current_dim, internal_unit_name(current_dim), 1.0, s.name_span))
+            unit = suggested_unit(current_dim)
+            inputs.append(Input(s.name, 0.0, current_dim, unit, float(unit_text_scale(unit)[1]), s.name_span))
             lw.dims[s.name] = current_dim
             currents.append(Current(s.name, symbol(s.name), s.direction, current_dim, s.name_span, is_input=True))
             continue

@@ -113,13 +113,14 @@ def simulate(
     record: dict[str, float],
     record_indices: np.ndarray,
     units: dict[str, str],
+    initial: dict | None = None,
     check_every: int = 1000,
 ) -> Result:
     """Run the generated module and return a :class:`Result`.
 
-    ``params`` and ``inputs`` are in internal units (floats or per-neuron arrays; inputs may
-    also be callables of t in ms); ``record`` maps a variable to the internal value of
-    one of its display units; ``dt`` and ``duration`` are in ms.
+    ``params``, ``inputs`` and ``initial`` (state overrides) are in internal units (floats or
+    per-neuron arrays; inputs may also be callables of t in ms); ``record`` maps a variable
+    to the internal value of one of its display units; ``dt`` and ``duration`` are in ms.
     """
     if n < 1:
         raise SimulationError("the population needs at least one neuron (--n 1 or more)")
@@ -133,8 +134,16 @@ def simulate(
     for k in module.INPUTS:
         v = inputs.get(k, module.INPUTS[k])
         inp[k] = v if callable(v) else _constant(_per_neuron(v, n, k))
-    state = module.initial_state(p, inp, n)
-    step, observe = module.make_simulator(state, p, inp, dt)
+    with np.errstate(all="ignore"):
+        state = module.initial_state(p, inp, n)
+        for name, value in (initial or {}).items():
+            if name not in state:
+                raise SimulationError(f"{name!r} is not a state variable of {module.MODEL}")
+            state[name][...] = _per_neuron(value, n, name)
+        try:
+            step, observe = module.make_simulator(state, p, inp, dt)
+        except ValueError as e:
+            raise SimulationError(str(e)) from None
 
     record_indices = np.asarray(record_indices, dtype=np.int64)
     if record_indices.size and (record_indices.min() < 0 or record_indices.max() >= n):
@@ -195,7 +204,7 @@ def _constant(value):
 
 def _per_neuron(value, n: int, name: str):
     if np.ndim(value) == 0:
-        return float(value)
+        return np.float64(value)  # numpy scalars: x/0 gives inf (caught later), not an exception
     arr = np.asarray(value, dtype=float)
     if arr.shape != (n,):
         raise SimulationError(f"{name}: per-neuron values need shape ({n},), got {arr.shape}")

@@ -15,7 +15,7 @@ import sympy
 
 from .derive import MembraneDerivation, all_odes
 from .diagnostics import Diagnostic, ModelError, Span
-from .model import Model
+from .model import TIME_SYMBOL, Model
 
 __all__ = ["TABLEAUS", "METHODS", "Plan", "plan_integration"]
 
@@ -39,7 +39,21 @@ TABLEAUS: dict[str, Tableau] = {
         order=4,
     ),
 }
-METHODS = ("auto", "euler", "rk2", "rk4", "exponential_euler")
+METHODS = ("auto", "euler", "rk2", "rk4", "exponential_euler", "exact")
+DT_SYMBOL = sympy.Symbol("dt", positive=True)
+
+
+@dataclass(frozen=True)
+class Propagator:
+    """x(t + dt) = P @ [x(t), 1, u]: the exact step of a linear system with constant coefficients.
+
+    ``columns`` names what each column multiplies: the states, ``1``, then the inputs
+    (held constant over a step).
+    """
+
+    states: tuple[str, ...]
+    columns: tuple[str, ...]
+    matrix: sympy.Matrix  # len(states) x len(columns), in parameters and dt
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,7 @@ class Plan:
     linear_rates: dict  # state -> B = d(dX/dt)/dX (exponential Euler; None where B = 0)
     reasons: dict  # state -> why it got its update rule
     tableau: Tableau | None
+    propagator: Propagator | None = None
 
     @property
     def order(self) -> int:
@@ -65,6 +80,48 @@ def _conditionally_linear(model: Model, name: str, rhs: sympy.Expr) -> tuple[boo
     if B.has(x):
         return False, B
     return True, B
+
+
+def linear_system(model: Model, odes: dict) -> tuple[sympy.Matrix, sympy.Matrix, sympy.Matrix] | str:
+    """Return (A, c, B) with dx/dt = A x + c + B u and A, c, B constant, or why not."""
+    X = [sympy.Symbol(s, real=True) for s in odes]
+    U = [i.symbol for i in model.inputs]
+    F = [model.expand(e) for e in odes.values()]
+    varying = set(X) | set(U) | {TIME_SYMBOL}
+    rows_A, rows_B, c = [], [], []
+    for name, f in zip(odes, F):
+        row = [sympy.diff(f, x) for x in X]
+        for x, a in zip(X, row):
+            if a.free_symbols & varying:
+                what = (
+                    "time"
+                    if TIME_SYMBOL in a.free_symbols
+                    else ", ".join(sorted(str(v) for v in a.free_symbols & varying))
+                )
+                return f"d{name}/dt is not linear with constant coefficients: its coefficient of {x} depends on {what}"
+        rest = sympy.expand(f - sum(a * x for a, x in zip(row, X)))
+        b_row = [sympy.diff(rest, u) for u in U]
+        const = sympy.expand(rest - sum(b * u for b, u in zip(b_row, U)))
+        if any(b.free_symbols & varying for b in b_row) or const.free_symbols & varying:
+            return f"d{name}/dt has a term that is not linear in the inputs or that depends on time"
+        rows_A.append(row)
+        rows_B.append(b_row)
+        c.append(const)
+    return sympy.Matrix(rows_A), sympy.Matrix(c), sympy.Matrix(len(F), len(U), [b for r in rows_B for b in r])
+
+
+def exact_propagator(model: Model, odes: dict, system) -> Propagator:
+    """Return the propagator exp(M dt) of the augmented system [x, 1, u] (sympy, at build time)."""
+    A, c, B = system
+    n, k = A.shape[0], B.shape[1]
+    M = sympy.zeros(n + 1 + k, n + 1 + k)
+    M[:n, :n] = A
+    M[:n, n] = c
+    if k:
+        M[:n, n + 1 :] = B
+    P = (M * DT_SYMBOL).exp()[:n, :].applyfunc(sympy.simplify)
+    columns = (*odes, "1", *(i.name for i in model.inputs))
+    return Propagator(tuple(odes), columns, P)
 
 
 def plan_integration(
@@ -83,6 +140,25 @@ def plan_integration(
     odes = all_odes(model, derivation)
     reasons: dict[str, str] = {}
     rates: dict[str, sympy.Expr | None] = {}
+    if method in ("auto", "exact"):
+        system = linear_system(model, odes)
+        if isinstance(system, str):
+            if method == "exact":
+                raise ModelError(
+                    [
+                        Diagnostic(
+                            "E501",
+                            span or model.method_span,
+                            f"the exact method needs a linear system with constant coefficients, but {system}",
+                            "use exponential_euler (conditionally linear equations) or rk4",
+                        )
+                    ]
+                )
+        else:
+            prop = exact_propagator(model, odes, system)
+            for name in odes:
+                reasons[name] = "linear system with constant coefficients: exact propagator exp(A dt)"
+            return Plan("exact", odes, {}, reasons, None, prop)
     if method in ("auto", "exponential_euler"):
         nonlinear = []
         for name, rhs in odes.items():

@@ -262,3 +262,26 @@ def internal_unit_name(dim: Dimension) -> str:
 def units_of_dimension(dim: Dimension) -> list[str]:
     """Return the registered unit names with this dimension (for hints)."""
     return sorted(name for name, u in UNITS.items() if u.dimension == dim)
+
+
+def unit_text_scale(text: str) -> tuple[Dimension, sympy.Expr]:
+    """Return (dimension, internal value) of a unit spelled like ``uA/cm^2`` or ``1/(mV*ms)``."""
+    import re
+
+    dim, scale = DIMENSIONLESS, sympy.Integer(1)
+    divide = in_group = False  # after "/", the next factor (or parenthesised group) divides
+    for tok in re.findall(r"[A-Za-zµμ]+(?:\^-?\d+)?|[/*()]", text):
+        if tok == "/":
+            divide = True
+        elif tok == "(":
+            in_group = True
+        elif tok == ")":
+            in_group = divide = False
+        elif tok != "*":
+            name, _, exp = tok.partition("^")
+            e = (-1 if divide else 1) * int(exp or 1)
+            u = UNITS[name]
+            dim = dim * u.dimension**e
+            scale *= u.to_internal**e
+            divide = divide and in_group
+    return dim, scale

@@ -1,0 +1,82 @@
+"""Integration plans: automatic choice, exact propagators, refusals that say why."""
+
+import numpy as np
+import pytest
+import sympy
+
+import modelgen
+from modelgen import ModelError, SimulationError
+
+
+def test_auto_choices(hh_path, lif_path):
+    assert modelgen.load(hh_path).plan("auto").method == "exponential_euler"
+    assert modelgen.load(lif_path).plan("auto").method == "exponential_euler"  # g_syn*(E_syn - V) is not jointly linear
+    cuba = modelgen.load(hh_path.parent / "lif_cuba.model").plan()
+    assert cuba.method == "exact"
+    assert "linear system with constant coefficients" in cuba.reasons["V"]
+    nonlinear = modelgen.load_text("model Q\nparameter tau = 1 ms\nstate x = 0.5\ndx/dt = x^2/tau - x/tau\n")
+    plan = nonlinear.plan()
+    assert plan.method == "rk4" and "dx/dt not linear" in plan.reasons["x"]
+
+
+def test_exact_refused_for_nonlinear_model_with_reason(hh_path):
+    with pytest.raises(ModelError) as e:
+        modelgen.load(hh_path).plan("exact")
+    msg = str(e.value)
+    assert "needs a linear system with constant coefficients" in msg
+    assert "coefficient of" in msg
+
+
+def test_exponential_euler_refused_for_nonlinear_equation():
+    m = modelgen.load_text("model Q\nparameter tau = 1 ms\nstate x = 0.5\ndx/dt = x^2/tau\n")
+    with pytest.raises(ModelError, match="dx/dt is not"):
+        m.plan("exponential_euler")
+
+
+def test_propagator_matches_sympy_matrix_exponential(hh_path):
+    m = modelgen.load(hh_path.parent / "lif_cuba.model")
+    P = m.plan("exact").propagator.matrix
+    dt = sympy.Symbol("dt", positive=True)
+    tau_syn = sympy.Symbol("tau_syn", real=True)
+    # the synaptic current decays by exp(-dt/tau_syn) and does not feel V
+    assert sympy.simplify(P[1, 1] - sympy.exp(-dt / tau_syn)) == 0
+    assert P[1, 0] == 0
+
+
+@pytest.mark.parametrize("dt", ["0.1 ms", "1 ms", "2.5 ms", "5 ms"])
+def test_exact_reproduces_closed_form_at_any_dt(hh_path, tmp_path, dt):
+    """LIF with an exponential synaptic current, below threshold: V(t) in closed form."""
+    m = modelgen.load(hh_path.parent / "lif_cuba.model")
+    C, g_L, E_L, tau_s = 250.0, 12.5, -65.0, 5.0  # pF, nS, mV, ms
+    tau_m = C / g_L
+    I_ext, I0 = 100.0, 80.0  # pA: V_inf = -57 mV, never reaches threshold
+    r = m.run(
+        duration="50 ms",
+        dt=dt,
+        inputs={"I_ext": I_ext},
+        initial={"I_syn": I0},
+        record=["V", "I_syn"],
+        out_dir=tmp_path,
+        method="exact",
+    )
+    t = r.t
+    K = I0 / C * tau_m * tau_s / (tau_s - tau_m)  # mV (pA/pF * ms = mV)
+    V_exact = E_L + I_ext / g_L * (1 - np.exp(-t / tau_m)) + K * (np.exp(-t / tau_s) - np.exp(-t / tau_m))
+    np.testing.assert_allclose(r["V"][0], V_exact, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(r["I_syn"][0], I0 * np.exp(-t / tau_s), rtol=1e-9, atol=1e-12)
+    assert len(r.spike_t) == 0
+
+
+def test_exact_singular_parameters_give_a_clear_error(hh_path, tmp_path):
+    m = modelgen.load(hh_path.parent / "lif_cuba.model")
+    with pytest.raises(SimulationError, match="not finite for these parameters"):
+        m.run(duration="1 ms", dt="0.1 ms", params={"tau_syn": "20 ms"}, out_dir=tmp_path, method="exact")
+
+
+def test_exact_lif_isi_matches_analytic(hh_path, tmp_path):
+    m = modelgen.load(hh_path.parent / "lif_cuba.model")
+    dt = 0.01
+    r = m.run(duration="200 ms", dt=f"{dt} ms", inputs={"I_ext": "250 pA"}, out_dir=tmp_path)
+    tau, v_inf = 20.0, -65.0 + 250 / 12.5
+    isi = 2.0 + tau * np.log((v_inf + 65.0) / (v_inf + 50.0))
+    assert np.all(np.abs(np.diff(r.spike_times(0)) - isi) <= dt + 1e-9)
