@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +21,14 @@ from .derive import MembraneDerivation, derive_voltage_ode
 from .diagnostics import Diagnostic, ModelError, Span
 from .language import parse_model, parse_model_text
 from .model import Model, build_model, parse_quantity
-from .schemes import Plan, plan_integration
+from .schemes import Plan, plan_integration, stability_warnings
 from .units import TIME, Dimension, describe, suggested_unit, unit_text_scale
 
-__all__ = ["NeuronModel", "load", "load_text", "quantity"]
+__all__ = ["NeuronModel", "StabilityWarning", "load", "load_text", "quantity"]
+
+
+class StabilityWarning(UserWarning):
+    """The time step is too large for the explicit scheme at the model's time constants."""
 
 
 def load(path: str | os.PathLike) -> NeuronModel:
@@ -214,6 +219,8 @@ class NeuronModel:
         if record_indices is None:
             record_indices = np.arange(min(n, 10))
         module = self.load_module(out_dir, method)
+        for message in stability_warnings(m, self.plan(method), dt_ms):
+            warnings.warn(message, StabilityWarning, stacklevel=2)
         result = runtime.simulate(
             module,
             n,

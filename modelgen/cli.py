@@ -34,6 +34,11 @@ def _warn(model) -> None:
         click.echo(format_diagnostics(list(model.warnings)), err=True)
 
 
+def _print_warnings(caught) -> None:
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
+
+
 def _assignments(pairs: tuple[str, ...], option: str) -> dict[str, str]:
     out = {}
     for pair in pairs:
@@ -169,28 +174,34 @@ def latex(file: str, derivation: bool) -> None:
 @method_option
 def run(file, duration, dt, n, inputs, params, initial, record, record_neurons, save, out_dir, method) -> None:
     """Simulate N neurons of FILE and print a summary (and save results)."""
+    import warnings
+
     import numpy as np
 
-    try:
-        m = _load(file)
-        _warn(m.model)
-        result = m.run(
-            duration=duration,
-            dt=dt,
-            n=n,
-            inputs=_assignments(inputs, "--input"),
-            params=_assignments(params, "--param"),
-            initial=_assignments(initial, "--init"),
-            record=list(record) or None,
-            record_indices=np.arange(min(n, record_neurons)),
-            method=method,
-            out_dir=out_dir,
-        )
-    except ModelError as e:
-        _fail(e)
-    except (SimulationError, StaleModuleError) as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            m = _load(file)
+            _warn(m.model)
+            result = m.run(
+                duration=duration,
+                dt=dt,
+                n=n,
+                inputs=_assignments(inputs, "--input"),
+                params=_assignments(params, "--param"),
+                initial=_assignments(initial, "--init"),
+                record=list(record) or None,
+                record_indices=np.arange(min(n, record_neurons)),
+                method=method,
+                out_dir=out_dir,
+            )
+        except ModelError as e:
+            _fail(e)
+        except (SimulationError, StaleModuleError) as e:
+            _print_warnings(caught)
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+    _print_warnings(caught)
     if save:
         if not save.endswith(".npz"):
             save += ".npz"

@@ -114,7 +114,7 @@ def simulate(
     record_indices: np.ndarray,
     units: dict[str, str],
     initial: dict | None = None,
-    check_every: int = 1000,
+    check_every: int = 50,
 ) -> Result:
     """Run the generated module and return a :class:`Result`.
 
@@ -169,6 +169,7 @@ def simulate(
     spike_i: list[np.ndarray] = []
     spike_t: list[np.ndarray] = []
     sample(0, 0.0)
+    last_check = 0
     start = time.perf_counter()
     with np.errstate(all="ignore"):
         for k in range(n_steps):
@@ -179,7 +180,8 @@ def simulate(
                 spike_t.append(np.full(idx.size, (k + 1) * dt))
             sample(k + 1, (k + 1) * dt)
             if (k + 1) % check_every == 0 or k + 1 == n_steps:
-                _check_finite(state, k, dt)
+                _check_finite(state, k, dt, last_check)
+                last_check = k + 1
     wall = time.perf_counter() - start
     traces = {name: bufs[name] / record[name] for name in record}
     return Result(
@@ -211,10 +213,11 @@ def _per_neuron(value, n: int, name: str):
     return arr
 
 
-def _check_finite(state: dict, k: int, dt: float) -> None:
+def _check_finite(state: dict, k: int, dt: float, last_check: int) -> None:
     for name, arr in state.items():
         if not np.all(np.isfinite(arr)):
             i = int(np.flatnonzero(~np.isfinite(arr))[0])
             raise SimulationError(
-                f"{name} of neuron {i} became {arr[i]} by t = {(k + 1) * dt:g} ms; try a smaller --dt or another --method"
+                f"{name} of neuron {i} became {arr[i]} between t = {last_check * dt:g} and {(k + 1) * dt:g} ms; "
+                "try a smaller --dt or another --method"
             )

@@ -199,3 +199,42 @@ def plan_integration(
     for name in odes:
         reasons[name] = f"{method} (requested)"
     return Plan(method, odes, {}, reasons, TABLEAUS[method])
+
+
+# Largest stable h*|lambda| on the negative real axis for the explicit schemes.
+STABILITY_BOUND = {"euler": 2.0, "rk2": 2.0, "rk4": 2.785}
+
+
+def time_constants(model: Model, odes: dict) -> dict[str, float]:
+    """Return each state's time constant -1/(d(dX/dt)/dX) at the initial state (ms), where positive."""
+    values = {p.symbol: p.value for p in model.parameters}
+    values.update({i.symbol: i.default for i in model.inputs})
+    values[TIME_SYMBOL] = 0.0
+    inits = {s.symbol: s.init.xreplace(values) for s in model.states}
+    values.update(inits)
+    out = {}
+    for name, rhs in odes.items():
+        x = sympy.Symbol(name, real=True)
+        try:
+            B = complex(sympy.diff(model.expand(rhs), x).xreplace(values).evalf())
+        except (TypeError, ValueError):
+            continue
+        if B.real < 0 and abs(B.imag) < 1e-12:
+            out[name] = -1.0 / B.real
+    return out
+
+
+def stability_warnings(model: Model, plan: Plan, dt: float) -> list[str]:
+    """Return warnings for an explicit scheme whose step exceeds its stability bound at the initial state."""
+    bound = STABILITY_BOUND.get(plan.method)
+    if bound is None:
+        return []
+    out = []
+    for name, tau in time_constants(model, plan.odes).items():
+        if dt > bound * tau:
+            out.append(
+                f"dt = {dt:g} ms is larger than {plan.method}'s stability limit {bound:g}*tau for {name} "
+                f"(tau = {tau:.3g} ms at the initial state): the run may oscillate or blow up; "
+                f"use dt <= {bound * tau:.3g} ms or method exponential_euler"
+            )
+    return out

@@ -80,3 +80,14 @@ def test_exact_lif_isi_matches_analytic(hh_path, tmp_path):
     tau, v_inf = 20.0, -65.0 + 250 / 12.5
     isi = 2.0 + tau * np.log((v_inf + 65.0) / (v_inf + 50.0))
     assert np.all(np.abs(np.diff(r.spike_times(0)) - isi) <= dt + 1e-9)
+
+
+def test_stability_warning_for_large_explicit_step(lif_path, tmp_path):
+    m = modelgen.load(lif_path)
+    with pytest.warns(modelgen.api.StabilityWarning, match=r"stability limit 2\*tau for V \(tau = 20 ms"):
+        m.run(duration="100 ms", dt="50 ms", method="euler", out_dir=tmp_path)
+
+
+def test_no_stability_warning_for_exponential_euler(lif_path, tmp_path, recwarn):
+    modelgen.load(lif_path).run(duration="100 ms", dt="50 ms", out_dir=tmp_path)
+    assert not [w for w in recwarn if issubclass(w.category, modelgen.api.StabilityWarning)]
