@@ -76,6 +76,7 @@ class NeuronModel:
 
     def __post_init__(self):
         self.derivation: MembraneDerivation | None = derive_voltage_ode(self.model)
+        self._plans: dict[str | None, Plan] = {}
 
     # --- questions
     @property
@@ -106,7 +107,9 @@ class NeuronModel:
 
     def plan(self, method: str | None = None) -> Plan:
         """Return the integration plan (scheme per state and why)."""
-        return plan_integration(self.model, self.derivation, method)
+        if method not in self._plans:
+            self._plans[method] = plan_integration(self.model, self.derivation, method)
+        return self._plans[method]
 
     # --- showing
     def latex(self, derivation: bool = True) -> str:
