@@ -294,6 +294,16 @@ def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Pla
             "hold": py(model.membrane_state) if model.membrane_state else None,
         }
 
+    receptors = []
+    for name in model.receptors:
+        statements = []
+        for syn in model.synapses:
+            if syn.receptor == name:
+                inc = syn.factor * sympy.Symbol("w", real=True)
+                statements.append((py(syn.target), printer.doprint(inc), f"{syn.text}  {_source_ref(model, syn.span)}"))
+        receptors.append({"name": name, "statements": statements})
+    receptor_targets = ", ".join(dict.fromkeys(py(s.target) for s in model.synapses))
+
     uses_t = any(TIME_SYMBOL in e.free_symbols for _, e, _ in named)
     tableau = None
     if plan.tableau is not None:
@@ -339,6 +349,8 @@ def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Pla
         obs_body=obs_body,
         functions=functions,
         propagator=propagator,
+        receptors=receptors,
+        receptor_targets=receptor_targets,
         update_groups=update_groups,
         init_body=init_body,
         event=event,

@@ -88,6 +88,7 @@ KEYWORDS = frozenset(
         "reset",
         "refractory",
         "method",
+        "synapse",
         "t",
         "dt",
     }
@@ -159,7 +160,7 @@ class Statement:
     """One line of a model file.
 
     ``kind`` is one of: parameter, state, input, charge, current, expression, ode,
-    threshold, reset, refractory, method.
+    threshold, reset, refractory, method, synapse.
     """
 
     kind: str
@@ -170,6 +171,7 @@ class Statement:
     direction: str = ""  # currents: inward | outward
     op: str = "="  # resets: = += -= *= /=
     is_input_current: bool = False  # `current I = input inward`
+    receptor: str = ""  # synapses: `synapse exc: g_e += w` -> receptor "exc"
 
 
 @dataclass(frozen=True)
@@ -625,6 +627,19 @@ def _parse_statement(toks: list[Token], span: Span, names: frozenset[str]) -> St
             col = t.col if t else len(span.text.rstrip()) + 1
             raise _Fail(Diagnostic("E003", span.at(col, 1), "expected `=`, `+=`, `-=`, `*=` or `/=` after the reset variable"))
         return Statement("reset", span, name, nspan, expr_of(toks[3:]), op=toks[2].text)
+    if kind == "synapse":
+        # synapse exc: g_e += w   (what a presynaptic spike of weight w arriving at `exc` does)
+        receptor, _ = name_at(1, "a receptor name, e.g. `synapse exc: g_e += w`")
+        if len(toks) < 3 or toks[2].text != ":":
+            t = toks[2] if len(toks) > 2 else None
+            col = t.col if t else len(span.text.rstrip()) + 1
+            raise _Fail(Diagnostic("E003", span.at(col, 1), "expected `:` after the receptor name", "write e.g. `synapse exc: g_e += w`"))
+        target, tspan = name_at(3, "a state variable after the `:`, e.g. `synapse exc: g_e += w`")
+        if len(toks) < 5 or toks[4].text not in ("+=", "-="):
+            t = toks[4] if len(toks) > 4 else None
+            col = t.col if t else len(span.text.rstrip()) + 1
+            raise _Fail(Diagnostic("E003", span.at(col, 1), "a synapse adds to a state: expected `+=` or `-=`", "write e.g. `synapse exc: g_e += w`"))
+        return Statement("synapse", span, target, tspan, expr_of(toks[5:]), op=toks[4].text, receptor=receptor)
     if kind == "method":
         if len(toks) != 2 or toks[1].kind != "NAME":
             raise _Fail(Diagnostic("E003", span.at(head.col, len(head.text)), "`method` needs one scheme name, e.g. `method exponential_euler`"))
@@ -646,7 +661,7 @@ def _parse_statement(toks: list[Token], span: Span, names: frozenset[str]) -> St
     if head.kind == "NAME" and len(toks) >= 2 and toks[1].text == "=":
         name, nspan = name_at(0, "a name")
         return Statement("expression", span, name, nspan, expr_of(toks[2:]))
-    hint = "statements start with model, parameter, state, input, charge, current, threshold, reset, refractory, method, `dX/dt =` or `name =`"
+    hint = "statements start with model, parameter, state, input, charge, current, threshold, reset, refractory, synapse, method, `dX/dt =` or `name =`"
     if head.kind == "NAME":
         import difflib
 

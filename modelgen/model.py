@@ -146,6 +146,25 @@ class Reset:
 
 
 @dataclass(frozen=True)
+class Synapse:
+    """What a presynaptic spike of weight ``w`` arriving at ``receptor`` does: ``target += factor*w``."""
+
+    receptor: str
+    target: str
+    factor: sympy.Expr  # d(increment)/dw: constant (parameters only), internal units
+    weight_dimension: Dimension
+    span: Span
+    text: str = ""  # the statement as written
+
+    @property
+    def weight_unit(self) -> str:
+        return suggested_unit(self.weight_dimension)
+
+
+WEIGHT_SYMBOL = sympy.Symbol("w", real=True)
+
+
+@dataclass(frozen=True)
 class Event:
     """Spike condition, what a spike does, and the refractory period (None if absent)."""
 
@@ -180,6 +199,15 @@ class Model:
     method: str | None
     method_span: Span | None
     warnings: tuple[Diagnostic, ...] = field(default=())
+    synapses: tuple[Synapse, ...] = field(default=())
+
+    @property
+    def receptors(self) -> tuple[str, ...]:
+        """Return the receptor names in declaration order."""
+        return tuple(dict.fromkeys(s.receptor for s in self.synapses))
+
+    def receptor_dimension(self, receptor: str) -> Dimension:
+        return next(s.weight_dimension for s in self.synapses if s.receptor == receptor)
 
     # --- questions a user (or a later stage) asks
     @property
@@ -268,6 +296,7 @@ class _Lowerer:
         self.resolving: list[str] = []
         self.used: set[str] = set()
         self.failed: set[str] = set()
+        self.extra: dict[str, tuple[sympy.Expr, Dimension]] = {}  # e.g. the weight `w` in synapses
 
     def error(self, code: str, span: Span | None, message: str, hint: str = "") -> None:
         self.diags.append(Diagnostic(code, span, message, hint))
@@ -346,6 +375,8 @@ class _Lowerer:
         name = node.id
         if name == "t":
             return TIME_SYMBOL, TIME
+        if name in self.extra and name not in self.decls:
+            return self.extra[name]
         if name in self.decls:
             decl = self.decls[name]
             if decl.kind == "charge":
@@ -720,6 +751,8 @@ def build_model(tree: L.SyntaxTree) -> Model:
     # events
     event = _lower_event(lw, S, seen_ode, membrane)
 
+    synapses = _lower_synapses(lw, S)
+
     # method
     methods = [s for s in S if s.kind == "method"]
     method = methods[-1].name if methods else None
@@ -757,6 +790,7 @@ def build_model(tree: L.SyntaxTree) -> Model:
         event=event,
         method=method,
         method_span=method_span,
+        synapses=tuple(synapses),
     )
     warnings += _model_warnings(model)
     return _with_warnings(model, warnings)
@@ -847,6 +881,42 @@ def _initial_values(lw: _Lowerer, state_stmts: dict[str, L.Statement]) -> dict[s
     return out
 
 
+def _lower_synapses(lw: _Lowerer, S) -> list[Synapse]:
+    """Return the synapses: each adds (a constant times) the weight w to a state."""
+    out: list[Synapse] = []
+    lw.extra = {"w": (WEIGHT_SYMBOL, DIMENSIONLESS)}
+    try:
+        for s in S:
+            if s.kind != "synapse":
+                continue
+            decl = lw.decls.get(s.name)
+            if decl is None or decl.kind != "state":
+                what = f"is a {decl.kind}" if decl else "is not declared"
+                lw.error("E206", s.name_span, f"a synapse can only add to a state variable, and `{s.name}` {what}", f"declare it, e.g. `state {s.name} = 0 nS` with `d{s.name}/dt = -{s.name}/tau`")
+                continue
+            r = lw.lower(s.expr)
+            if r is None or s.name not in lw.dims:
+                continue
+            expr, factor_dim = r
+            factor = sympy.diff(expr, WEIGHT_SYMBOL)
+            varying = {st.name for st in S if st.kind in ("state", "input")} | {"t"}
+            if sympy.expand(expr - factor * WEIGHT_SYMBOL) != 0 or factor == 0 or {x.name for x in factor.free_symbols} & (varying | {"w"}):
+                lw.error("E206", s.name_span, f"synapse {s.receptor}: the increment of {s.name} must be the weight `w` times a constant", f"write e.g. `synapse {s.receptor}: {s.name} += w` (spikes arriving together are summed)")
+                continue
+            weight_dim = lw.dims[s.name] / factor_dim
+            if s.op == "-=":
+                factor = -factor
+            previous = next((x for x in out if x.receptor == s.receptor), None)
+            if previous is not None and previous.weight_dimension != weight_dim:
+                lw.error("E301", s.name_span, f"receptor {s.receptor}: this statement needs weights of dimension {describe(weight_dim)}, but an earlier one needs {describe(previous.weight_dimension)}")
+                continue
+            text = " ".join(L._strip_comment(s.span.text).split())
+            out.append(Synapse(s.receptor, s.name, factor, weight_dim, s.name_span, text))
+    finally:
+        lw.extra = {}
+    return out
+
+
 def _lower_event(lw: _Lowerer, S, seen_ode, membrane) -> Event | None:
     thresholds = [s for s in S if s.kind == "threshold"]
     resets = [s for s in S if s.kind == "reset"]
@@ -907,25 +977,25 @@ def load_model(path) -> Model:
     return build_model(L.parse_model(path))
 
 
+def lower_constant(node, file: str = "<value>") -> tuple[float, Dimension]:
+    """Return (value in internal units, dimension) of a constant expression's syntax tree."""
+    lw = _Lowerer(L.SyntaxTree(file, "", "", "", None, ()))
+    r = lw.lower(node)
+    if r is None:
+        raise ModelError(lw.diags)
+    expr, dim = r
+    span = getattr(node, "span", None)
+    if expr.free_symbols:
+        raise ModelError([Diagnostic("E205", span, "expected a constant (a number with a unit)")])
+    try:
+        return float(expr), dim
+    except (TypeError, ValueError):
+        raise ModelError([Diagnostic("E205", span, "not a real number")]) from None
+
+
 def parse_quantity(text: str, what: str = "value") -> tuple[float, Dimension]:
     """Return (value in internal units, dimension) of a constant like ``10 uA/cm^2``.
 
     Raises ModelError whose diagnostic points into ``text``.
     """
-    try:
-        node = L.parse_expression(text, file=what)
-    except ModelError:
-        raise
-    tree = L.SyntaxTree(what, text, "", "", None, ())
-    lw = _Lowerer(tree)
-    r = lw.lower(node)
-    if r is None:
-        raise ModelError(lw.diags)
-    expr, dim = r
-    if expr.free_symbols:
-        raise ModelError([Diagnostic("E205", Span(what, 1, 1, len(text), text), f"`{text}` is not a constant")])
-    try:
-        value = float(expr)
-    except (TypeError, ValueError):
-        raise ModelError([Diagnostic("E205", Span(what, 1, 1, len(text), text), f"`{text}` is not a real number")]) from None
-    return value, dim
+    return lower_constant(L.parse_expression(text, file=what), what)

@@ -141,7 +141,7 @@ def simulate(
                 raise SimulationError(f"{name!r} is not a state variable of {module.MODEL}")
             state[name][...] = _per_neuron(value, n, name)
         try:
-            step, observe = module.make_simulator(state, p, inp, dt)
+            step, observe, _receive = module.make_simulator(state, p, inp, dt)
         except ValueError as e:
             raise SimulationError(str(e)) from None
 
