@@ -9,6 +9,7 @@ import click
 
 from . import __version__
 from .diagnostics import ModelError, format_diagnostics
+from .network import is_network_file, load_network
 from .runtime import SimulationError, StaleModuleError
 from .schemes import METHODS
 
@@ -79,6 +80,14 @@ def check(files: tuple[str, ...], fmt: str, method: str | None) -> None:
     failed = False
     for f in files:
         try:
+            if is_network_file(f):
+                net = load_network(f)
+                if fmt == "text":
+                    pops = ", ".join(f"{p.name} ({p.model.name}, {p.n})" for p in net.populations.values())
+                    click.echo(
+                        f"{f}: ok -- network {net.name}: {pops}; {net.n_synapses} synapses, {len(net.projections)} projections"
+                    )
+                continue
             m = _load(f)
             plan = m.plan(method)
             all_diags.extend(m.warnings)
@@ -104,7 +113,15 @@ def check(files: tuple[str, ...], fmt: str, method: str | None) -> None:
 @click.option("-o", "--out-dir", default="generated", show_default=True, help="Directory for the generated module.")
 @method_option
 def build(file: str, out_dir: str, method: str | None) -> None:
-    """Generate the numpy simulator of FILE."""
+    """Generate the numpy simulator of FILE (a model, or every model of a network)."""
+    if is_network_file(file):
+        try:
+            net = load_network(file)
+            for pop in net.populations.values():
+                click.echo(f"wrote {pop.model.build(out_dir, method)}  ({pop.model.plan(method).method})")
+        except ModelError as e:
+            _fail(e)
+        return
     try:
         m = _load(file)
         _warn(m.model)
@@ -171,12 +188,25 @@ def latex(file: str, derivation: bool) -> None:
     help="Save t, recorded traces, spike_i and spike_t to an .npz file.",
 )
 @click.option("-o", "--out-dir", default="generated", show_default=True, help="Directory of generated modules.")
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed of every random number (connectivity, initial values, drives).",
+)
 @method_option
-def run(file, duration, dt, n, inputs, params, initial, record, record_neurons, save, out_dir, method) -> None:
-    """Simulate N neurons of FILE and print a summary (and save results)."""
+def run(file, duration, dt, n, inputs, params, initial, record, record_neurons, save, out_dir, seed, method) -> None:
+    """Simulate N neurons of FILE (or a network file) and print a summary (and save results)."""
     import warnings
 
     import numpy as np
+
+    if is_network_file(file):
+        if inputs or params or initial:
+            raise click.UsageError("for a network, set inputs, parameters and initial values in the network file")
+        _run_network(file, duration, dt, seed, record, save, out_dir, method)
+        return
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -205,6 +235,28 @@ def run(file, duration, dt, n, inputs, params, initial, record, record_neurons, 
     if save:
         if not save.endswith(".npz"):
             save += ".npz"
+        Path(save).parent.mkdir(parents=True, exist_ok=True)
+        result.save(save)
+        click.echo(f"saved {save}", err=True)
+    click.echo(result.summary(), err=True)
+
+
+def _run_network(file, duration, dt, seed, record, save, out_dir, method) -> None:
+    from .api import quantity
+    from .units import TIME
+
+    try:
+        net = load_network(file, seed=seed)
+        result = net.run(
+            quantity(duration, TIME, "duration", "ms"), quantity(dt, TIME, "dt", "ms"), out_dir, method, list(record)
+        )
+    except ModelError as e:
+        _fail(e)
+    except (SimulationError, StaleModuleError) as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    if save:
+        save = save if save.endswith(".npz") else save + ".npz"
         Path(save).parent.mkdir(parents=True, exist_ok=True)
         result.save(save)
         click.echo(f"saved {save}", err=True)

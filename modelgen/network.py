@@ -1,0 +1,924 @@
+"""Networks: populations of models, sparse delayed projections, external drives.
+
+A network file, one statement per line (``#`` comments)::
+
+    network CUBA "Brette et al. 2007, benchmark 2"
+    population E = "cuba_lif.model" (n = 3200, V = uniform(-60 mV, -50 mV))
+    population I = "cuba_lif.model" (n = 800, V = uniform(-60 mV, -50 mV))
+    connect E to E (receptor = exc, rule = fixed_probability(0.02), weight = 1.62 mV, delay = 0.1 ms)
+    poisson E (receptor = exc, rate = 10 Hz, weight = 0.5 mV)
+    input E (I_ext = 200 pA)
+    record E (V, v_e, neurons = 5)
+
+Populations override parameters and initial values with constants or distributions
+(``uniform(a, b)``, ``normal(mean, sd)``); projections are stored as CSR arrays (sorted
+by source); spikes travel through a ring buffer per target population and receptor,
+with delays rounded to whole time steps. Everything random is drawn from one
+``numpy.random.Generator`` seeded by ``--seed``, in file order, so a seed reproduces a run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import language as L
+from .diagnostics import Diagnostic, ModelError, Span, sort_key
+from .model import lower_constant
+from .units import DIMENSIONLESS, TIME, Dimension, describe, suggested_unit, unit_text_scale
+
+__all__ = ["NetworkSpec", "Network", "NetworkResult", "parse_network_text", "load_network", "is_network_file"]
+
+RULES = {"all_to_all": 0, "one_to_one": 0, "fixed_probability": 1, "fixed_indegree": 1, "from_file": 1}
+DISTRIBUTIONS = {"uniform": 2, "normal": 2}
+
+
+def is_network_file(path) -> bool:
+    """Return True for a network file (by suffix ``.network``)."""
+    return str(path).endswith(".network")
+
+
+# ----------------------------------------------------------------------- syntax
+@dataclass(frozen=True)
+class Item:
+    """``key = value`` (or a bare name) inside a statement's parentheses."""
+
+    key: str
+    value: object  # expression tree, or None for a bare name
+    span: Span
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A quoted file name, as in ``from_file("pairs.csv")``."""
+
+    path: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class NetStatement:
+    kind: str  # population connect poisson input record
+    span: Span
+    name: str = ""  # population name / target
+    name_span: Span | None = None
+    source: str = ""  # connect: source population
+    source_span: Span | None = None
+    path: str = ""  # population: model file
+    path_span: Span | None = None
+    items: tuple[Item, ...] = ()
+
+    def item(self, key: str) -> Item | None:
+        return next((i for i in self.items if i.key == key), None)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    file: str
+    name: str
+    description: str
+    statements: tuple[NetStatement, ...] = field(default=())
+
+    def of_kind(self, kind: str) -> list[NetStatement]:
+        return [s for s in self.statements if s.kind == kind]
+
+
+class _Fail(Exception):
+    def __init__(self, diag: Diagnostic):
+        self.diag = diag
+
+
+def _items(toks: list[L.Token], span: Span) -> tuple[Item, ...]:
+    """Parse ``( key = expr, name, ... )`` from tokens starting at the opening parenthesis."""
+    end_col = len(span.text.rstrip()) + 1
+    if not toks or toks[0].text != "(":
+        col = toks[0].col if toks else end_col
+        raise _Fail(Diagnostic("E003", span.at(col, 1), "expected `(` with the statement's settings, e.g. (n = 100)"))
+    if toks[-1].text != ")":
+        raise _Fail(
+            Diagnostic("E003", span.at(toks[-1].col, len(toks[-1].text)), "expected `)` at the end of the line")
+        )
+    body = toks[1:-1]
+    groups: list[list[L.Token]] = [[]]
+    depth = 0
+    for t in body:
+        if t.text == "(":
+            depth += 1
+        elif t.text == ")":
+            depth -= 1
+        if t.text == "," and depth == 0:
+            groups.append([])
+        else:
+            groups[-1].append(t)
+    out = []
+    for g in groups:
+        if not g:
+            continue
+        key = g[0]
+        if key.kind != "NAME":
+            raise _Fail(
+                Diagnostic("E003", span.at(key.col, len(key.text)), f"expected a setting name, found `{key.text}`")
+            )
+        kspan = span.at(key.col, len(key.text))
+        if len(g) == 1:
+            out.append(Item(key.text, None, kspan))
+            continue
+        if g[1].text != "=":
+            raise _Fail(Diagnostic("E003", span.at(g[1].col, len(g[1].text)), f"expected `=` after `{key.text}`"))
+        v = g[2:]
+        if len(v) == 4 and v[0].text == "from_file" and v[1].text == "(" and v[2].kind == "STRING" and v[3].text == ")":
+            value = L.Call(
+                "from_file", (FileRef(v[2].text[1:-1], span.at(v[2].col, len(v[2].text))),), span.at(v[0].col, 9)
+            )
+        else:
+            value = L._ExprParser(v, span, frozenset()).parse_all()
+        out.append(Item(key.text, value, kspan))
+    return tuple(out)
+
+
+def parse_network_text(source: str, file: str = "<network>") -> NetworkSpec:
+    """Return the statements of a network file; raise ModelError listing every syntax error."""
+    diags: list[Diagnostic] = []
+    name, description = "", ""
+    statements: list[NetStatement] = []
+    if "\x00" in source:
+        raise ModelError([Diagnostic("E004", Span(file, 1, 1, 1, ""), "file contains NUL bytes; is it a binary file?")])
+    for lineno, raw in enumerate(source.lstrip("\ufeff").replace("\r\n", "\n").split("\n"), start=1):
+        span = Span(file, lineno, 1, max(1, len(raw)), raw)
+        text = L._strip_comment(raw)
+        if not text.strip():
+            continue
+        try:
+            toks = L._tokenize(text, span)
+            head = toks[0]
+            if head.text == "network":
+                if len(toks) < 2 or toks[1].kind != "NAME":
+                    raise _Fail(Diagnostic("E003", span.at(head.col, 7), "`network` needs a name"))
+                name = toks[1].text
+                if len(toks) > 2 and toks[2].kind == "STRING":
+                    description = toks[2].text[1:-1]
+                continue
+            if head.text not in ("population", "connect", "poisson", "input", "record"):
+                close = difflib.get_close_matches(
+                    head.text, ["network", "population", "connect", "poisson", "input", "record"], n=1
+                )
+                raise _Fail(
+                    Diagnostic(
+                        "E002",
+                        span.at(head.col, len(head.text)),
+                        f"cannot understand this line (it starts with `{head.text}`)",
+                        f"did you mean `{close[0]}`?"
+                        if close
+                        else "network statements: network, population, connect, poisson, input, record",
+                    )
+                )
+            if len(toks) < 2 or toks[1].kind != "NAME":
+                raise _Fail(
+                    Diagnostic("E003", span.at(head.col, len(head.text)), f"`{head.text}` needs a population name")
+                )
+            pname, pspan = toks[1].text, span.at(toks[1].col, len(toks[1].text))
+            if head.text == "population":
+                if len(toks) < 4 or toks[2].text != "=" or toks[3].kind != "STRING":
+                    raise _Fail(
+                        Diagnostic("E003", pspan, 'write a population as `population E = "model.model" (n = 100)`')
+                    )
+                path = toks[3].text[1:-1]
+                statements.append(
+                    NetStatement(
+                        "population",
+                        span,
+                        pname,
+                        pspan,
+                        path=path,
+                        path_span=span.at(toks[3].col, len(toks[3].text)),
+                        items=_items(toks[4:], span),
+                    )
+                )
+            elif head.text == "connect":
+                if len(toks) < 4 or toks[2].text != "to" or toks[3].kind != "NAME":
+                    raise _Fail(
+                        Diagnostic(
+                            "E003",
+                            pspan,
+                            "write a projection as `connect E to I (receptor = exc, rule = fixed_probability(0.02), weight = 1 nS)`",
+                        )
+                    )
+                statements.append(
+                    NetStatement(
+                        "connect",
+                        span,
+                        toks[3].text,
+                        span.at(toks[3].col, len(toks[3].text)),
+                        pname,
+                        pspan,
+                        items=_items(toks[4:], span),
+                    )
+                )
+            else:
+                statements.append(NetStatement(head.text, span, pname, pspan, items=_items(toks[2:], span)))
+        except _Fail as f:
+            diags.append(f.diag)
+        except L._Fail as f:
+            diags.append(f.diag)
+    if not name and not diags:
+        diags.append(
+            Diagnostic(
+                "E207",
+                Span(file, 1, 1, 1, source.split("\n", 1)[0]),
+                "the file has no `network` line",
+                'start it with e.g. `network Demo "two neurons"`',
+            )
+        )
+    if diags:
+        raise ModelError(diags)
+    return NetworkSpec(file, name, description, tuple(statements))
+
+
+# ----------------------------------------------------------------------- building
+@dataclass
+class Population:
+    name: str
+    model: object  # api.NeuronModel
+    n: int
+    params: dict = field(default_factory=dict)  # internal units: float or (n,) arrays
+    initial: dict = field(default_factory=dict)
+    inputs: dict = field(default_factory=dict)
+    record: list = field(default_factory=list)
+    record_neurons: int = 10
+
+
+@dataclass
+class Projection:
+    source: str
+    target: str
+    receptor: str
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray  # internal units
+    delays: np.ndarray  # in steps (filled at run time from delay_ms)
+    delay_ms: np.ndarray
+
+    @property
+    def n_synapses(self) -> int:
+        return int(self.indices.size)
+
+
+@dataclass
+class PoissonDrive:
+    target: str
+    receptor: str
+    rate: float  # 1/ms
+    weight: float
+
+
+class _Values:
+    """Evaluate setting values: constants with units, or distributions drawn from ``rng``."""
+
+    def __init__(self, rng: np.random.Generator, diags: list[Diagnostic]):
+        self.rng = rng
+        self.diags = diags
+
+    def constant(self, node, want: Dimension | None, what: str):
+        try:
+            value, dim = lower_constant(node, node_file(node))
+        except ModelError as e:
+            self.diags.extend(e.diagnostics)
+            return None
+        if want is not None and dim != want and not (value == 0 and dim.is_dimensionless):
+            self.diags.append(
+                Diagnostic(
+                    "E301",
+                    node_span(node),
+                    f"{what} must be {describe(want)} (e.g. {suggested_unit(want)}), but this is {describe(dim)}",
+                )
+            )
+            return None
+        return value
+
+    def value(self, node, want: Dimension | None, what: str, n: int):
+        """Return a float, or an (n,) array for a distribution."""
+        if isinstance(node, L.Call) and node.func in DISTRIBUTIONS:
+            if len(node.args) != DISTRIBUTIONS[node.func]:
+                self.diags.append(
+                    Diagnostic("E104", node.span, f"{node.func}() takes {DISTRIBUTIONS[node.func]} arguments")
+                )
+                return None
+            a, b = (self.constant(arg, want, what) for arg in node.args)
+            if a is None or b is None:
+                return None
+            if node.func == "uniform":
+                return self.rng.uniform(a, b, size=n)
+            return self.rng.normal(a, b, size=n)
+        return self.constant(node, want, what)
+
+
+def node_span(node) -> Span | None:
+    return getattr(node, "span", None)
+
+
+def node_file(node) -> str:
+    s = node_span(node)
+    return s.file if s else "<value>"
+
+
+@dataclass
+class Network:
+    """A checked network: populations with built models, projections, drives."""
+
+    spec: NetworkSpec
+    populations: dict[str, Population]
+    projections: list[Projection]
+    poisson: list[PoissonDrive]
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def n_neurons(self) -> int:
+        return sum(p.n for p in self.populations.values())
+
+    @property
+    def n_synapses(self) -> int:
+        return sum(p.n_synapses for p in self.projections)
+
+    def run(
+        self,
+        duration: float,
+        dt: float,
+        out_dir="generated",
+        method: str | None = None,
+        record: list[str] | None = None,
+    ) -> NetworkResult:
+        """Simulate ``duration`` ms in steps of ``dt`` ms; record spikes and chosen traces."""
+        return _simulate(self, duration, dt, out_dir, method, record or [])
+
+
+def _resolve_model_path(spec_file: str, path: str, span: Span | None) -> Path:
+    base = Path(spec_file).resolve().parent
+    p = Path(path)
+    if p.is_absolute():
+        raise ModelError([Diagnostic("E003", span, f"model path {path!r} must be relative to the network file")])
+    for root in (base, Path.cwd().resolve()):
+        candidate = (root / p).resolve()
+        if candidate.is_relative_to(root) and candidate.is_file():
+            return candidate
+    raise ModelError(
+        [
+            Diagnostic(
+                "E101",
+                span,
+                f"file {path!r} not found next to {Path(spec_file).name}",
+                "paths are relative to the network file and may not leave its folder",
+            )
+        ]
+    )
+
+
+def build_network(spec: NetworkSpec, seed: int = 0) -> Network:
+    """Return the network of ``spec`` with models loaded and connectivity drawn from ``seed``."""
+    from .api import load
+
+    rng = np.random.default_rng(seed)
+    diags: list[Diagnostic] = []
+    vals = _Values(rng, diags)
+    pops: dict[str, Population] = {}
+    for st in spec.of_kind("population"):
+        if st.name in pops:
+            diags.append(Diagnostic("E102", st.name_span, f"population `{st.name}` is defined twice"))
+            continue
+        try:
+            model = load(_resolve_model_path(spec.file, st.path, st.path_span))
+        except ModelError as e:
+            diags.extend(e.diagnostics)
+            continue
+        n_item = st.item("n")
+        n = vals.constant(n_item.value, DIMENSIONLESS, "n") if n_item and n_item.value is not None else None
+        if n is None or n != int(n) or n < 1:
+            if n_item is None:
+                diags.append(Diagnostic("E003", st.name_span, f"population `{st.name}` needs a size, e.g. (n = 100)"))
+            elif n is not None:
+                diags.append(Diagnostic("E003", n_item.span, "n must be a whole number of neurons, at least 1"))
+            continue
+        pop = Population(st.name, model, int(n))
+        m = model.model
+        for item in st.items:
+            if item.key == "n":
+                continue
+            if item.value is None:
+                diags.append(Diagnostic("E003", item.span, f"`{item.key}` needs a value, e.g. {item.key} = …"))
+            elif item.key in {p.name for p in m.parameters}:
+                v = vals.value(item.value, m.parameter(item.key).dimension, item.key, pop.n)
+                if v is not None:
+                    pop.params[item.key] = v
+            elif item.key in m.state_names:
+                v = vals.value(item.value, m.state(item.key).dimension, item.key, pop.n)
+                if v is not None:
+                    pop.initial[item.key] = v
+            else:
+                diags.append(
+                    _unknown(
+                        item, "parameter or state", [p.name for p in m.parameters] + list(m.state_names), model.name
+                    )
+                )
+        pops[st.name] = pop
+
+    def population(name: str, span: Span | None) -> Population | None:
+        if name in pops:
+            return pops[name]
+        close = difflib.get_close_matches(name, list(pops), n=1)
+        diags.append(
+            Diagnostic(
+                "E101",
+                span,
+                f"unknown population `{name}`",
+                f"did you mean `{close[0]}`?" if close else 'declare it with `population NAME = "file.model" (n = …)`',
+            )
+        )
+        return None
+
+    projections = []
+    for st in spec.of_kind("connect"):
+        src, tgt = population(st.source, st.source_span), population(st.name, st.name_span)
+        if src is None or tgt is None:
+            continue
+        proj = _projection(st, src, tgt, vals, diags, rng, spec.file)
+        if proj is not None:
+            projections.append(proj)
+
+    poisson = []
+    for st in spec.of_kind("poisson"):
+        tgt = population(st.name, st.name_span)
+        if tgt is None:
+            continue
+        receptor = _receptor(st, tgt, diags)
+        rate_item, w_item = st.item("rate"), st.item("weight")
+        if receptor is None:
+            continue
+        if rate_item is None or w_item is None:
+            diags.append(
+                Diagnostic("E003", st.name_span, "a Poisson drive needs (receptor = …, rate = … Hz, weight = …)")
+            )
+            continue
+        rate = vals.constant(rate_item.value, DIMENSIONLESS / TIME, "rate")
+        weight = vals.constant(
+            w_item.value, tgt.model.model.receptor_dimension(receptor), f"weight at receptor {receptor}"
+        )
+        if rate is not None and weight is not None:
+            poisson.append(PoissonDrive(st.name, receptor, rate, weight))
+
+    for st in spec.of_kind("input"):
+        tgt = population(st.name, st.name_span)
+        if tgt is None:
+            continue
+        m = tgt.model.model
+        for item in st.items:
+            if item.key not in {i.name for i in m.inputs}:
+                diags.append(_unknown(item, "input", [i.name for i in m.inputs], tgt.model.name))
+            elif item.value is not None:
+                v = vals.value(item.value, m.input(item.key).dimension, item.key, tgt.n)
+                if v is not None:
+                    tgt.inputs[item.key] = v
+
+    for st in spec.of_kind("record"):
+        tgt = population(st.name, st.name_span)
+        if tgt is None:
+            continue
+        m = tgt.model.model
+        known = list(m.state_names) + [name for name, _, _ in m.definition_order()] + [i.name for i in m.inputs]
+        for item in st.items:
+            if item.key == "neurons" and item.value is not None:
+                k = vals.constant(item.value, DIMENSIONLESS, "neurons")
+                if k is not None:
+                    tgt.record_neurons = int(k)
+            elif item.value is None and item.key in known:
+                tgt.record.append(item.key)
+            else:
+                diags.append(_unknown(item, "variable to record", known, tgt.model.name))
+    errors = [d for d in diags if d.severity == "error"]
+    if errors:
+        raise ModelError(sorted(diags, key=sort_key))
+    return Network(spec, pops, projections, poisson, seed)
+
+
+def _unknown(item: Item, what: str, choices: list[str], model: str) -> Diagnostic:
+    close = difflib.get_close_matches(item.key, choices, n=1)
+    hint = f"did you mean `{close[0]}`?" if close else f"{model} has: " + ", ".join(choices)
+    return Diagnostic("E101", item.span, f"`{item.key}` is not a {what} of {model}", hint)
+
+
+def _receptor(st: NetStatement, tgt: Population, diags: list[Diagnostic]) -> str | None:
+    item = st.item("receptor")
+    receptors = tgt.model.model.receptors
+    if item is None or not isinstance(item.value, L.Name):
+        diags.append(
+            Diagnostic(
+                "E003",
+                item.span if item else st.name_span,
+                "name the receptor spikes arrive at, e.g. (receptor = exc, …)",
+                f"{tgt.model.name} has receptors: {', '.join(receptors) or 'none (add `synapse NAME: x += w` to the model)'}",
+            )
+        )
+        return None
+    name = item.value.id
+    if name not in receptors:
+        close = difflib.get_close_matches(name, receptors, n=1)
+        hint = (
+            f"did you mean `{close[0]}`?"
+            if close
+            else f"{tgt.model.name} has receptors: {', '.join(receptors) or 'none (add `synapse NAME: x += w` to the model)'}"
+        )
+        diags.append(
+            Diagnostic(
+                "E101", item.value.span, f"population {tgt.name} ({tgt.model.name}) has no receptor `{name}`", hint
+            )
+        )
+        return None
+    return name
+
+
+def _projection(st, src: Population, tgt: Population, vals: _Values, diags, rng, spec_file) -> Projection | None:
+    receptor = _receptor(st, tgt, diags)
+    rule_item, w_item = st.item("rule"), st.item("weight")
+    if receptor is None:
+        return None
+    if rule_item is None or w_item is None:
+        diags.append(
+            Diagnostic(
+                "E003",
+                st.name_span,
+                "a projection needs (receptor = …, rule = …, weight = …)",
+                'rules: all_to_all, one_to_one, fixed_probability(p), fixed_indegree(k), from_file("pairs.csv")',
+            )
+        )
+        return None
+    rule = rule_item.value
+    rule_name = rule.func if isinstance(rule, L.Call) else rule.id if isinstance(rule, L.Name) else None
+    if rule_name not in RULES or (RULES[rule_name] and not isinstance(rule, L.Call)):
+        diags.append(
+            Diagnostic(
+                "E003",
+                node_span(rule) or rule_item.span,
+                "unknown connection rule",
+                'rules: all_to_all, one_to_one, fixed_probability(p), fixed_indegree(k), from_file("pairs.csv")',
+            )
+        )
+        return None
+    autapses_item = st.item("autapses")
+    allow_self = src is not tgt or (
+        autapses_item is not None
+        and autapses_item.value is not None
+        and vals.constant(autapses_item.value, DIMENSIONLESS, "autapses") == 1
+    )
+    ns, nt = src.n, tgt.n
+    if rule_name == "all_to_all":
+        s = np.repeat(np.arange(ns), nt)
+        t = np.tile(np.arange(nt), ns)
+    elif rule_name == "one_to_one":
+        if ns != nt:
+            diags.append(
+                Diagnostic(
+                    "E003",
+                    node_span(rule),
+                    f"one_to_one needs populations of equal size ({src.name}: {ns}, {tgt.name}: {nt})",
+                )
+            )
+            return None
+        s = t = np.arange(ns)
+    elif rule_name == "from_file":
+        s, t = _pairs_from_file(rule, spec_file, ns, nt, diags)
+        if s is None:
+            return None
+    else:
+        arg = rule.args[0] if len(rule.args) == 1 else None
+        x = vals.constant(arg, DIMENSIONLESS, rule_name) if arg is not None else None
+        if x is None:
+            if arg is None:
+                diags.append(Diagnostic("E104", rule.span, f"{rule_name}() takes one argument"))
+            return None
+        if rule_name == "fixed_probability":
+            if not 0 <= x <= 1:
+                diags.append(
+                    Diagnostic("E003", node_span(arg), f"a connection probability must lie in [0, 1], not {x:g}")
+                )
+                return None
+            s, t = _fixed_probability(rng, ns, nt, x, allow_self)
+        else:
+            k = int(x)
+            available = ns - (0 if allow_self else 1)
+            if k != x or k < 0 or k > available:
+                diags.append(
+                    Diagnostic("E003", node_span(arg), f"fixed_indegree needs a whole number between 0 and {available}")
+                )
+                return None
+            s, t = _fixed_indegree(rng, ns, nt, k, allow_self)
+    if not allow_self and rule_name in ("all_to_all", "from_file"):
+        keep = s != t
+        s, t = s[keep], t[keep]
+    w = vals.value(w_item.value, tgt.model.model.receptor_dimension(receptor), f"weight at receptor {receptor}", s.size)
+    d_item = st.item("delay")
+    d = vals.value(d_item.value, TIME, "delay", s.size) if d_item is not None and d_item.value is not None else 0.0
+    if w is None or d is None:
+        return None
+    w = np.broadcast_to(np.asarray(w, dtype=float), s.shape)
+    d = np.broadcast_to(np.asarray(d, dtype=float), s.shape)
+    if np.any(d < 0):
+        diags.append(Diagnostic("E003", d_item.span, "delays cannot be negative"))
+        return None
+    order = np.argsort(s, kind="stable")
+    s, t, w, d = s[order], t[order], w[order], d[order]
+    indptr = np.searchsorted(s, np.arange(ns + 1)).astype(np.int64)
+    return Projection(
+        src.name,
+        tgt.name,
+        receptor,
+        indptr,
+        t.astype(np.int64),
+        np.array(w),
+        np.zeros(s.size, dtype=np.int64),
+        np.array(d),
+    )
+
+
+def _fixed_probability(rng, ns: int, nt: int, p: float, allow_self: bool):
+    counts = rng.binomial(nt - (0 if allow_self else 1), p, size=ns)
+    targets = []
+    for i, k in enumerate(counts):
+        if allow_self:
+            targets.append(rng.choice(nt, size=k, replace=False))
+        else:
+            c = rng.choice(nt - 1, size=k, replace=False)
+            targets.append(c + (c >= i))  # skip i itself
+    s = np.repeat(np.arange(ns), counts)
+    t = np.concatenate(targets) if targets else np.zeros(0, dtype=np.int64)
+    return s, t.astype(np.int64)
+
+
+def _fixed_indegree(rng, ns: int, nt: int, k: int, allow_self: bool):
+    sources = []
+    for j in range(nt):
+        if allow_self:
+            sources.append(rng.choice(ns, size=k, replace=False))
+        else:
+            c = rng.choice(ns - 1, size=k, replace=False)
+            sources.append(c + (c >= j))
+    s = np.concatenate(sources) if sources else np.zeros(0, dtype=np.int64)
+    t = np.repeat(np.arange(nt), k)
+    return s.astype(np.int64), t
+
+
+def _pairs_from_file(rule, spec_file: str, ns: int, nt: int, diags):
+    ref = rule.args[0] if len(rule.args) == 1 and isinstance(rule.args[0], FileRef) else None
+    if ref is None:
+        diags.append(Diagnostic("E003", rule.span, 'from_file needs a quoted file name, e.g. from_file("pairs.csv")'))
+        return None, None
+    try:
+        path = _resolve_model_path(spec_file, ref.path, ref.span)
+        pairs = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2, comments="#")
+    except ModelError as e:
+        diags.extend(e.diagnostics)
+        return None, None
+    except ValueError as e:
+        diags.append(
+            Diagnostic(
+                "E003", ref.span, f"cannot read {ref.path}: {e}", "one `source,target` pair of 0-based indices per line"
+            )
+        )
+        return None, None
+    if pairs.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if pairs.shape[1] != 2 or pairs.min() < 0 or pairs[:, 0].max() >= ns or pairs[:, 1].max() >= nt:
+        diags.append(
+            Diagnostic(
+                "E003",
+                ref.span,
+                f"{ref.path}: each line must be `source,target` with 0 <= source < {ns} and 0 <= target < {nt}",
+            )
+        )
+        return None, None
+    return pairs[:, 0].copy(), pairs[:, 1].copy()
+
+
+def load_network(path, seed: int = 0) -> Network:
+    """Return the checked network in the file at ``path``."""
+    shown, text = L.read_source(path)
+    return build_network(parse_network_text(text, shown), seed)
+
+
+# ----------------------------------------------------------------------- running
+@dataclass
+class NetworkResult:
+    """Spikes of every population (and recorded traces) of a network run."""
+
+    network: str
+    populations: tuple[str, ...]
+    sizes: tuple[int, ...]
+    t: np.ndarray  # ms
+    traces: dict[str, np.ndarray]  # "E.V" -> (n_recorded, n_times)
+    units: dict[str, str]
+    spike_pop: np.ndarray  # index into populations
+    spike_i: np.ndarray  # neuron index within its population
+    spike_t: np.ndarray  # ms
+    dt: float
+    duration: float
+    wall_time: float
+    synaptic_events: int
+    methods: dict[str, str]
+    seed: int
+
+    def spikes(self, population: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return (neuron indices, times in ms) of one population's spikes."""
+        mask = self.spike_pop == self.populations.index(population)
+        return self.spike_i[mask], self.spike_t[mask]
+
+    def rate(self, population: str) -> float:
+        """Mean firing rate of a population, Hz."""
+        i, _ = self.spikes(population)
+        n = self.sizes[self.populations.index(population)]
+        return i.size / n / (self.duration / 1000.0)
+
+    def cv_isi(self, population: str) -> float:
+        """Mean coefficient of variation of inter-spike intervals (neurons with >= 3 spikes)."""
+        i, t = self.spikes(population)
+        order = np.lexsort((t, i))
+        i, t = i[order], t[order]
+        cvs = []
+        for neuron in np.unique(i):
+            isi = np.diff(t[i == neuron])
+            if isi.size >= 2 and isi.mean() > 0:
+                cvs.append(isi.std() / isi.mean())
+        return float(np.mean(cvs)) if cvs else float("nan")
+
+    @property
+    def n_steps(self) -> int:
+        return int(round(self.duration / self.dt))
+
+    def summary(self) -> str:
+        n = sum(self.sizes)
+        parts = [f"{p}: {self.rate(p):.2f} Hz, CV {self.cv_isi(p):.2f}" for p in self.populations]
+        steps_per_s = n * self.n_steps / self.wall_time if self.wall_time else float("inf")
+        events = self.synaptic_events / self.wall_time if self.wall_time else float("inf")
+        return (
+            f"{self.network}: simulated {self.duration:g} ms in {self.n_steps} steps of {self.dt:g} ms, {n} neurons, "
+            f"{self.spike_t.size} spikes ({'; '.join(parts)}); loop {self.wall_time:.3f} s, "
+            f"{steps_per_s / 1e6:.2f} M neuron-steps/s, {events / 1e6:.2f} M synaptic events/s"
+        )
+
+    def save(self, path) -> Path:
+        """Write an .npz: t, spike_pop, spike_i, spike_t, populations, sizes, and "POP.VAR" traces."""
+        path = Path(path)
+        arrays = {
+            "t": self.t,
+            "spike_pop": self.spike_pop,
+            "spike_i": self.spike_i,
+            "spike_t": self.spike_t,
+            "populations": np.array(self.populations),
+            "sizes": np.array(self.sizes),
+            "units": np.array([f"{k}={v}" for k, v in self.units.items()]),
+        }
+        arrays.update(self.traces)
+        np.savez(path, **arrays)
+        return path
+
+
+def _simulate(net: Network, duration: float, dt: float, out_dir, method, extra_record: list[str]) -> NetworkResult:
+    from .runtime import SimulationError, _constant, _per_neuron
+
+    n_steps = int(round(duration / dt))
+    if n_steps < 1 or abs(n_steps * dt - duration) > 1e-9 * max(1.0, duration):
+        raise SimulationError(f"the duration {duration:g} ms is not a whole number of steps of {dt:g} ms")
+    rng = np.random.default_rng([net.seed, 1])  # run-time randomness, separate from construction
+    names = list(net.populations)
+    for entry in extra_record:
+        pop_name, _, var = entry.partition(".")
+        if pop_name not in net.populations or not var:
+            raise SimulationError(f"record {entry!r}: write POPULATION.VARIABLE, e.g. {names[0]}.V")
+        net.populations[pop_name].record.append(var)
+    sims = {}
+    for name, pop in net.populations.items():
+        module = pop.model.load_module(out_dir, method)
+        p = {k: _per_neuron(v, pop.n, k) for k, v in {**module.PARAMETERS, **pop.params}.items()}
+        inputs = {k: _constant(_per_neuron(pop.inputs.get(k, v), pop.n, k)) for k, v in module.INPUTS.items()}
+        with np.errstate(all="ignore"):
+            state = module.initial_state(p, inputs, pop.n)
+            for k, v in pop.initial.items():
+                state[k][...] = v
+            step, observe, receive = module.make_simulator(state, p, inputs, dt)
+        sims[name] = (module, state, step, observe, receive)
+    # ring buffers: one per (target population, receptor)
+    buffers: dict[tuple[str, str], np.ndarray] = {}
+    for proj in net.projections:
+        proj.delays = np.rint(proj.delay_ms / dt).astype(np.int64)
+    for name, pop in net.populations.items():
+        for r in pop.model.model.receptors:
+            longest = max(
+                (int(p.delays.max(initial=0)) for p in net.projections if p.target == name and p.receptor == r),
+                default=0,
+            )
+            buffers[(name, r)] = np.zeros((longest + 1, pop.n))
+    uniform_delay = [p.delays.size == 0 or np.all(p.delays == p.delays[0]) for p in net.projections]
+
+    # recording
+    rec = []  # (key, state-or-observable, pop, var, idx, scale, buffer)
+    traces, units = {}, {}
+    for name, pop in net.populations.items():
+        m = pop.model.model
+        idx = np.arange(min(pop.n, pop.record_neurons))
+        for var in dict.fromkeys(pop.record):
+            if var in m.state_names:
+                unit, scale = m.unit_of(var)
+            elif var in {i.name for i in m.inputs}:
+                unit, scale = m.unit_of(var)
+            else:
+                dim = next((e.dimension for e in m.expressions if e.name == var), None) or m.current(var).dimension
+                unit = suggested_unit(dim)
+                scale = float(unit_text_scale(unit)[1])
+            key = f"{name}.{var}"
+            traces[key] = np.empty((idx.size, n_steps + 1))
+            units[key] = unit
+            rec.append((key, var in sims[name][1], name, var, idx, scale))
+
+    def sample(j: int, t: float) -> None:
+        for key, is_state, name, var, idx, scale in rec:
+            module, state, step, observe, receive = sims[name]
+            values = state[var] if is_state else observe(t)[var]
+            traces[key][:, j] = values[idx] / scale
+
+    pop_index = {name: i for i, name in enumerate(names)}
+    spike_pop, spike_i, spike_t = [], [], []
+    events = 0
+    sample(0, 0.0)
+    start = time.perf_counter()
+    with np.errstate(all="ignore"):
+        for k in range(n_steps):
+            for drive in net.poisson:
+                counts = rng.poisson(drive.rate * dt, size=net.populations[drive.target].n)
+                buf = buffers[(drive.target, drive.receptor)]
+                buf[k % buf.shape[0]] += drive.weight * counts
+                events += int(counts.sum())
+            for (name, receptor), buf in buffers.items():
+                slot = buf[k % buf.shape[0]]
+                receive = sims[name][4]
+                receive(receptor, slot)
+                slot[...] = 0.0
+            spiking = {}
+            for name in names:
+                mask = sims[name][2](k)
+                if mask is not None and mask.any():
+                    idx = np.flatnonzero(mask)
+                    spiking[name] = idx
+                    spike_pop.append(np.full(idx.size, pop_index[name], dtype=np.int64))
+                    spike_i.append(idx)
+                    spike_t.append(np.full(idx.size, (k + 1) * dt))
+            for proj, same_delay in zip(net.projections, uniform_delay):
+                idx = spiking.get(proj.source)
+                if idx is None:
+                    continue
+                starts = proj.indptr[idx]
+                counts = proj.indptr[idx + 1] - starts
+                total = int(counts.sum())
+                if total == 0:
+                    continue
+                pos = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
+                targets = proj.indices[pos]
+                buf = buffers[(proj.target, proj.receptor)]
+                L_ = buf.shape[0]
+                if same_delay:
+                    buf[(k + 1 + int(proj.delays[0])) % L_] += np.bincount(
+                        targets, proj.weights[pos], minlength=buf.shape[1]
+                    )
+                else:
+                    np.add.at(buf, ((k + 1 + proj.delays[pos]) % L_, targets), proj.weights[pos])
+                events += total
+            sample(k + 1, (k + 1) * dt)
+            if (k + 1) % 50 == 0 or k + 1 == n_steps:
+                for name in names:
+                    for var, arr in sims[name][1].items():
+                        if not np.all(np.isfinite(arr)):
+                            i = int(np.flatnonzero(~np.isfinite(arr))[0])
+                            raise SimulationError(
+                                f"{name}.{var} of neuron {i} became {arr[i]} by t = {(k + 1) * dt:g} ms"
+                            )
+    wall = time.perf_counter() - start
+    return NetworkResult(
+        network=net.name,
+        populations=tuple(names),
+        sizes=tuple(net.populations[n].n for n in names),
+        t=np.arange(n_steps + 1) * dt,
+        traces=traces,
+        units=units,
+        spike_pop=np.concatenate(spike_pop) if spike_pop else np.zeros(0, dtype=np.int64),
+        spike_i=np.concatenate(spike_i) if spike_i else np.zeros(0, dtype=np.int64),
+        spike_t=np.concatenate(spike_t) if spike_t else np.zeros(0),
+        dt=dt,
+        duration=n_steps * dt,
+        wall_time=wall,
+        synaptic_events=events,
+        methods={name: sims[name][0].METHOD for name in names},
+        seed=net.seed,
+    )
