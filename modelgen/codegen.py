@@ -80,6 +80,9 @@ class NumpyPrinter(NumPyPrinter):
             out = f"np.{fn}({out}, {a})"
         return out
 
+    def _print_exprel(self, expr):
+        return f"_exprel({self._print(expr.args[0])})"
+
     def _print_Max(self, expr):
         return self._nested("maximum", expr.args)
 
@@ -92,6 +95,41 @@ class NumpyPrinter(NumPyPrinter):
         for value, cond in reversed(expr.args[:-1]):
             out = f"np.where({self._print(cond)}, {self._print(value)}, {out})"
         return out
+
+
+class exprel(sympy.Function):  # noqa: N801 (printed as _exprel)
+    """(exp(x) - 1)/x, which is 1 at x = 0: removes the 0/0 of rate functions like HH's alpha_m."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sympy.Integer(1)
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return (sympy.exp(x) * x - sympy.exp(x) + 1) / x**2
+
+
+def regularize(expr: sympy.Expr) -> sympy.Expr:
+    """Return ``expr`` with every 1/(c - c*exp(u)) rewritten through exprel(u).
+
+    ``u/(1 - exp(-u))`` (HH's alpha_m at V = -40 mV) is 0/0 where u = 0, though its limit
+    is finite; written as ``1/exprel(-u)`` it is finite everywhere.
+    """
+    reps = {}
+    for p in expr.atoms(sympy.Pow):
+        if not (p.exp.is_Integer and p.exp < 0 and p.base.is_Add and len(p.base.args) == 2):
+            continue
+        a, b = p.base.args
+        for const, term in ((a, b), (b, a)):
+            coeff, rest = term.as_coeff_Mul()
+            if const.is_Number and const != 0 and isinstance(rest, sympy.exp) and coeff == -const:
+                u = rest.args[0]
+                reps[p] = (coeff * u * exprel(u)) ** p.exp
+                break
+    if not reps:
+        return expr
+    return sympy.factor_terms(expr.xreplace(reps))
 
 
 def _float_text(x: float) -> str:
@@ -151,7 +189,7 @@ def _schedule(named: list[tuple[str, sympy.Expr, str]], printer: NumpyPrinter, t
     Each temporary is emitted just before its first use, so it never runs ahead of a
     named quantity it depends on.
     """
-    exprs = [e for _, e, _ in named]
+    exprs = [regularize(e) for _, e, _ in named]
     symbols = sympy.numbered_symbols(tmp_prefix, real=True)
     replacements, reduced = sympy.cse(exprs, symbols=symbols, optimizations=None, order="none")
     # a temporary for -x or 2*x saves nothing and hides the formula: put it back
@@ -274,8 +312,10 @@ def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Pla
     named = [t for f in functions for t in f["named"]]
 
     # initial values: expressions of parameters and inputs
-    init_named = [(py(s.name), s.init, "") for s in model.states]
-    init_body = _schedule(init_named, printer, "_i")
+    init_body = [
+        Assign(py(name), f"given[{name!r}] if {name!r} in given else {printer.doprint(regularize(expr))}")
+        for name, expr in model.initial_order
+    ]
 
     # event
     event = None
@@ -355,6 +395,15 @@ def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Pla
         init_body=init_body,
         event=event,
         uses_t=uses_t,
+        uses_exprel=any(
+            "_exprel(" in a.code
+            for a in [
+                *obs_body,
+                *init_body,
+                *(a for f in functions for a in f["body"]),
+                *(propagator or {}).get("entries", []),
+            ]
+        ),
         tableau=tableau,
         repr=repr,
     )

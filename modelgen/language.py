@@ -539,7 +539,7 @@ def parse_model_text(source: str, file: str = "<string>") -> SyntaxTree:
 
     model_name, description, model_span = "", "", None
     statements: list[Statement] = []
-    for lineno, text, toks, span in lines:
+    for _lineno, _text, toks, span in lines:
         try:
             if toks[0].text == "model":
                 if model_span is not None:

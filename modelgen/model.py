@@ -200,6 +200,8 @@ class Model:
     method_span: Span | None
     warnings: tuple[Diagnostic, ...] = field(default=())
     synapses: tuple[Synapse, ...] = field(default=())
+    # (state, initial value in parameters, inputs and the states before it), dependency order
+    initial_order: tuple[tuple[str, sympy.Expr], ...] = field(default=())
 
     @property
     def receptors(self) -> tuple[str, ...]:
@@ -297,6 +299,7 @@ class _Lowerer:
         self.used: set[str] = set()
         self.failed: set[str] = set()
         self.extra: dict[str, tuple[sympy.Expr, Dimension]] = {}  # e.g. the weight `w` in synapses
+        self.initial_order: tuple = ()
 
     def error(self, code: str, span: Span | None, message: str, hint: str = "") -> None:
         self.diags.append(Diagnostic(code, span, message, hint))
@@ -791,6 +794,7 @@ def build_model(tree: L.SyntaxTree) -> Model:
         method=method,
         method_span=method_span,
         synapses=tuple(synapses),
+        initial_order=lw.initial_order,
     )
     warnings += _model_warnings(model)
     return _with_warnings(model, warnings)
@@ -878,6 +882,8 @@ def _initial_values(lw: _Lowerer, state_stmts: dict[str, L.Statement]) -> dict[s
 
     for n in raw:
         resolve(n)
+    # dependency order, each in terms of earlier states (so an overridden V moves the gates too)
+    lw.initial_order = tuple((n, raw[n].xreplace({TIME_SYMBOL: 0})) for n in out)
     return out
 
 

@@ -115,12 +115,14 @@ def simulate(
     units: dict[str, str],
     initial: dict | None = None,
     check_every: int = 50,
+    progress=None,
 ) -> Result:
     """Run the generated module and return a :class:`Result`.
 
     ``params``, ``inputs`` and ``initial`` (state overrides) are in internal units (floats or
     per-neuron arrays; inputs may also be callables of t in ms); ``record`` maps a variable
     to the internal value of one of its display units; ``dt`` and ``duration`` are in ms.
+    ``progress(steps_done, n_steps)``, if given, is called every ``check_every`` steps.
     """
     if n < 1:
         raise SimulationError("the population needs at least one neuron (--n 1 or more)")
@@ -135,11 +137,11 @@ def simulate(
         v = inputs.get(k, module.INPUTS[k])
         inp[k] = v if callable(v) else _constant(_per_neuron(v, n, k))
     with np.errstate(all="ignore"):
-        state = module.initial_state(p, inp, n)
-        for name, value in (initial or {}).items():
-            if name not in state:
+        for name in initial or {}:
+            if name not in module.STATES:
                 raise SimulationError(f"{name!r} is not a state variable of {module.MODEL}")
-            state[name][...] = _per_neuron(value, n, name)
+        given = {name: _per_neuron(value, n, name) for name, value in (initial or {}).items()}
+        state = module.initial_state(p, inp, n, given)
         try:
             step, observe, _receive = module.make_simulator(state, p, inp, dt)
         except ValueError as e:
@@ -151,7 +153,8 @@ def simulate(
     n_times = n_steps + 1
     bufs = {name: np.empty((record_indices.size, n_times)) for name in record}
     state_vars = [name for name in record if name in state]
-    other_vars = [name for name in record if name not in state]
+    input_vars = [name for name in record if name in inp and name not in state]  # read without observe()
+    other_vars = [name for name in record if name not in state and name not in input_vars]
     for name in record:
         if name not in state and name not in module.OBSERVABLES and name not in module.INPUTS:
             raise SimulationError(
@@ -161,6 +164,8 @@ def simulate(
     def sample(j: int, t: float) -> None:
         for name in state_vars:
             bufs[name][:, j] = state[name][record_indices]
+        for name in input_vars:
+            bufs[name][:, j] = np.broadcast_to(inp[name](t), (n,))[record_indices]
         if other_vars:
             obs = observe(t)
             for name in other_vars:
@@ -182,6 +187,8 @@ def simulate(
             if (k + 1) % check_every == 0 or k + 1 == n_steps:
                 _check_finite(state, k, dt, last_check)
                 last_check = k + 1
+                if progress is not None:
+                    progress(k + 1, n_steps)
     wall = time.perf_counter() - start
     traces = {name: bufs[name] / record[name] for name in record}
     return Result(

@@ -59,10 +59,10 @@ def test_comments_map_code_to_model_lines(hh_path):
 
 
 def test_shared_subexpressions_computed_once(hh_path):
-    code = modelgen.load(hh_path).code("euler")
-    body = code.split("def _rhs(")[1].split("return")[0]
-    # (V + 40 mV)/10 mV appears twice in alpha_m; it is computed once
-    assert body.count("0.1*V + 4") == 1
+    code = modelgen.load(hh_path).code("exponential_euler")
+    body = code.split("def _rhs_states(")[1].split("return")[0]
+    # alpha_m is needed by dm/dt and by its linear rate B_m = -(alpha_m + beta_m): computed once
+    assert body.count("_exprel(-0.1*V - 4)") == 1
 
 
 def test_awkward_names_are_safe(tmp_path):

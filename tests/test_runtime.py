@@ -124,3 +124,26 @@ def test_summary_line(hh_path, tmp_path):
     assert "simulated 10 ms in 1000 steps of 0.01 ms" in s
     assert "1 neuron" in s and "1 spikes" in s
     assert "M neuron-steps/s" in s
+
+
+def test_initial_override_moves_dependent_gates(hh_path, tmp_path):
+    # hh.model starts the gates at steady state at the initial V
+    r = modelgen.load(hh_path).run(
+        duration="0.1 ms", dt="0.01 ms", initial={"V": "-50 mV"}, record=["m"], out_dir=tmp_path
+    )
+    v = -50.0
+    alpha = 0.1 * (v + 40) / (1 - np.exp(-(v + 40) / 10))
+    beta = 4 * np.exp(-(v + 65) / 18)
+    assert r["m"][0, 0] == pytest.approx(alpha / (alpha + beta), rel=1e-12)
+
+
+@pytest.mark.parametrize("v0", ["-40 mV", "-55 mV"])
+def test_rate_functions_are_finite_at_their_removable_singularity(hh_path, tmp_path, v0):
+    # alpha_m = 0.1(V+40)/(1-exp(-(V+40)/10)) is 0/0 at -40 mV (limit 1/ms); alpha_n likewise at -55 mV
+    m = modelgen.load(hh_path)
+    r = m.run(duration="1 ms", dt="0.01 ms", initial={"V": v0}, record=["V", "alpha_m", "alpha_n"], out_dir=tmp_path)
+    assert np.all(np.isfinite(r["V"]))
+    if v0 == "-40 mV":
+        assert r["alpha_m"][0, 0] == pytest.approx(1.0, rel=1e-12)
+    else:
+        assert r["alpha_n"][0, 0] == pytest.approx(0.1, rel=1e-12)
