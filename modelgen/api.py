@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import runtime
+from . import __version__, protocols, runtime
 from .codegen import build_hash, generate_code
 from .derive import MembraneDerivation, derive_voltage_ode
 from .diagnostics import Diagnostic, ModelError, Span
@@ -171,30 +171,43 @@ class NeuronModel:
         record_indices=None,
         method: str | None = None,
         out_dir: str | os.PathLike = "generated",
+        seed: int | None = None,
+        progress=None,
     ) -> runtime.Result:
         """Simulate ``n`` neurons and return the :class:`~modelgen.runtime.Result`.
 
         Quantities are text with units (``"10 uA/cm^2"``) or numbers in the unit the model
         declares for that quantity; arrays of length ``n`` give per-neuron values, and an
-        input may be a function of t (ms). ``record`` lists variables (default: the
-        membrane potential, or the first state); ``record_indices`` the neurons (default:
-        the first ten); ``initial`` overrides initial values of states.
+        input may be a function of t (ms), a protocol (:mod:`modelgen.protocols`, e.g.
+        ``protocols.step("10 uA/cm^2", on="20 ms")``) or its text (``"step(10 uA/cm^2, on=20 ms)"``);
+        inputs and parameters may be per-neuron values (``"normal(120, 5) mS/cm^2"``).
+        ``record`` lists variables (default: the membrane potential, or the first state);
+        ``record_indices`` the neurons (default: the first ten); ``initial`` overrides initial
+        values of states. ``seed`` seeds every random value (default: a fresh seed, recorded
+        in ``result.metadata``); ``progress(steps_done, n_steps)`` is called now and then.
         """
         m = self.model
         dt_ms = quantity(dt, TIME, "dt", "ms")
         duration_ms = quantity(duration, TIME, "duration", "ms")
+        ctx = protocols.RunContext(n, dt_ms, duration_ms, seed)
         p_internal = {}
         for name, value in (params or {}).items():
             if name not in {p.name for p in m.parameters}:
                 raise _unknown("parameter", name, [p.name for p in m.parameters])
             p = m.parameter(name)
-            p_internal[name] = quantity(value, p.dimension, name, p.unit, p.display_scale)
+            if protocols.is_spec(value):
+                p_internal[name] = protocols.resolve(value, protocols.Target.of(p), ctx, time_varying=False)
+            else:
+                p_internal[name] = quantity(value, p.dimension, name, p.unit, p.display_scale)
         in_internal = {}
         for name, value in (inputs or {}).items():
             if name not in {i.name for i in m.inputs}:
                 raise _unknown("input", name, [i.name for i in m.inputs])
             i = m.input(name)
-            in_internal[name] = quantity(value, i.dimension, name, i.unit, i.display_scale)
+            if protocols.is_spec(value):
+                in_internal[name] = protocols.resolve(value, protocols.Target.of(i), ctx)
+            else:
+                in_internal[name] = quantity(value, i.dimension, name, i.unit, i.display_scale)
         init_internal = {}
         for name, value in (initial or {}).items():
             if name not in m.state_names:
@@ -235,15 +248,33 @@ class NeuronModel:
             np.asarray(record_indices),
             rec_units,
             initial=init_internal,
+            progress=progress,
         )
         result.metadata = {
             "model": m.name,
             "source": str(self.path) if self.path else None,
             "source_sha256": m.source_hash,
             "build_hash": module.BUILD_HASH,
+            "modelgen_version": __version__,
             "method": module.METHOD,
+            "dt_ms": dt_ms,
+            "duration_ms": duration_ms,
+            "n": n,
+            "seed": ctx.seed,
+            "parameters": {k: _describe_value(v, m.parameter(k)) for k, v in (params or {}).items()},
+            "inputs": {k: _describe_value(v, m.input(k)) for k, v in (inputs or {}).items()},
+            "initial": {k: _describe_value(v, m.state(k)) for k, v in (initial or {}).items()},
+            "membrane_state": m.membrane_state,
+            "input_names": [i.name for i in m.inputs],
         }
         return result
+
+
+def _describe_value(value, declared) -> str:
+    """Return a value given to run() as text with its unit (functions of t by name), for metadata."""
+    if callable(value) and not isinstance(value, protocols.Protocol):
+        return f"<function {getattr(value, '__name__', type(value).__name__)}>"
+    return protocols.describe_value(value, protocols.Target.of(declared))
 
 
 def _unknown(what: str, name: str, choices: list[str]) -> ModelError:

@@ -150,20 +150,27 @@ def latex(file: str, derivation: bool) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--duration", default="100 ms", show_default=True, help="Simulated time, with a unit.")
 @click.option("--dt", default="0.01 ms", show_default=True, help="Time step, with a unit.")
-@click.option("--n", "n", default=1, show_default=True, type=click.IntRange(min=1), help="Number of neurons.")
+@click.option(
+    "--n",
+    "n",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Number of neurons (default: 1, or the count in linspace(a, b, COUNT)).",
+)
 @click.option(
     "--input",
     "inputs",
     multiple=True,
     metavar="NAME=VALUE",
-    help="Input value with a unit, e.g. I_ext=10uA/cm^2 (repeatable).",
+    help="Input with a unit or a protocol, e.g. I_ext=10uA/cm^2, 'I_ext=step(10 uA/cm^2, on=20 ms, off=80 ms)', "
+    "'I_ext=ou(mean=5 uA/cm^2, sigma=2 uA/cm^2, tau=5 ms)', 'I_ext=linspace(0, 20, n) uA/cm^2' (repeatable).",
 )
 @click.option(
     "--param",
     "params",
     multiple=True,
     metavar="NAME=VALUE",
-    help="Override a parameter, e.g. g_K=30mS/cm^2 (repeatable).",
+    help="Override a parameter, e.g. g_K=30mS/cm^2 or per neuron 'g_Na=normal(120, 5) mS/cm^2' (repeatable).",
 )
 @click.option(
     "--init",
@@ -208,6 +215,10 @@ def run(file, duration, dt, n, inputs, params, initial, record, record_neurons, 
         _run_network(file, duration, dt, seed, record, save, out_dir, method)
         return
 
+    from .protocols import implied_n
+
+    inputs, params = _assignments(inputs, "--input"), _assignments(params, "--param")
+    n = n or implied_n([*inputs.values(), *params.values()]) or 1
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -217,13 +228,14 @@ def run(file, duration, dt, n, inputs, params, initial, record, record_neurons, 
                 duration=duration,
                 dt=dt,
                 n=n,
-                inputs=_assignments(inputs, "--input"),
-                params=_assignments(params, "--param"),
+                inputs=inputs,
+                params=params,
                 initial=_assignments(initial, "--init"),
                 record=list(record) or None,
                 record_indices=np.arange(min(n, record_neurons)),
                 method=method,
                 out_dir=out_dir,
+                seed=seed,
             )
         except ModelError as e:
             _fail(e)
