@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -93,10 +94,12 @@ def check(files: tuple[str, ...], fmt: str, method: str | None) -> None:
             all_diags.extend(m.warnings)
             if fmt == "text":
                 _warn(m.model)
-                schemes = ", ".join(f"{s}: {plan.method if s in plan.odes else '?'}" for s in m.states)
                 click.echo(
-                    f"{f}: ok -- model {m.name}: {len(m.states)} states ({schemes}), {len(m.currents)} currents, {len(m.model.parameters)} parameters"
+                    f"{f}: ok -- model {m.name}: {len(m.states)} states, {len(m.currents)} currents, "
+                    f"{len(m.model.parameters)} parameters; integration {plan.method}"
                 )
+                for state, why in plan.reasons.items():
+                    click.echo(f"  {state}: {why}")
         except ModelError as e:
             failed = True
             all_diags.extend(e.diagnostics)
@@ -273,6 +276,166 @@ def _run_network(file, duration, dt, seed, record, save, out_dir, method) -> Non
         result.save(save)
         click.echo(f"saved {save}", err=True)
     click.echo(result.summary(), err=True)
+
+
+class _Progress:
+    """A progress bar on stderr for runs expected to last more than about two seconds.
+
+    Shown only on a terminal and not with --quiet; the runtime calls it every few dozen
+    steps, and it looks at the clock before doing anything else.
+    """
+
+    def __init__(self, label: str, enabled: bool = True, clock=time.monotonic):
+        self.label, self.clock = label, clock
+        self.enabled = enabled and sys.stderr.isatty()
+        self.start: float | None = None
+        self.bar = None
+        self.shown = self.last_render = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = self.clock()
+        if self.start is None:
+            self.start = now
+            return
+        if self.bar is None:
+            elapsed = now - self.start
+            if elapsed < 0.5 or elapsed * total / max(done, 1) < 2.0:
+                return
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr, width=30)
+            self.bar.__enter__()
+        if now - self.last_render >= 0.1 or done >= total:
+            self.bar.update(done - self.shown)
+            self.shown, self.last_render = done, now
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _axes_and_values(model, pairs: dict[str, str], kind: str):
+    from .sweep import parse_axis
+
+    axes, fixed = [], {}
+    declared = (
+        {p.name: p for p in model.model.parameters} if kind == "parameter" else {i.name: i for i in model.model.inputs}
+    )
+    for name, text in pairs.items():
+        if name not in declared:
+            from .api import _unknown
+
+            raise _unknown(kind, name, list(declared))
+        axis = parse_axis(text, name, kind, declared[name])
+        if axis is None:
+            fixed[name] = text
+        else:
+            axes.append(axis)
+    return axes, fixed
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=RANGE",
+    help="A parameter to sweep, START:STOP:STEP UNIT or V1,V2,… UNIT (e.g. g_K=20:40:5mS/cm^2), or a fixed value.",
+)
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="NAME=RANGE",
+    help="An input to sweep (e.g. I_ext=0:20:1uA/cm^2), or a fixed value or protocol.",
+)
+@click.option("--duration", default="1000 ms", show_default=True, help="Simulated time of every point, with a unit.")
+@click.option("--dt", default="0.01 ms", show_default=True, help="Time step, with a unit.")
+@click.option(
+    "--transient",
+    default="0 ms",
+    show_default=True,
+    help="Leave out this initial time from the rate and the mean potential.",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False), default=None, help="Write the CSV table here (default: stdout)."
+)
+@click.option(
+    "--plot-fi",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Draw the f-I curve (rate against the input) to this image.",
+)
+@click.option("-o", "--out-dir", default="generated", show_default=True, help="Directory of generated modules.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random number.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@method_option
+def sweep(file, params, inputs, duration, dt, transient, out, plot_fi, out_dir, seed, quiet, method) -> None:
+    """Run a grid of parameter/input values of FILE as one population; print a CSV table.
+
+    One row per grid point: the swept values, the firing rate (Hz), the first-spike
+    latency (ms from the start; empty if the point never spiked) and the mean membrane
+    potential.
+    """
+    import warnings
+
+    from .sweep import run_sweep
+
+    progress = _Progress("sweep", enabled=not quiet)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            m = _load(file)
+            _warn(m.model)
+            p_axes, p_fixed = _axes_and_values(m, _assignments(params, "--param"), "parameter")
+            i_axes, i_fixed = _axes_and_values(m, _assignments(inputs, "--input"), "input")
+            if not p_axes and not i_axes:
+                raise click.UsageError("give at least one range to sweep, e.g. --input I_ext=0:20:1uA/cm^2")
+            start = time.perf_counter()
+            table = run_sweep(
+                m, p_axes + i_axes, p_fixed, i_fixed, duration, dt, transient, method, seed, out_dir, progress
+            )
+            wall = time.perf_counter() - start
+        except ModelError as e:
+            progress.close()
+            _fail(e)
+        except (SimulationError, StaleModuleError) as e:
+            progress.close()
+            _print_warnings(caught)
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+    progress.close()
+    _print_warnings(caught)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(table.to_csv(), encoding="utf-8")
+    else:
+        click.echo(table.to_csv(), nl=False)
+    if plot_fi:
+        _plot(lambda plots: plots.plot_fi(table, plot_fi, title=m.name))
+    if not quiet:
+        click.echo(
+            f"{m.name}: {len(table.mean_v)} points in {table.metadata['runs']} run(s) of {table.metadata['duration_ms']:g} ms; "
+            f"{wall:.2f} s" + (f"; wrote {out}" if out else ""),
+            err=True,
+        )
+
+
+def _plot(draw) -> None:
+    """Call ``draw(modelgen.plots)``, or stop with a clear message if matplotlib is missing."""
+    try:
+        from . import plots
+    except ImportError:
+        click.echo("error: plotting needs matplotlib: pip install 'modelgen[plot]'", err=True)
+        sys.exit(1)
+    try:
+        path = draw(plots)
+    except (OSError, ValueError) as e:
+        click.echo(f"error: cannot write the picture: {e}", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {path}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
