@@ -1,0 +1,119 @@
+"""Pictures with matplotlib (the optional ``[plot]`` extra): run results, f-I curves, equations.
+
+Nothing here needs a TeX installation: equations are drawn with matplotlib's mathtext.
+Importing this module raises ImportError when matplotlib is missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never open a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["plot_run", "plot_fi", "render_equations", "unit_label"]
+
+_FORMATS = (".png", ".svg", ".pdf")
+
+
+def unit_label(name: str, unit: str) -> str:
+    """Return an axis label like ``V (mV)`` or ``I_ext (µA/cm²)``."""
+    if unit in ("", "1"):
+        return name
+    pretty = unit.replace("uA", "µA").replace("uF", "µF").replace("uS", "µS").replace("uM", "µM").replace("um", "µm")
+    pretty = pretty.replace("^2", "²").replace("^3", "³").replace("^-1", "⁻¹")
+    return f"{name} ({pretty})"
+
+
+def _target(path) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in _FORMATS:
+        raise ValueError(f"{path}: choose a .png, .svg or .pdf file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def plot_run(result, path, max_traces: int = 10, title: str | None = None) -> Path:
+    """Draw a run: its inputs, the membrane potential (and other recorded variables), a spike raster.
+
+    One panel per recorded variable (inputs first), traces of at most ``max_traces`` neurons,
+    and a raster of every neuron's spikes if the model has any; time is shared.
+    """
+    path = _target(path)
+    meta = result.metadata or {}
+    input_names = set(meta.get("input_names", ()))
+    names = sorted(result.traces, key=lambda v: (v not in input_names, v != meta.get("membrane_state")))
+    raster = result.spike_t.size > 0 or result.n > 1
+    heights = [1.0 if v in input_names else 2.5 for v in names] + ([1.5] if raster else [])
+    fig, axes = plt.subplots(
+        len(heights), 1, sharex=True, figsize=(8, 1.2 + 1.3 * sum(heights)), gridspec_kw={"height_ratios": heights}, squeeze=False
+    )
+    axes = axes[:, 0]
+    shown = result.record_indices[:max_traces]
+    colors = plt.cm.viridis(np.linspace(0.0, 0.85, max(1, len(shown))))
+    for ax, name in zip(axes, names):
+        trace = result.traces[name]
+        for row, (i, color) in enumerate(zip(shown, colors)):
+            ax.plot(result.t, trace[row], lw=1.0, color=color, label=f"neuron {i}")
+        ax.set_ylabel(unit_label(name, result.units.get(name, "")))
+        ax.grid(True, alpha=0.3)
+    if 1 < len(shown) <= 10 and names:
+        axes[0].legend(loc="upper right", fontsize="small", ncol=min(5, len(shown)), frameon=False)
+    if raster:
+        ax = axes[-1]
+        ax.plot(result.spike_t, result.spike_i, "|", color="black", markersize=max(2.0, min(8.0, 200 / result.n)))
+        ax.set_ylabel("neuron")
+        ax.set_ylim(-0.5, result.n - 0.5)
+        if result.n <= 10:
+            ax.set_yticks(range(result.n))
+        ax.grid(True, axis="x", alpha=0.3)
+        if result.spike_t.size == 0:
+            ax.text(0.5, 0.5, "no spikes", transform=ax.transAxes, ha="center", va="center", color="gray")
+    axes[-1].set_xlabel("t (ms)")
+    axes[-1].set_xlim(result.t[0], result.t[-1])
+    fig.suptitle(title or f"{result.model}: {result.n} neuron{'s' if result.n != 1 else ''}, {result.spike_t.size} spikes")
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+def plot_fi(table, path, title: str | None = None, max_lines: int = 12) -> Path:
+    """Draw the firing rate against the swept input (the f-I curve), one line per other grid point."""
+    if table.rate is None:
+        raise ValueError("the model has no spike condition, so there is no firing rate to plot")
+    path = _target(path)
+    x_axis = next((a for a in table.axes if a.kind == "input"), table.axes[-1])
+    others = [a for a in table.axes if a is not x_axis]
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    x = table.points[x_axis.name]
+    keys = list(zip(*[table.points[a.name] for a in others])) if others else [()] * x.size
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    colors = plt.cm.viridis(np.linspace(0.0, 0.85, max(1, min(len(groups), max_lines))))
+    for (key, idx), color in zip(list(groups.items())[:max_lines], colors):
+        idx = np.array(idx)
+        order = np.argsort(x[idx])
+        label = ", ".join(f"{a.name} = {v:g} {a.unit}" for a, v in zip(others, key)) or None
+        ax.plot(x[idx][order], table.rate[idx][order], "o-", ms=3.5, lw=1.2, color=color, label=label)
+    if others:
+        ax.legend(fontsize="small", frameon=False)
+        if len(groups) > max_lines:
+            ax.set_title(f"(first {max_lines} of {len(groups)} curves)", fontsize="small", loc="right")
+    ax.set_xlabel(unit_label(x_axis.name, x_axis.unit))
+    ax.set_ylabel("firing rate (Hz)")
+    ax.grid(True, alpha=0.3)
+    transient = table.metadata.get("transient_ms", 0)
+    span = table.metadata.get("duration_ms", 0) - transient
+    fig.suptitle(title or "f-I curve")
+    if span:
+        ax.set_title(f"rate over {span:g} ms" + (f" after {transient:g} ms" if transient else ""), fontsize="small", loc="left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
