@@ -112,6 +112,12 @@ class NeuronModel:
         return self._plans[method]
 
     # --- showing
+    def summary(self, method: str | None = None) -> str:
+        """Return a readable summary: states, currents, inputs, parameters, events, schemes (``modelgen show``)."""
+        from .summary import model_summary
+
+        return model_summary(self, method)
+
     def latex(self, derivation: bool = True) -> str:
         from .latex import model_latex
 

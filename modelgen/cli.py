@@ -423,6 +423,22 @@ def sweep(file, params, inputs, duration, dt, transient, out, plot_fi, out_dir, 
         )
 
 
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@method_option
+def show(file: str, method: str | None) -> None:
+    """Summarise FILE: states, currents, inputs, parameters, events and the scheme of each state."""
+    from .summary import model_summary
+
+    try:
+        m = _load(file)
+        _warn(m.model)
+        text = model_summary(m, method)
+    except ModelError as e:
+        _fail(e)
+    click.echo(text, nl=False)
+
+
 def _plot(draw) -> None:
     """Call ``draw(modelgen.plots)``, or stop with a clear message if matplotlib is missing."""
     try:
