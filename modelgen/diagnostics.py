@@ -55,6 +55,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E301": ("error", "dimension mismatch"),
     "E302": ("error", "argument must be dimensionless"),
     "E303": ("error", "bad exponent"),
+    "E304": ("error", "number out of range (overflow, division by zero or not a real number)"),
     # warnings
     "W401": ("warning", "parameter never used"),
     "W402": ("warning", "current does not depend on anything that changes"),
@@ -87,7 +88,8 @@ class Diagnostic:
         head = f"{s.file}:{s.line}:{s.col}: {self.severity}[{self.code}]: {self.message}"
         lines = [head]
         if s.text:
-            shown = s.text.replace("\t", " ")
+            # one character per column, and no control characters reach the terminal
+            shown = "".join(c if c.isprintable() else ("\ufffd" if c != "\t" else " ") for c in s.text)
             gutter = f"{s.line:>5} | "
             lines.append(gutter + shown)
             caret_len = max(1, min(s.length, len(shown) - s.col + 1))

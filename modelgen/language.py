@@ -101,6 +101,7 @@ LIMITS = {
     "statements": 5_000,
     "expression_depth": 60,
     "tokens_per_line": 1_000,
+    "unit_exponent": 12,  # largest |n| in a unit literal such as cm^2 or s^-1
 }
 
 
@@ -296,7 +297,7 @@ class _ExprParser:
                 Diagnostic(
                     "E005",
                     self.tspan(t) if t else self.span.at(1, 1),
-                    f"expression nested deeper than {LIMITS['expression_depth']} levels",
+                    f"expression nested deeper than {LIMITS['expression_depth']} levels (parentheses, operators or terms)",
                     "split it into named intermediate expressions",
                 )
             )
@@ -313,20 +314,26 @@ class _ExprParser:
 
     def parse_additive(self):
         left = self.parse_term()
+        depth = self.depth
         while self.at_op("+", "-"):
             t = self.peek()
             self.i += 1
+            self.enter()  # a chain a + b + c is a tree as deep as it is long
             right = self.parse_term()
             left = Binary(t.text, left, right, self.tspan(t))
+        self.depth = depth
         return left
 
     def parse_term(self):
         left = self.parse_unary()
+        depth = self.depth
         while self.at_op("*", "/"):
             t = self.peek()
             self.i += 1
+            self.enter()
             right = self.parse_unary()
             left = Binary(t.text, left, right, self.tspan(t))
+        self.depth = depth
         return left
 
     def parse_unary(self):
@@ -390,12 +397,38 @@ class _ExprParser:
             neg = True
             self.i += 1
         t = self.peek()
-        if t is None or t.kind != "NUMBER" or not re.fullmatch(r"\d+", t.text):
-            raise self.fail("a unit's exponent must be a whole number, e.g. cm^2 or s^-1", t)
+        if t is None or t.kind != "NUMBER" or not re.fullmatch(r"[0-9]+", t.text):
+            span = self.tspan(t) if t else self.span.at(len(self.span.text.rstrip()) + 1, 1)
+            raise _Fail(Diagnostic("E303", span, "a unit's exponent must be a whole number, e.g. cm^2 or s^-1"))
+        limit = LIMITS["unit_exponent"]
+        if len(t.text) > 3 or int(t.text) > limit:
+            raise _Fail(Diagnostic("E303", self.tspan(t), f"a unit's exponent must be between -{limit} and {limit}"))
         self.i += 1
         if paren:
             self.expect_op(")")
         return Fraction(-int(t.text) if neg else int(t.text))
+
+    def number(self, t: Token) -> Fraction:
+        """Return the exact value of a number token; reject what a double cannot hold."""
+        _, _, exponent = t.text.lower().partition("e")
+        # 1e999999999 would take forever to compute exactly; anything that long is out of range
+        ok = len(t.text) <= 1000 and len(exponent.lstrip("+-")) <= 5
+        if ok:
+            value = Fraction(t.text)  # exact: "0.1" is 1/10
+            try:
+                ok = value == 0 or 0 < abs(float(value)) < float("inf")
+            except OverflowError:
+                ok = False
+        if not ok:
+            raise _Fail(
+                Diagnostic(
+                    "E304",
+                    self.tspan(t),
+                    f"the number {t.text if len(t.text) < 30 else t.text[:25] + '…'} is out of range",
+                    "numbers must lie between about 1e-308 and 1e308 in magnitude; use a unit prefix instead",
+                )
+            )
+        return value
 
     def parse_primary(self):
         t = self.peek()
@@ -403,11 +436,18 @@ class _ExprParser:
             raise self.fail("expression ends too early", None)
         if t.kind == "NUMBER":
             self.i += 1
-            value = Fraction(t.text)  # exact: "0.1" is 1/10
-            num = Num(value, self.tspan(t))
+            num = Num(self.number(t), self.tspan(t))
             if self.is_unit_name(self.peek()):
                 unit = self.parse_unit_literal()
                 return Binary("*", num, unit, unit.span)
+            u = self.peek()
+            if (
+                u is not None
+                and u.kind == "NAME"
+                and u.text not in self.model_names | KEYWORDS | FUNCTIONS.keys()
+                and not self.at_call(0)
+            ):
+                raise self.unknown_unit(u)
             return num
         if t.kind == "NAME":
             self.i += 1
@@ -424,6 +464,22 @@ class _ExprParser:
         if t.kind == "STRING":
             raise self.fail("a text string cannot be used in an expression", t)
         raise self.fail(f"unexpected `{t.text}`", t)
+
+    def at_call(self, offset: int) -> bool:
+        """Return whether the token at ``offset`` is followed by ``(``."""
+        t = self.peek(offset + 1)
+        return t is not None and t.kind == "OP" and t.text == "("
+
+    def unknown_unit(self, t: Token) -> _Fail:
+        """Return the error for a name after a number that is neither a unit nor a model name."""
+        import difflib
+
+        from .units import UNITS
+
+        lower = [u for u in UNITS if u.lower() == t.text.lower()]
+        close = lower or difflib.get_close_matches(t.text, list(UNITS), n=1, cutoff=0.6)
+        hint = f"did you mean `{close[0]}`?" if close else "units are written like mV, ms, uF/cm^2, mS/cm^2, pA, nS"
+        return _Fail(Diagnostic("E106", self.tspan(t), f"unknown unit `{t.text}`", hint))
 
     def parse_call(self, name_tok: Token):
         self.expect_op("(")
@@ -506,8 +562,10 @@ def parse_model_text(source: str, file: str = "<string>") -> SyntaxTree:
     if len(source.encode("utf-8", "surrogatepass")) > LIMITS["file_bytes"]:
         raise ModelError([Diagnostic("E004", file_span, f"file is larger than {LIMITS['file_bytes']} bytes", "a model file is a short text; split very large models")])
     if "\x00" in source:
-        raise ModelError([Diagnostic("E004", file_span, "file contains NUL bytes; is it a binary file?")])
+        raise ModelError([Diagnostic("E004", _span_of_offset(source, source.index("\x00"), file), "file contains NUL bytes; is it a binary file?")])
     source = source.lstrip("\ufeff")
+    if not source.strip():
+        raise ModelError([Diagnostic("E004", file_span, "the file is empty", 'a model file starts with e.g. `model MyNeuron "a short description"`')])
     raw_lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
     # first pass: tokens of every line, and the names the model declares
@@ -688,13 +746,27 @@ def read_source(path: str | Path) -> tuple[str, str]:
     except OSError as e:
         raise ModelError([Diagnostic("E004", None, f"cannot read {shown}: {e.strerror}")]) from None
     if b"\x00" in data:
-        raise ModelError([Diagnostic("E004", span, "file contains NUL bytes; is it a binary file?")])
+        text = data.decode("utf-8", "replace")
+        raise ModelError([Diagnostic("E004", _span_of_offset(text, text.index("\x00"), shown), "file contains NUL bytes; is it a binary file?")])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise ModelError([Diagnostic("E004", Span(shown, line, 1, 1, ""), f"file is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})", "save the file as UTF-8")]) from None
+        # point at the bad byte: decode what precedes it, and show its line with U+FFFD
+        before = data[: e.start].decode("utf-8", "replace")
+        span = _span_of_offset(before + data[e.start :].decode("utf-8", "replace"), len(before), shown)
+        raise ModelError([Diagnostic("E004", span, f"file is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})", "save the file as UTF-8")]) from None
     return shown, text
+
+
+def _span_of_offset(text: str, offset: int, file: str) -> Span:
+    """Return the span of the character at ``offset`` of ``text``, with its line (for binary junk)."""
+    if text.startswith("\ufeff"):
+        text, offset = text[1:], max(0, offset - 1)
+    before = text[:offset].replace("\r\n", "\n").replace("\r", "\n")
+    rest = text[offset:].replace("\r\n", "\n").replace("\r", "\n")
+    start = before.rfind("\n") + 1
+    line_text = before[start:] + rest.split("\n", 1)[0]
+    return Span(file, before.count("\n") + 1, len(before) - start + 1, 1, line_text[: LIMITS["line_chars"]])
 
 
 def parse_model(path: str | Path) -> SyntaxTree:

@@ -7,8 +7,10 @@ diagnostics. All errors of a file are collected and raised together.
 
 from __future__ import annotations
 
+import cmath
 import difflib
 import hashlib
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -364,15 +366,57 @@ class _Lowerer:
             r = self.lower(node.operand)
             return None if r is None else (-r[0], r[1])
         if isinstance(node, L.Binary):
-            return self.lower_binary(node)
+            return self.in_range(node, self.lower_binary(node))
         if isinstance(node, L.Call):
-            return self.lower_call(node)
+            return self.in_range(node, self.lower_call(node))
         if isinstance(node, L.Compare):
             if not allow_bool:
                 self.error("E001", node.span, f"a comparison (`{node.op}`) cannot be used as a number here", "comparisons belong in `threshold` or as the first argument of where(...)")
                 return None
             return self.lower_compare(node)
         raise AssertionError(node)
+
+    def in_range(self, node, r: tuple[sympy.Expr, Dimension] | None):
+        """Return ``r`` unless its numbers are infinite, undefined or complex (then report E304)."""
+        if r is None:
+            return None
+        problem = _number_problem(r[0])
+        if problem is None:
+            return r
+        what = f"`{node.func}(…)`" if isinstance(node, L.Call) else "this expression"
+        self.error("E304", node.span, f"{what} {problem}", "check for a division by zero, an overflowing exp() or power, or the root or log of a negative number")
+        return None
+
+    def power(self, node: L.Binary, ea: sympy.Expr, eb: sympy.Expr) -> sympy.Expr | None:
+        """Return ``ea**eb``; for two constants, first check that the exact power is of sane size."""
+        if ea.free_symbols or eb.free_symbols:
+            return ea**eb
+        try:
+            a, b = _numeric(ea), _numeric(eb)
+        except _NotNumeric:
+            return ea**eb
+        except (ArithmeticError, ValueError):
+            return ea**eb  # in_range() reports the operands' problem
+        problem = None
+        if a == 0 and b.real < 0:
+            problem = "divides by zero (zero to a negative power)"
+        elif a != 0 and abs(b.real * math.log10(abs(a))) > 308:
+            problem = "is out of range: the power is too large or too small for a double"
+        elif abs(b) > 1000 and abs(a) != 1 and a != 0:
+            # a huge exact power would take ages; a double is all the simulator uses anyway
+            try:
+                v = a**b
+            except (ArithmeticError, ValueError):
+                problem = "is out of range"
+            else:
+                if abs(v.imag) > 1e-9 * abs(v):
+                    problem = "is not a real number"
+                else:
+                    return sympy.Float(v.real)
+        if problem is not None:
+            self.error("E304", node.span, f"this power {problem}")
+            return None
+        return ea**eb
 
     def lower_name(self, node: L.Name):
         name = node.id
@@ -419,17 +463,22 @@ class _Lowerer:
         if node.op == "*":
             return ea * eb, da * db
         if node.op == "/":
+            if eb == 0:
+                self.error("E304", node.span, f"division by zero: {_what(node.right)} is zero")
+                return None
             return ea / eb, da / db
         if node.op == "^":
             if not db.is_dimensionless:
                 self.error("E303", node.span, f"the exponent {_what(node.right)} has dimension {describe(db)}; exponents must be dimensionless")
                 return None
             if da.is_dimensionless:
-                return ea**eb, da
+                e = self.power(node, ea, eb)
+                return None if e is None else (e, da)
             if not (eb.is_number and eb.is_rational):
                 self.error("E303", node.span, f"{_what(node.left)} has dimension {describe(da)}, so its exponent must be a constant number", "raise only dimensionless quantities to variable powers")
                 return None
-            return ea**eb, da ** Fraction(int(eb.p), int(eb.q))
+            e = self.power(node, ea, eb)
+            return None if e is None else (e, da ** Fraction(int(eb.p), int(eb.q)))
         raise AssertionError(node.op)
 
     def lower_call(self, node: L.Call):
@@ -479,7 +528,13 @@ class _Lowerer:
                 return None
             if not self.same_dims(node, node.args[1:], dims[1:]):
                 return None
-            return sympy.Piecewise((exprs[1], exprs[0]), (exprs[2], True)), dims[1]
+            cond = exprs[0]
+            if not cond.free_symbols:  # sympy's Piecewise trips over unevaluated constant comparisons
+                try:
+                    return (exprs[1] if _truth(cond) else exprs[2]), dims[1]
+                except (_NotNumeric, ArithmeticError, ValueError):
+                    pass
+            return sympy.Piecewise((exprs[1], cond.func(*cond.args)), (exprs[2], True)), dims[1]
         # min, max, clip: arguments share a dimension
         if not self.same_dims(node, node.args, dims):
             return None
@@ -526,6 +581,10 @@ class _Lowerer:
                 self.error("E205", stmt.name_span, f"the value of {decl.kind} `{name}` must be a constant, but it uses {names}", "give a number with a unit; write a derived quantity as an expression: `name = …`")
                 self.failed.add(name)
                 return
+            if _as_float(expr) is None:
+                self.error("E304", stmt.name_span, f"the value of {decl.kind} `{name}` is not a finite real number")
+                self.failed.add(name)
+                return
             self.dims[name] = dim
             self.exprs[name] = expr
         elif decl.kind == "state":
@@ -543,6 +602,121 @@ class _Lowerer:
                 self.failed.add(name)
                 return
             self.exprs[name], self.dims[name] = r[0], r[1]
+
+
+class _NotNumeric(Exception):
+    """A constant built from something :func:`_numeric` does not evaluate."""
+
+
+_CMATH = {
+    sympy.exp: cmath.exp,
+    sympy.log: cmath.log,
+    sympy.sin: cmath.sin,
+    sympy.cos: cmath.cos,
+    sympy.tan: cmath.tan,
+    sympy.sinh: cmath.sinh,
+    sympy.cosh: cmath.cosh,
+    sympy.tanh: cmath.tanh,
+}
+_NOT_FINITE = (sympy.zoo, sympy.nan, sympy.oo, sympy.S.NegativeInfinity)
+
+
+def _numeric(expr: sympy.Expr) -> complex:
+    """Return the value of a constant expression in double precision.
+
+    Unlike sympy's arbitrary-precision evaluation this never takes long (``exp(exp(exp(100)))``
+    is an OverflowError at once). Raises OverflowError, ZeroDivisionError or ValueError for a
+    value out of range or undefined, :class:`_NotNumeric` for constructs it does not know.
+    """
+    if expr in _NOT_FINITE:
+        raise ZeroDivisionError(str(expr))
+    if expr.is_Rational or expr.is_Float or expr.is_NumberSymbol:
+        return complex(float(expr))  # a huge Rational becomes inf, caught by the callers
+    if expr is sympy.I:
+        return 1j
+    if expr.is_Add:
+        return sum((_numeric(a) for a in expr.args), 0j)
+    if expr.is_Mul:
+        out = 1 + 0j
+        for a in expr.args:
+            out *= _numeric(a)
+        return out
+    if expr.is_Pow:
+        base, exp = _numeric(expr.base), _numeric(expr.exp)
+        if base == 0 and exp.real < 0:
+            raise ZeroDivisionError("0 to a negative power")
+        return base**exp
+    if expr.func in _CMATH:
+        return _CMATH[expr.func](_numeric(expr.args[0]))
+    if isinstance(expr, sympy.Abs):
+        return complex(abs(_numeric(expr.args[0])))
+    if isinstance(expr, (sympy.Min, sympy.Max)):
+        values = [_numeric(a) for a in expr.args]
+        if any(v.imag for v in values):
+            raise ValueError("min/max of complex numbers")
+        pick = min if isinstance(expr, sympy.Min) else max
+        return complex(pick(v.real for v in values))
+    if isinstance(expr, sympy.Piecewise):
+        for value, cond in expr.args:
+            if _truth(cond):
+                return _numeric(value)
+        raise ValueError("no case of where() applies")
+    raise _NotNumeric(type(expr).__name__)
+
+
+def _truth(cond) -> bool:
+    if cond is sympy.true or cond is True:
+        return True
+    if cond is sympy.false or cond is False:
+        return False
+    if isinstance(cond, sympy.core.relational.Relational):
+        a, b = _numeric(cond.lhs), _numeric(cond.rhs)
+        if a.imag or b.imag:
+            raise ValueError("comparison of complex numbers")
+        ops = {"<": a.real < b.real, ">": a.real > b.real, "<=": a.real <= b.real, ">=": a.real >= b.real}
+        ops.update({"==": a == b, "!=": a != b})
+        return ops[cond.rel_op]
+    raise _NotNumeric(type(cond).__name__)
+
+
+def _number_problem(expr: sympy.Expr) -> str | None:
+    """Return what is wrong with the numbers in ``expr`` (None if nothing is)."""
+    if expr.free_symbols:
+        if expr.has(*_NOT_FINITE):
+            return "divides by zero"
+        for a in expr.atoms(sympy.Rational, sympy.Float):
+            if not math.isfinite(float(a)):
+                return "holds a number too large for a double"
+        return None
+    try:
+        v = _numeric(expr)
+    except _NotNumeric:
+        return None
+    except OverflowError:
+        return "is too large (overflow)"
+    except (ZeroDivisionError, ValueError):
+        return "is undefined (a division by zero or the logarithm of zero)"
+    if not cmath.isfinite(v):
+        return "is too large (overflow)"
+    if abs(v.imag) > 1e-9 * abs(v):
+        return "is not a real number"
+    return None
+
+
+def _as_float(expr: sympy.Expr) -> float | None:
+    """Return the value of a constant expression as a float, or None if it is not a finite real."""
+    try:
+        v = _numeric(expr)
+    except _NotNumeric:
+        try:
+            v = complex(float(expr))
+        except (TypeError, ValueError, OverflowError):
+            return None
+    except (ArithmeticError, ValueError):
+        return None
+    if not cmath.isfinite(v) or abs(v.imag) > 1e-9 * abs(v):
+        return None
+    return v.real
 
 
 def _flat_mul(a, b) -> sympy.Expr:
@@ -642,6 +816,15 @@ def _display_unit(node, dim: Dimension) -> tuple[str, float]:
 
 def build_model(tree: L.SyntaxTree) -> Model:
     """Return the checked model of a syntax tree; raise ModelError with every error found."""
+    try:
+        return _build_model(tree)
+    except RecursionError:
+        # the parser bounds the depth of each expression, but definitions can nest through names
+        span = Span(tree.file, 1, 1, 1, tree.source.split("\n", 1)[0] if tree.source else "")
+        raise ModelError([Diagnostic("E005", span, "the model's expressions nest too deeply to check", "split long chains of definitions")]) from None
+
+
+def _build_model(tree: L.SyntaxTree) -> Model:
     lw = _Lowerer(tree)
     S = tree.statements
     if not tree.name:
@@ -659,7 +842,7 @@ def build_model(tree: L.SyntaxTree) -> Model:
 
     charge_expr = lw.exprs.get(charge_stmt.name) if charge_stmt else None
     charge_dim = lw.dims.get(charge_stmt.name) if charge_stmt else None
-    current_dim = charge_dim / TIME if charge_dim is not None else None
+    current_dim = charge_dim / TIME if charge_dim in (CHARGE, CHARGE / AREA) else None
     if charge_stmt is not None and charge_dim is not None and charge_dim not in (CHARGE, CHARGE / AREA):
         lw.error("E301", charge_stmt.name_span, f"the charge `{charge_stmt.name}` has dimension {describe(charge_dim)}; expected charge (e.g. pF*mV) or charge/area (e.g. uF/cm^2*mV)", "write the charge relation as capacitance times membrane potential: `charge Q = C_m * V`")
 
@@ -668,10 +851,10 @@ def build_model(tree: L.SyntaxTree) -> Model:
     for s in S:
         if s.kind == "parameter" and s.name in lw.exprs and lw.decls[s.name].stmt is s:
             unit, scale = _display_unit(s.expr, lw.dims[s.name])
-            params.append(Parameter(s.name, float(lw.exprs[s.name]), lw.dims[s.name], unit, scale, s.name_span))
+            params.append(Parameter(s.name, _as_float(lw.exprs[s.name]), lw.dims[s.name], unit, scale, s.name_span))
         if s.kind == "input" and s.name in lw.exprs and lw.decls[s.name].stmt is s:
             unit, scale = _display_unit(s.expr, lw.dims[s.name])
-            inputs.append(Input(s.name, float(lw.exprs[s.name]), lw.dims[s.name], unit, scale, s.name_span))
+            inputs.append(Input(s.name, _as_float(lw.exprs[s.name]), lw.dims[s.name], unit, scale, s.name_span))
 
     # currents
     currents = []
@@ -772,6 +955,17 @@ def build_model(tree: L.SyntaxTree) -> Model:
     for p in params:
         if p.name not in lw.used:
             warnings.append(Diagnostic("W401", p.span, f"parameter `{p.name}` is never used"))
+    for name, decl in lw.decls.items():
+        # one-letter names (V, C, m, g) are the usual symbols; `mV` or `cm` as a name is a trap
+        if len(name) > 1 and lookup_unit(name) is not None and decl.stmt.name_span is not None:
+            warnings.append(
+                Diagnostic(
+                    "W404",
+                    decl.stmt.name_span,
+                    f"the {decl.kind} `{name}` hides the unit {name}: in this file `{name}` means the {decl.kind}, also in literals like `1 {name}`",
+                    f"rename it, e.g. `{name}_`",
+                )
+            )
     errors = sorted(lw.diags, key=sort_key)
     if errors:
         raise ModelError(errors + warnings)
@@ -819,8 +1013,9 @@ def _model_warnings(model: Model) -> list[Diagnostic]:
         x = s.symbol
         rhs = model.expand(ode.rhs)
         # a gate: dx/dt = alpha*(1-x) - beta*x has the factor (1 - x) and is linear in x
-        if sympy.diff(rhs, x, 2) == 0 and rhs.has(1 - x) and not 0 <= float(s.init) <= 1:
-            out.append(Diagnostic("W403", s.span, f"gate `{s.name}` starts at {float(s.init):g}, outside [0, 1]", "a gating variable is a fraction of open channels"))
+        init = _as_float(s.init)
+        if init is not None and sympy.diff(rhs, x, 2) == 0 and rhs.has(1 - x) and not 0 <= init <= 1:
+            out.append(Diagnostic("W403", s.span, f"gate `{s.name}` starts at {init:g}, outside [0, 1]", "a gating variable is a fraction of open channels"))
     return out
 
 
@@ -876,14 +1071,17 @@ def _initial_values(lw: _Lowerer, state_stmts: dict[str, L.Statement]) -> dict[s
                 e = e.xreplace({sym: v})
         visiting.pop()
         if TIME_SYMBOL in e.free_symbols:
-            e = e.xreplace({TIME_SYMBOL: 0})
+            e = e.xreplace({TIME_SYMBOL: sympy.Integer(0)})
+        if not e.free_symbols and _as_float(e) is None:
+            lw.error("E304", state_stmts[n].name_span, f"the initial value of `{n}` is not a finite real number", "check for a division by zero or an overflow at the initial state")
+            return None
         out[n] = e
         return e
 
     for n in raw:
         resolve(n)
     # dependency order, each in terms of earlier states (so an overridden V moves the gates too)
-    lw.initial_order = tuple((n, raw[n].xreplace({TIME_SYMBOL: 0})) for n in out)
+    lw.initial_order = tuple((n, raw[n].xreplace({TIME_SYMBOL: sympy.Integer(0)})) for n in out)
     return out
 
 
@@ -993,10 +1191,10 @@ def lower_constant(node, file: str = "<value>") -> tuple[float, Dimension]:
     span = getattr(node, "span", None)
     if expr.free_symbols:
         raise ModelError([Diagnostic("E205", span, "expected a constant (a number with a unit)")])
-    try:
-        return float(expr), dim
-    except (TypeError, ValueError):
-        raise ModelError([Diagnostic("E205", span, "not a real number")]) from None
+    value = _as_float(expr)
+    if value is None:
+        raise ModelError([Diagnostic("E304", span, "not a finite real number")])
+    return value, dim
 
 
 def parse_quantity(text: str, what: str = "value") -> tuple[float, Dimension]:
