@@ -118,13 +118,19 @@ class NeuronModel:
 
         return model_summary(self, method)
 
-    def latex(self, derivation: bool = True) -> str:
+    def latex(self, derivation: bool = True, expand: bool = False, fmt: str = "tex", standalone: bool = False) -> str:
+        """Return the equations as LaTeX (``fmt`` tex, markdown or html; see :func:`modelgen.latex.model_latex`)."""
         from .latex import model_latex
 
-        return model_latex(self.model, self.derivation, derivation_steps=derivation)
+        return model_latex(
+            self.model, self.derivation, derivation_steps=derivation, expand=expand, fmt=fmt, standalone=standalone
+        )
 
     def _repr_latex_(self) -> str:
         return self.latex()
+
+    def _repr_markdown_(self) -> str:
+        return self.latex(fmt="markdown")
 
     # --- building
     def code(self, method: str | None = None) -> str:

@@ -140,13 +140,23 @@ def build(file: str, out_dir: str, method: str | None) -> None:
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--derivation/--no-derivation", default=True, help="Show the steps from Q = C V to dV/dt.")
-def latex(file: str, derivation: bool) -> None:
+@click.option("--expand", is_flag=True, help="Substitute intermediate expressions and currents into the ODEs.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["tex", "markdown", "html"]),
+    default="tex",
+    show_default=True,
+    help="LaTeX fragment, or Markdown/HTML with $$ math for docs sites and notebooks.",
+)
+@click.option("--standalone", is_flag=True, help="A complete document: a compilable .tex file, or an HTML page.")
+def latex(file: str, derivation: bool, expand: bool, fmt: str, standalone: bool) -> None:
     """Print the model's equations as LaTeX, derived from Q = C V."""
     try:
         m = _load(file)
     except ModelError as e:
         _fail(e)
-    click.echo(m.latex(derivation=derivation), nl=False)
+    click.echo(m.latex(derivation=derivation, expand=expand, fmt=fmt, standalone=standalone), nl=False)
 
 
 @main.command()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import sympy
 from sympy.printing.latex import LatexPrinter
 
 from .derive import MembraneDerivation, all_odes
 from .model import Model
 
-__all__ = ["model_latex", "symbol_latex"]
+__all__ = ["Block", "model_blocks", "model_latex", "symbol_latex"]
 
 
 def symbol_latex(name: str) -> str:
@@ -72,64 +75,225 @@ def _time_derivative_tex(expr) -> str:
 
 
 def _unit_tex(unit: str) -> str:
+    r"""Return a unit as upright LaTeX, micro as \mu: ``uF/cm^2`` -> ``\mathrm{\mu F/cm^{2}}``."""
     if unit in ("", "1"):
         return ""
-    return r"\mathrm{" + unit.replace("^", "^{").replace("*", r"\,") + "}" * unit.count("^") + "}"
+    unit = re.sub(r"(?<![A-Za-z])u(?=[A-Za-z])", r"\\mu ", unit)
+    unit = re.sub(r"\^\(?(-?\d+)\)?", r"^{\1}", unit)
+    return r"\mathrm{" + unit.replace("*", r"\,") + "}"
 
 
-def model_latex(model: Model, derivation: MembraneDerivation | None, derivation_steps: bool = True) -> str:
-    """Return a LaTeX fragment (amsmath ``align*`` blocks) describing the model."""
+@dataclass(frozen=True)
+class Block:
+    """One group of equations as LaTeX rows ``(lhs, rhs, note)``, or the parameter table.
+
+    Event rows have an empty ``lhs`` (their ``rhs`` is the whole statement); table rows are
+    ``(name, value, unit)``.
+    """
+
+    title: str
+    rows: tuple[tuple[str, str, str], ...]
+    kind: str = "equations"  # or "table"
+
+
+def _expanded(model: Model, expr: sympy.Expr) -> sympy.Expr:
+    """Return ``expr`` (display form) with intermediate expressions and currents substituted."""
+    shown = {e.symbol: e.shown for e in model.expressions if e.shown is not None}
+    shown.update({c.symbol: c.shown for c in model.currents if not c.is_input and c.shown is not None})
+    for _ in range(len(shown) + 1):
+        with sympy.evaluate(False):  # keep the written form of every piece
+            new = expr.xreplace(shown)
+        if new == expr:
+            break
+        expr = new
+    return expr
+
+
+def model_blocks(
+    model: Model, derivation: MembraneDerivation | None, derivation_steps: bool = True, expand: bool = False
+) -> list[Block]:
+    """Return the model's equations grouped for display: membrane, currents, ODEs, expressions, events, parameters.
+
+    ``expand`` substitutes intermediate expressions and currents into the ODEs.
+    """
+    blocks: list[Block] = []
+    if derivation is not None:
+        V = derivation.state
+        C = sympy.simplify(model.charge / sympy.Symbol(V, real=True))
+        C_tex = _tex(C)
+        net = _net_current(model)
+        Q = symbol_latex(model.charge_name)
+        rows = []
+        if derivation_steps:
+            rows.append((Q, _tex(model.charge), "charge on the membrane capacitor"))
+            rows.append((rf"\frac{{d{Q}}}{{dt}}", _time_derivative_tex(derivation.charge_rate.rhs), "differentiating"))
+            rows.append(("I_m", rf"{C_tex} \, {_ddt(V)}", "the membrane current charges the capacitor"))
+        rows.append((rf"{C_tex} \, {_ddt(V)}", net, "Kirchhoff: inward minus outward currents"))
+        rows.append((_ddt(V), rf"\frac{{{net}}}{{{C_tex}}}", ""))
+        if expand:
+            inward = [_expanded(model, c.symbol) for c in model.currents if c.direction == "inward"]
+            outward = [_expanded(model, c.symbol) for c in model.currents if c.direction == "outward"]
+            terms = [*inward, *(sympy.Mul(-1, o, evaluate=False) for o in outward)]
+            total = sympy.Add(*terms, evaluate=False) if len(terms) > 1 else (terms[0] if terms else sympy.Integer(0))
+            rows.append((_ddt(V), rf"\frac{{1}}{{{C_tex}}} \left({_tex(total)}\right)", "currents substituted"))
+        blocks.append(Block("Membrane equation, derived from the charge relation", tuple(rows)))
+        blocks.append(
+            Block(
+                "Membrane currents",
+                tuple(
+                    (symbol_latex(c.name), r"\text{input}" if c.is_input else _tex(c.shown), c.direction)
+                    for c in model.currents
+                ),
+            )
+        )
+    other = [s for s in all_odes(model, derivation) if derivation is None or s != derivation.state]
+    if other:
+        rows = []
+        for s in other:
+            rhs = model.ode(s).shown
+            rows.append((_ddt(s), _tex(_expanded(model, rhs) if expand else rhs), ""))
+        blocks.append(Block("State equations", tuple(rows)))
+    if model.expressions:
+        blocks.append(
+            Block(
+                "Intermediate expressions", tuple((symbol_latex(e.name), _tex(e.shown), "") for e in model.expressions)
+            )
+        )
+    if model.event is not None:
+        ev = model.event
+        rows = [("", rf"\text{{spike when }} {_tex(ev.relation)}", "")]
+        for r in ev.resets:
+            rows.append(("", rf"\text{{then }} {symbol_latex(r.state)} \leftarrow {_tex(r.new_value())}", ""))
+        if ev.refractory is not None:
+            rows.append(("", rf"\text{{refractory for }} {_tex(ev.refractory)}", ""))
+        blocks.append(Block("Events", tuple(rows)))
+    if model.parameters:
+        blocks.append(
+            Block(
+                "Parameters",
+                tuple((symbol_latex(p.name), f"{p.display_value:g}", _unit_tex(p.unit)) for p in model.parameters),
+                kind="table",
+            )
+        )
+    return blocks
+
+
+def _aligned_rows(block: Block) -> list[str]:
+    r"""Return the rows of an equation block as ``lhs &= rhs && \text{note}`` lines (no row ends)."""
+    out = []
+    for lhs, rhs, note in block.rows:
+        row = f"{lhs} &= {rhs}" if lhs else f"&{rhs}"
+        out.append(row + (rf" && \text{{{note}}}" if note else ""))
+    return out
+
+
+def model_latex(
+    model: Model,
+    derivation: MembraneDerivation | None,
+    derivation_steps: bool = True,
+    expand: bool = False,
+    fmt: str = "tex",
+    standalone: bool = False,
+) -> str:
+    """Return the model's equations as a LaTeX fragment (amsmath ``align*`` blocks), Markdown or HTML.
+
+    ``fmt`` is ``tex``, ``markdown`` or ``html`` (math between ``$$`` delimiters, for docs
+    sites and notebooks with MathJax/KaTeX); ``standalone`` makes a complete document (a
+    compilable ``.tex`` file with amsmath, or an HTML page that loads MathJax).
+    """
+    blocks = model_blocks(model, derivation, derivation_steps, expand)
+    if fmt == "tex":
+        return _as_tex(model, blocks, standalone)
+    if fmt == "markdown":
+        return _as_markdown(model, blocks)
+    if fmt == "html":
+        return _as_html(model, blocks, standalone)
+    raise ValueError(f"unknown format {fmt!r}: use tex, markdown or html")
+
+
+def _as_tex(model: Model, blocks: list[Block], standalone: bool) -> str:
     lines: list[str] = [f"% {model.name}: equations generated by modelgen from {model.file}"]
     if model.description:
         lines.append(f"% {model.description}")
-    if derivation is not None:
-        V = derivation.state
-        C_tex = _tex(sympy.simplify(model.charge / sympy.Symbol(V, real=True)))
-        net = _net_current(model)
-        Q = symbol_latex(model.charge_name)
-        lines.append(r"\begin{align*}")
-        if derivation_steps:
-            lines.append(rf"{Q} &= {_tex(model.charge)} && \text{{charge on the membrane capacitor}} \\")
-            lines.append(
-                rf"\frac{{d{Q}}}{{dt}} &= {_time_derivative_tex(derivation.charge_rate.rhs)} && \text{{differentiating}} \\"
-            )
-            lines.append(rf"I_m &= {C_tex} \, {_ddt(V)} && \text{{the membrane current charges the capacitor}} \\")
-        lines.append(rf"{C_tex} \, {_ddt(V)} &= {net} && \text{{Kirchhoff: inward minus outward currents}} \\")
-        lines.append(rf"{_ddt(V)} &= \frac{{{net}}}{{{C_tex}}}")
-        lines.append(r"\end{align*}")
-        lines.append(r"\begin{align*}")
-        for i, c in enumerate(model.currents):
-            end = r" \\" if i < len(model.currents) - 1 else ""
-            body = r"\text{input}" if c.is_input else _tex(c.shown)
-            lines.append(rf"{symbol_latex(c.name)} &= {body} && \text{{{c.direction}}}{end}")
-        lines.append(r"\end{align*}")
-    other = [(s, rhs) for s, rhs in all_odes(model, derivation).items() if derivation is None or s != derivation.state]
-    if other:
-        lines.append(r"\begin{align*}")
-        for i, (s, _) in enumerate(other):
-            end = r" \\" if i < len(other) - 1 else ""
-            lines.append(rf"{_ddt(s)} &= {_tex(model.ode(s).shown)}{end}")
-        lines.append(r"\end{align*}")
-    if model.expressions:
-        lines.append(r"\begin{align*}")
-        for i, e in enumerate(model.expressions):
-            end = r" \\" if i < len(model.expressions) - 1 else ""
-            lines.append(rf"{symbol_latex(e.name)} &= {_tex(e.shown)}{end}")
-        lines.append(r"\end{align*}")
-    if model.event is not None:
-        ev = model.event
-        lines.append(r"\begin{align*}")
-        rows = [rf"&\text{{spike when }} {_tex(ev.relation)}"]
-        for r in ev.resets:
-            rows.append(rf"&\text{{then }} {symbol_latex(r.state)} \leftarrow {_tex(r.new_value())}")
-        if ev.refractory is not None:
-            rows.append(rf"&\text{{refractory for }} {_tex(ev.refractory)}")
-        lines.append(r" \\".join(rows))
-        lines.append(r"\end{align*}")
-    if model.parameters:
-        lines.append(r"\begin{tabular}{lrl}")
-        lines.append(r"parameter & value & unit \\ \hline")
-        for p in model.parameters:
-            lines.append(rf"${symbol_latex(p.name)}$ & {p.display_value:g} & ${_unit_tex(p.unit)}$ \\")
-        lines.append(r"\end{tabular}")
-    return "\n".join(lines) + "\n"
+    for block in blocks:
+        lines.append(f"% {block.title}")
+        if block.kind == "table":
+            lines.append(r"\begin{tabular}{lrl}")
+            lines.append(r"parameter & value & unit \\ \hline")
+            lines += [rf"${name}$ & {value} & ${unit}$ \\" for name, value, unit in block.rows]
+            lines.append(r"\end{tabular}")
+        else:
+            lines.append(r"\begin{align*}")
+            lines.append(" \\\\\n".join(_aligned_rows(block)))
+            lines.append(r"\end{align*}")
+    if not standalone:
+        return "\n".join(lines) + "\n"
+    title = _tex_escape(model.name + (f": {model.description}" if model.description else ""))
+    head = [
+        r"\documentclass{article}",
+        r"\usepackage{amsmath}",
+        r"\usepackage[margin=2cm]{geometry}",
+        r"\begin{document}",
+        rf"\section*{{{title}}}",
+    ]
+    body = [
+        ln if not ln.startswith("% ") or ln[2:] not in {b.title for b in blocks} else rf"\subsection*{{{ln[2:]}}}"
+        for ln in lines
+    ]
+    return "\n".join(head + body + [r"\end{document}"]) + "\n"
+
+
+def _tex_escape(text: str) -> str:
+    out = text
+    for ch in "\\&%$#_{}":
+        out = out.replace(ch, "\\" + ch if ch != "\\" else r"\textbackslash{}")
+    return out.replace("~", r"\textasciitilde{}").replace("^", r"\textasciicircum{}")
+
+
+def _as_markdown(model: Model, blocks: list[Block]) -> str:
+    lines = [f"## {model.name}", ""]
+    if model.description:
+        lines += [model.description, ""]
+    for block in blocks:
+        lines += [f"### {block.title}", ""]
+        if block.kind == "table":
+            lines += ["| parameter | value | unit |", "|---|---:|---|"]
+            lines += [
+                f"| ${name}$ | {value} | ${unit}$ |" if unit else f"| ${name}$ | {value} | |"
+                for name, value, unit in block.rows
+            ]
+        else:
+            lines += ["$$", r"\begin{aligned}", " \\\\\n".join(_aligned_rows(block)), r"\end{aligned}", "$$"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _as_html(model: Model, blocks: list[Block], standalone: bool) -> str:
+    from html import escape
+
+    lines = [f"<h2>{escape(model.name)}</h2>"]
+    if model.description:
+        lines.append(f"<p>{escape(model.description)}</p>")
+    for block in blocks:
+        lines.append(f"<h3>{escape(block.title)}</h3>")
+        if block.kind == "table":
+            lines.append("<table>")
+            lines.append("<tr><th>parameter</th><th>value</th><th>unit</th></tr>")
+            for name, value, unit in block.rows:
+                cell = rf"\({escape(unit)}\)" if unit else ""
+                lines.append(
+                    rf'<tr><td>\({escape(name)}\)</td><td style="text-align:right">{escape(value)}</td><td>{cell}</td></tr>'
+                )
+            lines.append("</table>")
+        else:
+            math = "\\begin{aligned}\n" + " \\\\\n".join(_aligned_rows(block)) + "\n\\end{aligned}"
+            lines.append(f'<div class="math">$$\n{escape(math)}\n$$</div>')
+    body = "\n".join(lines) + "\n"
+    if not standalone:
+        return body
+    return (
+        '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{escape(model.name)}</title>\n"
+        '<script defer src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script>\n'
+        "</head>\n<body>\n" + body + "</body>\n</html>\n"
+    )
