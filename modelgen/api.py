@@ -19,6 +19,7 @@ from . import __version__, protocols, runtime
 from .codegen import build_hash, generate_code
 from .derive import MembraneDerivation, derive_voltage_ode
 from .diagnostics import Diagnostic, ModelError, Span
+from .compose import expand_uses
 from .language import parse_model, parse_model_text
 from .model import Model, build_model, parse_quantity
 from .schemes import Plan, plan_integration, stability_warnings
@@ -31,15 +32,18 @@ class StabilityWarning(UserWarning):
     """The time step is too large for the explicit scheme at the model's time constants."""
 
 
-def load(path: str | os.PathLike) -> NeuronModel:
-    """Return the checked model in the file at ``path`` (raises ModelError with every problem)."""
-    tree = parse_model(path)
+def load(path: str | os.PathLike, search_path: list[str] | None = None) -> NeuronModel:
+    """Return the checked model in the file at ``path`` (raises ModelError with every problem).
+
+    ``search_path``: extra folders for the current files the model uses (see compose.py).
+    """
+    tree = expand_uses(parse_model(path), search_path)
     return NeuronModel(build_model(tree), Path(path))
 
 
-def load_text(text: str, name: str = "<string>") -> NeuronModel:
+def load_text(text: str, name: str = "<string>", search_path: list[str] | None = None) -> NeuronModel:
     """Return the checked model written in ``text``."""
-    return NeuronModel(build_model(parse_model_text(text, name)), None)
+    return NeuronModel(build_model(expand_uses(parse_model_text(text, name), search_path)), None)
 
 
 def quantity(value, dim: Dimension, what: str, unit: str = "", unit_scale: float = 1.0):

@@ -89,6 +89,8 @@ KEYWORDS = frozenset(
         "refractory",
         "method",
         "synapse",
+        "use",
+        "gate",
         "t",
         "dt",
     }
@@ -173,6 +175,9 @@ class Statement:
     op: str = "="  # resets: = += -= *= /=
     is_input_current: bool = False  # `current I = input inward`
     receptor: str = ""  # synapses: `synapse exc: g_e += w` -> receptor "exc"
+    path: str = ""  # use: the current file
+    path_span: Span | None = None
+    items: tuple = ()  # use: ((key, key span, expression), ...)
 
 
 @dataclass(frozen=True)
@@ -183,6 +188,7 @@ class SyntaxTree:
     description: str
     name_span: Span | None
     statements: tuple[Statement, ...] = field(default=())
+    kind: str = "model"  # "model", or "current" for a reusable current file
 
     def of_kind(self, *kinds: str) -> list[Statement]:
         return [s for s in self.statements if s.kind in kinds]
@@ -543,16 +549,35 @@ def check_name(name: str, span: Span) -> Diagnostic | None:
     return None
 
 
-def _declared_name(tokens: list[Token]) -> str | None:
-    """Return the name a line declares, from its leading tokens (first pass)."""
+def _declared_names(tokens: list[Token]) -> tuple[str, ...]:
+    """Return the names a line declares, from its leading tokens (first pass)."""
     if not tokens:
-        return None
+        return ()
     head = tokens[0].text
     if head in ("parameter", "state", "input", "charge", "current") and len(tokens) > 1:
-        return tokens[1].text
+        return (tokens[1].text,)
+    if head == "gate" and len(tokens) > 1:
+        x = tokens[1].text
+        return (x, f"alpha_{x}", f"beta_{x}", f"{x}_inf", f"tau_{x}")
     if tokens[0].kind == "NAME" and len(tokens) > 1 and tokens[1].text == "=":
-        return head
-    return None
+        return (head,)
+    return ()
+
+
+def split_top_level(tokens: list[Token], separator: str = ",") -> list[list[Token]]:
+    """Return the tokens split at ``separator`` outside parentheses."""
+    groups: list[list[Token]] = [[]]
+    depth = 0
+    for t in tokens:
+        if t.text == "(":
+            depth += 1
+        elif t.text == ")":
+            depth -= 1
+        if t.text == separator and depth == 0:
+            groups.append([])
+        else:
+            groups[-1].append(t)
+    return groups
 
 
 def parse_model_text(source: str, file: str = "<string>") -> SyntaxTree:
@@ -590,15 +615,25 @@ def parse_model_text(source: str, file: str = "<string>") -> SyntaxTree:
         lines.append((lineno, text, toks, span))
     if len(lines) > LIMITS["statements"]:
         raise ModelError([Diagnostic("E004", file_span, f"more than {LIMITS['statements']} statements")])
-    names = frozenset(n for _, _, toks, _ in lines if (n := _declared_name(toks)))
+    names = frozenset(n for _, _, toks, _ in lines for n in _declared_names(toks))
     names |= frozenset(
         m.group(1) for _, _, toks, _ in lines if toks and (m := _ODE_LHS.match(toks[0].text))
     )
 
     model_name, description, model_span = "", "", None
+    kind = "model"
     statements: list[Statement] = []
     for _lineno, _text, toks, span in lines:
         try:
+            is_current_header = toks[0].text == "current" and (len(toks) == 2 or (len(toks) == 3 and toks[2].kind == "STRING"))
+            if is_current_header:
+                if model_span is not None:
+                    raise _Fail(Diagnostic("E102", span.at(toks[0].col, 7), "a second header line", "a current file starts with one `current Name \"description\"` line"))
+                kind = "current"
+                model_name = toks[1].text
+                model_span = span.at(toks[1].col, len(toks[1].text))
+                description = toks[2].text[1:-1] if len(toks) == 3 else ""
+                continue
             if toks[0].text == "model":
                 if model_span is not None:
                     raise _Fail(Diagnostic("E102", span.at(toks[0].col, 5), "a second `model` line", "a file holds one model"))
@@ -612,6 +647,9 @@ def parse_model_text(source: str, file: str = "<string>") -> SyntaxTree:
                 elif rest:
                     raise _Fail(Diagnostic("E003", span.at(rest[0].col, len(rest[0].text)), "unexpected text after the model name", 'put a description in double quotes: model Name "description"'))
                 continue
+            if toks[0].text == "gate":
+                statements.extend(_parse_gate(toks, span, names))
+                continue
             statements.append(_parse_statement(toks, span, names))
         except _Fail as f:
             diags.append(f.diag)
@@ -619,7 +657,76 @@ def parse_model_text(source: str, file: str = "<string>") -> SyntaxTree:
             diags.append(Diagnostic("E005", span.at(1, 1), "expression nested too deeply"))
     if diags:
         raise ModelError(diags)
-    return SyntaxTree(file, source, model_name, description, model_span, tuple(statements))
+    return SyntaxTree(file, source, model_name, description, model_span, tuple(statements), kind)
+
+
+def _parse_gate(toks: list[Token], span: Span, names: frozenset[str]) -> list[Statement]:
+    """Expand ``gate x: alpha = A, beta = B`` (or ``inf = X, tau = T``) into its statements.
+
+    The gate starts at its steady state at the initial membrane potential and follows
+    dx/dt = alpha (1 - x) - beta x  (or (x_inf - x)/tau_x), which exponential Euler solves.
+    """
+    example = "write e.g. `gate m: alpha = 0.1/ms, beta = 4/ms` or `gate h: inf = …, tau = …`"
+    if len(toks) < 3 or toks[1].kind != "NAME" or toks[2].text != ":":
+        col = toks[1].col if len(toks) > 1 else toks[0].col
+        raise _Fail(Diagnostic("E003", span.at(col, 1), "`gate` needs a name and a colon", example))
+    x, xspan = toks[1].text, span.at(toks[1].col, len(toks[1].text))
+    if (d := check_name(x, xspan)) is not None:
+        raise _Fail(d)
+    given: dict[str, tuple[Span, object]] = {}
+    for group in split_top_level(toks[3:]):
+        if len(group) < 3 or group[0].kind != "NAME" or group[1].text != "=":
+            col = group[0].col if group else toks[-1].col
+            raise _Fail(Diagnostic("E003", span.at(col, 1), "expected `name = expression` in a gate", example))
+        key = group[0].text
+        kspan = span.at(group[0].col, len(key))
+        if key not in ("alpha", "beta", "inf", "tau"):
+            raise _Fail(Diagnostic("E003", kspan, f"unknown gate setting `{key}`", "a gate takes alpha and beta, or inf and tau"))
+        given[key] = (kspan, _ExprParser(group[2:], span, names).parse_all())
+    if set(given) == {"alpha", "beta"}:
+        a, b = f"alpha_{x}", f"beta_{x}"
+        steady = Binary("/", Name(a, xspan), Binary("+", Name(a, xspan), Name(b, xspan), xspan), xspan)
+        rhs = Binary(
+            "-",
+            Binary("*", Name(a, xspan), Binary("-", Num(Fraction(1), xspan), Name(x, xspan), xspan), xspan),
+            Binary("*", Name(b, xspan), Name(x, xspan), xspan),
+            xspan,
+        )
+        defs = [(a, *given["alpha"]), (b, *given["beta"])]
+    elif set(given) == {"inf", "tau"}:
+        i, tau = f"{x}_inf", f"tau_{x}"
+        steady = Name(i, xspan)
+        rhs = Binary("/", Binary("-", Name(i, xspan), Name(x, xspan), xspan), Name(tau, xspan), xspan)
+        defs = [(i, *given["inf"]), (tau, *given["tau"])]
+    else:
+        raise _Fail(Diagnostic("E003", xspan, f"gate {x} needs either alpha and beta, or inf and tau", example))
+    out = [Statement("expression", span, name, kspan, expr) for name, kspan, expr in defs]
+    out.append(Statement("state", span, x, xspan, steady))
+    out.append(Statement("ode", span, x, xspan, rhs))
+    return out
+
+
+def _parse_use(toks: list[Token], span: Span, names: frozenset[str]) -> Statement:
+    """``use "currents/na_hh" as I_Na (g = 120 mS/cm^2, E = 50 mV)``."""
+    example = 'write e.g. `use "currents/na_hh" as I_Na (g = 120 mS/cm^2)`'
+    if len(toks) < 4 or toks[1].kind != "STRING" or toks[2].text != "as" or toks[3].kind != "NAME":
+        col = toks[1].col if len(toks) > 1 else toks[0].col
+        raise _Fail(Diagnostic("E003", span.at(col, 1), "`use` needs a quoted file and `as NAME`", example))
+    alias, aspan = toks[3].text, span.at(toks[3].col, len(toks[3].text))
+    if (d := check_name(alias, aspan)) is not None:
+        raise _Fail(d)
+    items = []
+    rest = toks[4:]
+    if rest:
+        if rest[0].text != "(" or rest[-1].text != ")":
+            raise _Fail(Diagnostic("E003", span.at(rest[0].col, len(rest[0].text)), "settings of a used current go in parentheses", example))
+        for group in split_top_level(rest[1:-1]):
+            if not group:
+                continue
+            if len(group) < 3 or group[0].kind != "NAME" or group[1].text != "=":
+                raise _Fail(Diagnostic("E003", span.at(group[0].col, len(group[0].text)), "expected `name = value`", example))
+            items.append((group[0].text, span.at(group[0].col, len(group[0].text)), _ExprParser(group[2:], span, names).parse_all()))
+    return Statement("use", span, alias, aspan, path=toks[1].text[1:-1], path_span=span.at(toks[1].col, len(toks[1].text)), items=tuple(items))
 
 
 def _parse_statement(toks: list[Token], span: Span, names: frozenset[str]) -> Statement:
@@ -685,6 +792,8 @@ def _parse_statement(toks: list[Token], span: Span, names: frozenset[str]) -> St
             col = t.col if t else len(span.text.rstrip()) + 1
             raise _Fail(Diagnostic("E003", span.at(col, 1), "expected `=`, `+=`, `-=`, `*=` or `/=` after the reset variable"))
         return Statement("reset", span, name, nspan, expr_of(toks[3:]), op=toks[2].text)
+    if kind == "use":
+        return _parse_use(toks, span, names)
     if kind == "synapse":
         # synapse exc: g_e += w   (what a presynaptic spike of weight w arriving at `exc` does)
         receptor, _ = name_at(1, "a receptor name, e.g. `synapse exc: g_e += w`")

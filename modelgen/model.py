@@ -20,6 +20,7 @@ from . import language as L
 from .diagnostics import Diagnostic, ModelError, Span, sort_key
 from .units import (
     AREA,
+    TEMPERATURE,
     CHARGE,
     DIMENSIONLESS,
     TIME,
@@ -351,10 +352,15 @@ class _Lowerer:
         """Return (sympy expression in internal units, dimension) or None after an error."""
         if isinstance(node, L.Num):
             return sympy.Rational(node.value.numerator, node.value.denominator), DIMENSIONLESS
+        if (celsius := _celsius(node)) is not None:
+            return celsius, TEMPERATURE
         if isinstance(node, L.UnitLit):
             scale = sympy.Integer(1)
             dim = DIMENSIONLESS
-            for uname, exp, _ in node.factors:
+            for uname, exp, span in node.factors:
+                if uname == "degC":
+                    self.error("E106", span, "degC is a scale with an offset: it can only follow a number, as in `6.3 degC`", "write temperature differences in K")
+                    return None
                 u = lookup_unit(uname)
                 e = sympy.Rational(exp.numerator, exp.denominator)
                 scale *= u.to_internal**e
@@ -765,6 +771,23 @@ def display_expr(node, names: frozenset = frozenset()) -> sympy.Expr:
     raise AssertionError(node)
 
 
+def _celsius(node) -> sympy.Expr | None:
+    """Return the temperature in K of a literal like ``6.3 degC`` or ``-5 degC``, else None."""
+    sign = 1
+    if isinstance(node, L.Unary) and node.op == "-":
+        sign, node = -1, node.operand
+    if (
+        isinstance(node, L.Binary)
+        and node.op == "*"
+        and isinstance(node.left, L.Num)
+        and isinstance(node.right, L.UnitLit)
+        and [(n, e) for n, e, _ in node.right.factors] == [("degC", 1)]
+    ):
+        v = node.left.value
+        return sign * sympy.Rational(v.numerator, v.denominator) + sympy.Rational(27315, 100)
+    return None
+
+
 def _is_zero(node) -> bool:
     return isinstance(node, L.Num) and node.value == 0
 
@@ -802,6 +825,8 @@ def _literal_text(node) -> str:
 
 def _display_unit(node, dim: Dimension) -> tuple[str, float]:
     """Return (unit text, internal value of one such unit) from a literal like ``-65 mV``."""
+    if _celsius(node) is not None:
+        return "K", 1.0  # shown in kelvin: Celsius has an offset, not a scale
     if isinstance(node, L.Unary):
         node = node.operand
     if isinstance(node, L.Binary) and node.op == "*" and isinstance(node.right, L.UnitLit):

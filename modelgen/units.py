@@ -170,6 +170,8 @@ def _build_registry() -> dict[str, Unit]:
     # "min" is a function name in expressions; minutes are spelled "minute".
     del reg["min"]
     reg["minute"] = Unit("minute", TIME, sympy.Integer(60))
+    # Celsius: only as a literal `6.3 degC` (converted to K with its offset when lowered)
+    reg["degC"] = Unit("degC", TEMPERATURE, sympy.Integer(1))
     reg["Mohm"] = reg["MOhm"]
     reg["kohm"] = reg["kOhm"]
     reg["Gohm"] = reg["GOhm"]
