@@ -203,10 +203,18 @@ def latex(file: str, derivation: bool, expand: bool, fmt: str, standalone: bool)
 )
 @click.option(
     "--save",
+    type=click.Path(),
+    default=None,
+    help="Save the result: FILE.npz (arrays), FILE.csv (traces), or a results folder (npz, traces.csv, "
+    "spikes.csv, metadata.json with everything needed to repeat the run).",
+)
+@click.option(
+    "--plot",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Save t, recorded traces, spike_i and spike_t to an .npz file.",
+    help="Draw the inputs, recorded traces and a spike raster to FILE.png|svg|pdf (needs matplotlib).",
 )
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 @click.option("-o", "--out-dir", default="generated", show_default=True, help="Directory of generated modules.")
 @click.option(
     "--seed",
@@ -216,7 +224,9 @@ def latex(file: str, derivation: bool, expand: bool, fmt: str, standalone: bool)
     help="Seed of every random number (connectivity, initial values, drives).",
 )
 @method_option
-def run(file, duration, dt, n, inputs, params, initial, record, record_neurons, save, out_dir, seed, method) -> None:
+def run(
+    file, duration, dt, n, inputs, params, initial, record, record_neurons, save, plot, quiet, out_dir, seed, method
+) -> None:
     """Simulate N neurons of FILE (or a network file) and print a summary (and save results)."""
     import warnings
 
@@ -232,11 +242,16 @@ def run(file, duration, dt, n, inputs, params, initial, record, record_neurons, 
 
     inputs, params = _assignments(inputs, "--input"), _assignments(params, "--param")
     n = n or implied_n([*inputs.values(), *params.values()]) or 1
+    progress = _Progress("simulating", enabled=not quiet)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             m = _load(file)
             _warn(m.model)
+            record = list(record)
+            if plot:  # draw the inputs too
+                record = record or [m.model.membrane_state or m.model.states[0].name]
+                record += [i.name for i in m.model.inputs if i.name not in record]
             result = m.run(
                 duration=duration,
                 dt=dt,
@@ -244,26 +259,35 @@ def run(file, duration, dt, n, inputs, params, initial, record, record_neurons, 
                 inputs=inputs,
                 params=params,
                 initial=_assignments(initial, "--init"),
-                record=list(record) or None,
+                record=record or None,
                 record_indices=np.arange(min(n, record_neurons)),
                 method=method,
                 out_dir=out_dir,
                 seed=seed,
+                progress=progress,
             )
         except ModelError as e:
+            progress.close()
             _fail(e)
         except (SimulationError, StaleModuleError) as e:
+            progress.close()
             _print_warnings(caught)
             click.echo(f"error: {e}", err=True)
             sys.exit(1)
+    progress.close()
     _print_warnings(caught)
     if save:
-        if not save.endswith(".npz"):
-            save += ".npz"
-        Path(save).parent.mkdir(parents=True, exist_ok=True)
-        result.save(save)
-        click.echo(f"saved {save}", err=True)
-    click.echo(result.summary(), err=True)
+        try:
+            saved = result.save(save)
+        except (OSError, SimulationError) as e:
+            click.echo(f"error: cannot save {save}: {e}", err=True)
+            sys.exit(1)
+        if not quiet:
+            click.echo(f"saved {saved}", err=True)
+    if plot:
+        _plot(lambda plots: plots.plot_run(result, plot), quiet)
+    if not quiet:
+        click.echo(result.summary(), err=True)
 
 
 def _run_network(file, duration, dt, seed, record, save, out_dir, method) -> None:
@@ -424,7 +448,7 @@ def sweep(file, params, inputs, duration, dt, transient, out, plot_fi, out_dir, 
     else:
         click.echo(table.to_csv(), nl=False)
     if plot_fi:
-        _plot(lambda plots: plots.plot_fi(table, plot_fi, title=m.name))
+        _plot(lambda plots: plots.plot_fi(table, plot_fi, title=m.name), quiet)
     if not quiet:
         click.echo(
             f"{m.name}: {len(table.mean_v)} points in {table.metadata['runs']} run(s) of {table.metadata['duration_ms']:g} ms; "
@@ -449,7 +473,28 @@ def show(file: str, method: str | None) -> None:
     click.echo(text, nl=False)
 
 
-def _plot(draw) -> None:
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="The picture: equations.png, .svg or .pdf."
+)
+@click.option("--derivation/--no-derivation", default=True, help="Show the steps from Q = C V to dV/dt.")
+@click.option("--expand", is_flag=True, help="Substitute intermediate expressions and currents into the ODEs.")
+def render(file: str, output: str, derivation: bool, expand: bool) -> None:
+    """Draw the equations of FILE as a picture with matplotlib's mathtext (no TeX needed)."""
+    from .latex import model_blocks
+
+    try:
+        m = _load(file)
+        _warn(m.model)
+    except ModelError as e:
+        _fail(e)
+    blocks = model_blocks(m.model, m.derivation, derivation, expand)
+    title = m.name + (f": {m.model.description}" if m.model.description else "")
+    _plot(lambda plots: plots.render_equations(blocks, output, title=title))
+
+
+def _plot(draw, quiet: bool = False) -> None:
     """Call ``draw(modelgen.plots)``, or stop with a clear message if matplotlib is missing."""
     try:
         from . import plots
@@ -461,7 +506,8 @@ def _plot(draw) -> None:
     except (OSError, ValueError) as e:
         click.echo(f"error: cannot write the picture: {e}", err=True)
         sys.exit(1)
-    click.echo(f"wrote {path}", err=True)
+    if not quiet:
+        click.echo(f"wrote {path}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

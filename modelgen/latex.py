@@ -36,12 +36,20 @@ class _Printer(LatexPrinter):
                 if expr.name[5:6] == "u" and len(expr.name) > 6
                 else expr.name[5:]
             )
-            return r"\mathrm{" + unit + "}"
+            return r"\,\mathrm{" + unit + "}"  # a thin space after the number, as in print
         return super()._print_Symbol(expr, style)
+
+    def _print_ExpBase(self, expr, exp=None):
+        r"""Return ``e^{x}`` for a simple argument, ``\exp(…)`` for a fraction or sum (legible, not a tiny superscript)."""
+        arg = expr.args[0]
+        if arg.is_Atom or (arg.is_Mul and all(a.is_Atom for a in arg.args) and not arg.has(sympy.Pow)):
+            return super()._print_ExpBase(expr, exp)
+        return self._do_exponent(rf"\exp\left({self._print(arg)}\right)", exp)
 
 
 def _tex(expr) -> str:
-    return _Printer().doprint(expr)
+    # units get a thin space after a number or a name, but not at the start of a group
+    return re.sub(r"(^|[{(]\s*|\\left\(\s*)\\,\\mathrm", r"\1\\mathrm", _Printer().doprint(expr))
 
 
 def _net_current(model: Model) -> str:

@@ -50,7 +50,12 @@ def plot_run(result, path, max_traces: int = 10, title: str | None = None) -> Pa
     raster = result.spike_t.size > 0 or result.n > 1
     heights = [1.0 if v in input_names else 2.5 for v in names] + ([1.5] if raster else [])
     fig, axes = plt.subplots(
-        len(heights), 1, sharex=True, figsize=(8, 1.2 + 1.3 * sum(heights)), gridspec_kw={"height_ratios": heights}, squeeze=False
+        len(heights),
+        1,
+        sharex=True,
+        figsize=(8, 1.2 + 1.3 * sum(heights)),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
     )
     axes = axes[:, 0]
     shown = result.record_indices[:max_traces]
@@ -62,7 +67,8 @@ def plot_run(result, path, max_traces: int = 10, title: str | None = None) -> Pa
         ax.set_ylabel(unit_label(name, result.units.get(name, "")))
         ax.grid(True, alpha=0.3)
     if 1 < len(shown) <= 10 and names:
-        axes[0].legend(loc="upper right", fontsize="small", ncol=min(5, len(shown)), frameon=False)
+        main_axis = axes[names.index(meta["membrane_state"])] if meta.get("membrane_state") in names else axes[0]
+        main_axis.legend(loc="best", fontsize="small", ncol=min(5, len(shown)), framealpha=0.85)
     if raster:
         ax = axes[-1]
         ax.plot(result.spike_t, result.spike_i, "|", color="black", markersize=max(2.0, min(8.0, 200 / result.n)))
@@ -75,7 +81,9 @@ def plot_run(result, path, max_traces: int = 10, title: str | None = None) -> Pa
             ax.text(0.5, 0.5, "no spikes", transform=ax.transAxes, ha="center", va="center", color="gray")
     axes[-1].set_xlabel("t (ms)")
     axes[-1].set_xlim(result.t[0], result.t[-1])
-    fig.suptitle(title or f"{result.model}: {result.n} neuron{'s' if result.n != 1 else ''}, {result.spike_t.size} spikes")
+    fig.suptitle(
+        title or f"{result.model}: {result.n} neuron{'s' if result.n != 1 else ''}, {result.spike_t.size} spikes"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
@@ -112,8 +120,85 @@ def plot_fi(table, path, title: str | None = None, max_lines: int = 12) -> Path:
     span = table.metadata.get("duration_ms", 0) - transient
     fig.suptitle(title or "f-I curve")
     if span:
-        ax.set_title(f"rate over {span:g} ms" + (f" after {transient:g} ms" if transient else ""), fontsize="small", loc="left")
+        ax.set_title(
+            f"rate over {span:g} ms" + (f" after {transient:g} ms" if transient else ""), fontsize="small", loc="left"
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+def _equation_lines(blocks) -> list[tuple[str, str, str]]:
+    """Return (kind, text, note) lines to draw: a block title, or a mathtext formula with its note."""
+    lines = []
+    for block in blocks:
+        lines.append(("title", block.title, ""))
+        if block.kind == "table":
+            cells = [rf"{name} = {value}" + (rf"\;{unit}" if unit else "") for name, value, unit in block.rows]
+            for k in range(0, len(cells), 4):
+                lines.append(("math", "$" + r"\qquad ".join(cells[k : k + 4]) + "$", ""))
+        else:
+            for lhs, rhs, note in block.rows:
+                # mathtext sets \frac in text style (small); display-style fractions stay legible
+                lhs, rhs = (
+                    lhs.replace(r"\frac", r"\dfrac"),
+                    rhs.replace(r"\frac", r"\dfrac").replace(r" \exp", r"\,\exp"),
+                )
+                lines.append(("math", f"${lhs} = {rhs}$" if lhs else f"${rhs}$", note))
+    return lines
+
+
+def render_equations(blocks, path, title: str = "", fontsize: float = 13.0, dpi: int = 200) -> Path:
+    """Draw equation blocks (:func:`modelgen.latex.model_blocks`) to a .png, .svg or .pdf with mathtext.
+
+    Each formula is measured first, so the picture is exactly as large as its contents.
+    """
+    path = _target(path)
+    lines = _equation_lines(blocks)
+    styles = {
+        "heading": dict(fontsize=fontsize * 1.25, fontweight="bold"),
+        "title": dict(fontsize=fontsize * 0.9, fontweight="bold", color="#335"),
+        "math": dict(fontsize=fontsize),
+        "note": dict(fontsize=fontsize * 0.8, color="#666", style="italic"),
+    }
+    items = ([("heading", title, "")] if title else []) + lines
+    scratch = plt.figure(dpi=dpi)
+    renderer = scratch.canvas.get_renderer()
+
+    def size(text: str, style: str) -> tuple[float, float]:
+        t = scratch.text(0, 0, text, **styles[style])
+        box = t.get_window_extent(renderer)
+        t.remove()
+        return box.width, box.height
+
+    measured = []
+    for kind, text, note in items:
+        w, h = size(text, kind)
+        nw = size(note, "note")[0] if note else 0.0
+        measured.append((w, h, nw))
+    plt.close(scratch)
+    margin, gap, indent = 0.25 * dpi, 0.09 * dpi, 0.2 * dpi
+    # notes line up to the right of the widest formula that has one
+    note_x = indent + max((w for (_, _, note), (w, _, _) in zip(items, measured) if note), default=0) + 0.35 * dpi
+    width = max(
+        max((indent if kind == "math" else 0) + w for (kind, _, _), (w, _, _) in zip(items, measured)),
+        max((note_x + nw for (_, _, note), (_, _, nw) in zip(items, measured) if note), default=0),
+    )
+    heights = [
+        h + gap * (2.2 if kind == "title" and i else 1.0)
+        for i, ((kind, _, _), (_, h, _)) in enumerate(zip(items, measured))
+    ]
+    W, H = width + 2 * margin, sum(heights) + 2 * margin
+    fig = plt.figure(figsize=(W / dpi, H / dpi), dpi=dpi)
+    y = margin
+    for (kind, text, note), (_, h, _), step in zip(items, measured, heights):
+        y += step - h
+        x = margin + (indent if kind == "math" else 0)
+        fig.text(x / W, 1 - y / H, text, va="top", ha="left", **styles[kind])
+        if note:
+            fig.text((margin + note_x) / W, 1 - (y + h / 2) / H, note, va="center", ha="left", **styles["note"])
+        y += h
+    fig.savefig(path, dpi=dpi, facecolor="white")
     plt.close(fig)
     return path

@@ -1,0 +1,168 @@
+"""Saving and loading results: .npz, .csv traces, and results folders with JSON metadata.
+
+A results folder holds ``result.npz`` (everything), ``traces.csv`` and ``spikes.csv`` (for
+spreadsheets and other tools) and ``metadata.json``: the model, its sha256 and build hash,
+modelgen's version, the method, dt, duration, n, the seed and every parameter and input as
+given, so a run can be repeated. :func:`load_result` reads a folder or an .npz back.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["save_result", "load_result", "result_metadata", "to_dataframe", "to_xarray"]
+
+_METADATA_KEY = "_metadata"  # model names never start with "_", so this cannot clash with a variable
+
+
+def result_metadata(result) -> dict:
+    """Return everything needed to interpret and repeat a run, JSON-ready."""
+    meta = dict(result.metadata or {})
+    meta.update(
+        model=result.model,
+        n=int(result.n),
+        dt_ms=float(result.dt),
+        duration_ms=float(result.duration),
+        method=result.method,
+        recorded={name: result.units.get(name, "") for name in result.traces},
+        record_indices=[int(i) for i in result.record_indices],
+        spikes=int(result.spike_t.size),
+        wall_time_s=float(result.wall_time),
+    )
+    meta.setdefault("saved_at", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    return meta
+
+
+def save_result(result, path) -> Path:
+    """Write ``result`` by the path's form: ``.npz``, ``.csv`` (traces), or else a results folder."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return _save_npz(result, path)
+    if suffix == ".csv":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _save_traces_csv(result, path)
+        return path
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path} exists and is not a folder; save to .npz, .csv or a folder")
+    path.mkdir(parents=True, exist_ok=True)
+    _save_npz(result, path / "result.npz")
+    _save_traces_csv(result, path / "traces.csv")
+    _save_spikes_csv(result, path / "spikes.csv")
+    (path / "metadata.json").write_text(
+        json.dumps(result_metadata(result), indent=2, default=str) + "\n", encoding="utf-8"
+    )
+    return path
+
+
+def _save_npz(result, path: Path) -> Path:
+    from .runtime import SimulationError
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "t": result.t,
+        "spike_i": result.spike_i,
+        "spike_t": result.spike_t,
+        "record_indices": result.record_indices,
+    }
+    for name, trace in result.traces.items():
+        if name in arrays:
+            raise SimulationError(f"cannot save a variable called {name!r} next to the built-in array of that name")
+        arrays[name] = trace
+    arrays["units"] = np.array([f"{k}={v}" for k, v in result.units.items()])
+    arrays[_METADATA_KEY] = np.array(json.dumps(result_metadata(result), default=str))
+    np.savez(path, **arrays)
+    return path
+
+
+def _header(name: str, unit: str) -> str:
+    return f"{name} ({unit})" if unit not in ("", "1") else name
+
+
+def _save_traces_csv(result, path: Path) -> None:
+    """Write one row per time: t (ms), then every recorded variable of every recorded neuron."""
+    columns, header = [result.t], ["t (ms)"]
+    for name, trace in result.traces.items():
+        unit = result.units.get(name, "")
+        for row, i in enumerate(result.record_indices):
+            columns.append(trace[row])
+            header.append(_header(f"{name}[{i}]", unit))
+    np.savetxt(path, np.column_stack(columns), delimiter=",", header=",".join(header), comments="", fmt="%.10g")
+
+
+def _save_spikes_csv(result, path: Path) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("neuron,t (ms)\n")
+        for i, t in zip(result.spike_i, result.spike_t):
+            f.write(f"{int(i)},{t:.10g}\n")
+
+
+def load_result(path):
+    """Return the :class:`~modelgen.runtime.Result` saved at ``path`` (an .npz or a results folder)."""
+    from .runtime import Result
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "result.npz"
+    with np.load(path, allow_pickle=False) as data:
+        units = dict(entry.split("=", 1) for entry in data["units"].tolist())
+        meta = json.loads(str(data[_METADATA_KEY])) if _METADATA_KEY in data.files else {}
+        builtin = {"t", "spike_i", "spike_t", "record_indices", "units", _METADATA_KEY}
+        traces = {name: data[name] for name in data.files if name not in builtin}
+        t = data["t"]
+        return Result(
+            model=meta.get("model", ""),
+            t=t,
+            traces=traces,
+            units=units,
+            record_indices=data["record_indices"],
+            spike_i=data["spike_i"],
+            spike_t=data["spike_t"],
+            n=int(meta.get("n", int(data["record_indices"].max()) + 1 if data["record_indices"].size else 1)),
+            dt=float(meta.get("dt_ms", t[1] - t[0] if t.size > 1 else 0.0)),
+            duration=float(meta.get("duration_ms", t[-1])),
+            method=meta.get("method", ""),
+            wall_time=float(meta.get("wall_time_s", 0.0)),
+            metadata=meta,
+        )
+
+
+def to_xarray(result):
+    """Return an ``xarray.Dataset``: one (neuron, t) variable per recorded trace (no copy), spikes, metadata."""
+    import xarray as xr
+
+    data_vars = {
+        name: (("neuron", "t"), trace, {"units": result.units.get(name, "")}) for name, trace in result.traces.items()
+    }
+    data_vars["spike_neuron"] = (("spike",), result.spike_i)
+    data_vars["spike_time"] = (("spike",), result.spike_t, {"units": "ms"})
+    coords = {"t": ("t", result.t, {"units": "ms"}), "neuron": ("neuron", result.record_indices)}
+    attrs = {"model": result.model, "method": result.method, "dt_ms": result.dt, "n": result.n}
+    attrs["metadata"] = json.dumps(result_metadata(result), default=str)
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def to_dataframe(result):
+    """Return a ``pandas.DataFrame``: index t (ms), one column per (variable, neuron).
+
+    With one recorded variable the frame is a view of the trace (no copy); several
+    variables are joined into one block, which copies them once.
+    """
+    import pandas as pd
+
+    names = list(result.traces)
+    if len(names) == 1:
+        values = result.traces[names[0]].T
+    else:
+        values = np.concatenate([result.traces[n] for n in names], axis=0).T
+    columns = pd.MultiIndex.from_tuples(
+        [(name, int(i)) for name in names for i in result.record_indices], names=["variable", "neuron"]
+    )
+    index = pd.Index(result.t, name="t (ms)")
+    frame = pd.DataFrame(values, index=index, columns=columns, copy=False)
+    frame.attrs["units"] = dict(result.units)
+    return frame
