@@ -104,6 +104,7 @@ LIMITS = {
     "expression_depth": 60,
     "tokens_per_line": 1_000,
     "unit_exponent": 12,  # largest |n| in a unit literal such as cm^2 or s^-1
+    "expanded_nodes": 100_000,  # size of an expression with every definition it uses substituted
 }
 
 

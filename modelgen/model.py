@@ -11,6 +11,8 @@ import cmath
 import difflib
 import hashlib
 import math
+import random
+from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -864,6 +866,9 @@ def _build_model(tree: L.SyntaxTree) -> Model:
     charge_stmt = charges[0] if charges else None
     for name in list(lw.decls):
         lw.dim_of_name(name, lw.decls[name].stmt.name_span)
+    if (huge := _oversized_definition(lw)) is not None:
+        # substituting definitions (initial values, checks, code generation) would not finish
+        raise ModelError(sorted([*lw.diags, huge], key=sort_key))
 
     charge_expr = lw.exprs.get(charge_stmt.name) if charge_stmt else None
     charge_dim = lw.dims.get(charge_stmt.name) if charge_stmt else None
@@ -1110,6 +1115,68 @@ def _initial_values(lw: _Lowerer, state_stmts: dict[str, L.Statement]) -> dict[s
     return out
 
 
+def _oversized_definition(lw: _Lowerer) -> Diagnostic | None:
+    """Return an error for the first definition that grows too large when what it uses is substituted.
+
+    ``a1 = a0*(a0 + 1)``, ``a2 = a1*(a1 + 1)``, … doubles at every line: sixty such lines
+    expand to 2^60 terms. Sizes are counted on the definitions, without expanding anything.
+    """
+    limit = L.LIMITS["expanded_nodes"]
+    defs = {n: lw.exprs[n] for n, d in lw.decls.items() if d.kind in ("expression", "current", "state") and n in lw.exprs}
+    own: dict[str, int] = {}
+    uses: dict[str, Counter] = {}
+    for n, e in defs.items():
+        own[n], uses[n] = 0, Counter()
+        for node in sympy.preorder_traversal(e):
+            own[n] += 1
+            if node.is_Symbol and node.name in defs and node.name != n:
+                uses[n][node.name] += 1
+    size: dict[str, int] = {}
+    for n in defs:
+        stack, on_stack = [n], {n}
+        while stack:  # depth-first without recursion: chains of definitions can be long
+            m = stack[-1]
+            todo = [k for k in uses[m] if k not in size and k not in on_stack]  # back edges are cycles, reported elsewhere
+            if todo:
+                stack.extend(todo)
+                on_stack.update(todo)
+                continue
+            size[m] = min(limit + 1, own[m] + sum(c * size.get(k, 0) for k, c in uses[m].items()))
+            on_stack.discard(stack.pop())
+        if size[n] > limit:
+            return Diagnostic(
+                "E005",
+                lw.decls[n].stmt.name_span,
+                f"`{n}` becomes too large when the definitions it uses are substituted (more than {limit} terms)",
+                "each use of a definition copies it; nested definitions that use their predecessor several times grow exponentially",
+            )
+    return None
+
+
+def _vanishes(e: sympy.Expr) -> bool:
+    """Return whether ``e`` is identically zero: exactly as written, else at three random points.
+
+    Evaluating in doubles instead of ``sympy.expand`` keeps ``(p + 1)^1000000 - …`` from running forever.
+    """
+    if e == 0:
+        return True
+    symbols = sorted(e.free_symbols, key=str)
+    rng = random.Random(0)
+    for _ in range(3):
+        point = {s: sympy.Float(rng.uniform(0.3, 3.0)) for s in symbols}
+        try:
+            at = e.xreplace(point)
+            terms = [_numeric(a) for a in (at.args if at.is_Add else (at,))]
+        except _NotNumeric:
+            return sympy.expand(e) == 0
+        except (ArithmeticError, ValueError):
+            return False
+        v = sum(terms, 0j)
+        if not cmath.isfinite(v) or abs(v) > 1e-9 * sum(abs(t) for t in terms):
+            return False
+    return True
+
+
 def _lower_synapses(lw: _Lowerer, S) -> list[Synapse]:
     """Return the synapses: each adds (a constant times) the weight w to a state."""
     out: list[Synapse] = []
@@ -1129,7 +1196,7 @@ def _lower_synapses(lw: _Lowerer, S) -> list[Synapse]:
             expr, factor_dim = r
             factor = sympy.diff(expr, WEIGHT_SYMBOL)
             varying = {st.name for st in S if st.kind in ("state", "input")} | {"t"}
-            if sympy.expand(expr - factor * WEIGHT_SYMBOL) != 0 or factor == 0 or {x.name for x in factor.free_symbols} & (varying | {"w"}):
+            if factor == 0 or {x.name for x in factor.free_symbols} & (varying | {"w"}) or not _vanishes(expr - factor * WEIGHT_SYMBOL):
                 lw.error("E206", s.name_span, f"synapse {s.receptor}: the increment of {s.name} must be the weight `w` times a constant", f"write e.g. `synapse {s.receptor}: {s.name} += w` (spikes arriving together are summed)")
                 continue
             weight_dim = lw.dims[s.name] / factor_dim
