@@ -20,13 +20,15 @@ __all__ = ["plot_run", "plot_fi", "render_equations", "unit_label"]
 _FORMATS = (".png", ".svg", ".pdf")
 
 
+def pretty_unit(unit: str) -> str:
+    """Return a unit for people: ``uA/cm^2`` -> ``µA/cm²``."""
+    pretty = unit.replace("uA", "µA").replace("uF", "µF").replace("uS", "µS").replace("uM", "µM").replace("um", "µm")
+    return pretty.replace("^2", "²").replace("^3", "³").replace("^-1", "⁻¹")
+
+
 def unit_label(name: str, unit: str) -> str:
     """Return an axis label like ``V (mV)`` or ``I_ext (µA/cm²)``."""
-    if unit in ("", "1"):
-        return name
-    pretty = unit.replace("uA", "µA").replace("uF", "µF").replace("uS", "µS").replace("uM", "µM").replace("um", "µm")
-    pretty = pretty.replace("^2", "²").replace("^3", "³").replace("^-1", "⁻¹")
-    return f"{name} ({pretty})"
+    return name if unit in ("", "1") else f"{name} ({pretty_unit(unit)})"
 
 
 def _target(path) -> Path:
@@ -107,7 +109,7 @@ def plot_fi(table, path, title: str | None = None, max_lines: int = 12) -> Path:
     for (key, idx), color in zip(list(groups.items())[:max_lines], colors):
         idx = np.array(idx)
         order = np.argsort(x[idx])
-        label = ", ".join(f"{a.name} = {v:g} {a.unit}" for a, v in zip(others, key)) or None
+        label = ", ".join(f"{a.name} = {v:g} {pretty_unit(a.unit)}".rstrip() for a, v in zip(others, key)) or None
         ax.plot(x[idx][order], table.rate[idx][order], "o-", ms=3.5, lw=1.2, color=color, label=label)
     if others:
         ax.legend(fontsize="small", frameon=False)
