@@ -1,9 +1,17 @@
-"""Code generation: a checked model and its integration plan -> a numpy module (text).
+"""Code generation: a checked model and its integration plan -> a simulator module (text).
 
-Decisions are made here and handed to the jinja2 template as plain data: which
-assignments run in which order, which subexpressions are shared (sympy ``cse``), which
-scheme updates each state. The template only lays the code out. The output is
-deterministic: the same model, method and toolkit version give byte-identical text.
+Decisions are made here and in :mod:`modelgen.optimise` and handed to the jinja2 template
+as plain data; the template only lays the code out. One step of the model is a
+straight-line program (:func:`modelgen.optimise.step_program`) printed three ways:
+
+- as numpy ufunc calls writing into preallocated buffers (``out=``), over blocks of
+  neurons small enough for the buffers to stay in cache (the vectorised path);
+- as plain Python on floats, one neuron at a time (the per-neuron kernel): the numpy
+  backend uses it for a handful of neurons, where numpy's per-call overhead dominates;
+- as the same per-neuron kernel compiled by numba (``backend="numba"``).
+
+The output is deterministic: the same model, method, backend and toolkit give
+byte-identical text.
 """
 
 from __future__ import annotations
@@ -16,18 +24,23 @@ from pathlib import Path
 
 import jinja2
 import sympy
+from sympy.codegen.cfunctions import expm1
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import precedence
+from sympy.printing.pycode import PythonCodePrinter
 
 from . import __version__
 from .derive import MembraneDerivation
-from .model import TIME_SYMBOL, Model
+from .model import Model
+from .optimise import DT, StepProgram, exprel, regularize, step_program
 from .schemes import Plan
 
-__all__ = ["generate_code", "NumpyPrinter", "build_hash"]
+__all__ = ["generate_code", "NumpyPrinter", "ScalarPrinter", "UfuncWriter", "build_hash", "BACKENDS", "exprel"]
 
-# names the generated module uses at top level besides `_`-prefixed ones
-_RESERVED = {"np", "math"}
+BACKENDS = ("numpy", "numba")
+
+# names the generated module uses at top level or as locals besides `_`-prefixed ones
+_RESERVED = {"np", "math", "numba", "dt", "float", "bool", "range", "min", "max", "abs"}
 
 
 class NumpyPrinter(NumPyPrinter):
@@ -97,39 +110,52 @@ class NumpyPrinter(NumPyPrinter):
         return out
 
 
-class exprel(sympy.Function):  # noqa: N801 (printed as _exprel)
-    """(exp(x) - 1)/x, which is 1 at x = 0: removes the 0/0 of rate functions like HH's alpha_m."""
+class ScalarPrinter(PythonCodePrinter):
+    """Python (and numba) code on floats: ``math.exp``, ``a if c else b``, ``min``/``max``."""
 
-    @classmethod
-    def eval(cls, x):
-        if x.is_zero:
-            return sympy.Integer(1)
+    def __init__(self, names: dict[str, str] | None = None):
+        super().__init__({"fully_qualified_modules": True})
+        self.names = names or {}
 
-    def fdiff(self, argindex=1):
-        x = self.args[0]
-        return (sympy.exp(x) * x - sympy.exp(x) + 1) / x**2
+    def doprint(self, expr, assign_to=None):
+        expr = sympy.sympify(expr)
+        rationals = {r: sympy.Float(float(r)) for r in expr.atoms(sympy.Rational) if not r.is_Integer}
+        return super().doprint(expr.xreplace(rationals) if rationals else expr, assign_to)
 
+    def _print_Symbol(self, expr):
+        return self.names.get(expr.name, expr.name)
 
-def regularize(expr: sympy.Expr) -> sympy.Expr:
-    """Return ``expr`` with every 1/(c - c*exp(u)) rewritten through exprel(u).
+    def _print_Rational(self, expr):
+        return _float_text(float(expr))
 
-    ``u/(1 - exp(-u))`` (HH's alpha_m at V = -40 mV) is 0/0 where u = 0, though its limit
-    is finite; written as ``1/exprel(-u)`` it is finite everywhere.
-    """
-    reps = {}
-    for p in expr.atoms(sympy.Pow):
-        if not (p.exp.is_Integer and p.exp < 0 and p.base.is_Add and len(p.base.args) == 2):
-            continue
-        a, b = p.base.args
-        for const, term in ((a, b), (b, a)):
-            coeff, rest = term.as_coeff_Mul()
-            if const.is_Number and const != 0 and isinstance(rest, sympy.exp) and coeff == -const:
-                u = rest.args[0]
-                reps[p] = (coeff * u * exprel(u)) ** p.exp
-                break
-    if not reps:
-        return expr
-    return sympy.factor_terms(expr.xreplace(reps))
+    def _print_Integer(self, expr):
+        return str(int(expr))
+
+    def _print_Float(self, expr):
+        return _float_text(float(expr))
+
+    def _print_Half(self, expr):
+        return "0.5"
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.as_base_exp()
+        if exp.is_Integer and exp < 0:
+            inner = base if exp == -1 else base ** (-exp)
+            return "1/" + self.parenthesize(inner, precedence(expr) + 1)
+        if exp.is_Integer and 1 < exp <= 4:
+            # x*x*x: no overflow exception in Python, and as fast as x**3
+            b = self.parenthesize(base, precedence(expr))
+            return "*".join([b] * int(exp))
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_exprel(self, expr):
+        return f"_exprel_scalar({self._print(expr.args[0])})"
+
+    def _print_Max(self, expr):
+        return "max(" + ", ".join(self._print(a) for a in sorted(expr.args, key=sympy.default_sort_key)) + ")"
+
+    def _print_Min(self, expr):
+        return "min(" + ", ".join(self._print(a) for a in sorted(expr.args, key=sympy.default_sort_key)) + ")"
 
 
 def _float_text(x: float) -> str:
@@ -139,6 +165,271 @@ def _float_text(x: float) -> str:
     return repr(x)
 
 
+# ----------------------------------------------------------------------- ufunc lowering
+_UFUNCS = {
+    sympy.exp: "np.exp",
+    expm1: "np.expm1",
+    sympy.log: "np.log",
+    sympy.sin: "np.sin",
+    sympy.cos: "np.cos",
+    sympy.tan: "np.tan",
+    sympy.sinh: "np.sinh",
+    sympy.cosh: "np.cosh",
+    sympy.tanh: "np.tanh",
+    sympy.Abs: "np.absolute",
+}
+_RELATIONS = {
+    ">": "np.greater",
+    ">=": "np.greater_equal",
+    "<": "np.less",
+    "<=": "np.less_equal",
+    "==": "np.equal",
+    "!=": "np.not_equal",
+}
+
+
+class UfuncWriter:
+    """Writes expressions as numpy ufunc calls into preallocated buffers (``out=``).
+
+    ``assign(target, expr)`` appends the calls that leave ``expr`` in the buffer named
+    ``target``; intermediate values go to the target itself where it is not read later,
+    else to scratch buffers ``_s0, _s1, ...`` (floats) and ``_b0, ...`` (booleans), reused
+    as soon as they are consumed. No call allocates.
+    """
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.floats = 0
+        self.bools = 0
+        self._free_f: list[str] = []
+        self._free_b: list[str] = []
+
+    # scratch buffers
+    def _scratch(self) -> str:
+        if self._free_f:
+            return self._free_f.pop()
+        self.floats += 1
+        return f"_s{self.floats - 1}"
+
+    def _bool(self) -> str:
+        if self._free_b:
+            return self._free_b.pop()
+        self.bools += 1
+        return f"_b{self.bools - 1}"
+
+    def _release(self, name: str, keep: str | None = None) -> None:
+        if name == keep:
+            return
+        if name.startswith("_s") and name[2:].isdigit() and name not in self._free_f:
+            self._free_f.append(name)
+        elif name.startswith("_b") and name[2:].isdigit() and name not in self._free_b:
+            self._free_b.append(name)
+
+    def emit(self, line: str) -> None:
+        self.lines.append(line)
+
+    # entry point
+    def assign(self, target: str, expr: sympy.Expr) -> None:
+        reads_target = any(s.name == target for s in expr.free_symbols)
+        v = self.value(expr, target, safe=not reads_target)
+        if v != target:
+            self.emit(f"np.copyto({target}, {v})")
+            self._release(v)
+
+    # values
+    @staticmethod
+    def _leaf(e) -> str | None:
+        if e.is_Symbol:
+            return e.name
+        if e.is_Number:
+            return _float_text(float(e))
+        return None
+
+    def value(self, e, dest: str | None = None, safe: bool = True) -> str:
+        """Emit calls computing ``e``; return its text: a leaf, ``dest``, or a scratch buffer.
+
+        With ``safe`` False, ``dest`` is read by ``e`` and may only be written by the last call.
+        """
+        leaf = self._leaf(e)
+        if leaf is not None:
+            return leaf
+        if dest is None:
+            dest, safe = self._scratch(), True
+        if e.is_Add:
+            return self._add(e, dest, safe)
+        if e.is_Mul:
+            return self._mul(e, dest, safe)
+        if not safe:  # compute aside, then write dest with one call
+            tmp = self.value(e, None)
+            self.emit(f"np.copyto({dest}, {tmp})")
+            self._release(tmp)
+            return dest
+        if e.is_Pow:
+            return self._pow(e, dest)
+        if isinstance(e, exprel):
+            return self._exprel(e.args[0], dest, reciprocal=False)
+        if e.func == expm1:
+            # numpy's expm1 is a scalar loop, its exp is vectorised (SIMD): exp(x) - 1 costs half as
+            # much, and its absolute error (~1e-16) is below the rounding of the state it updates
+            self._unary("np.exp", e.args[0], dest)
+            self.emit(f"np.subtract({dest}, 1.0, out={dest})")
+            return dest
+        if e.func in _UFUNCS:
+            return self._unary(_UFUNCS[e.func], e.args[0], dest)
+        if isinstance(e, (sympy.Max, sympy.Min)):
+            fn = "np.maximum" if isinstance(e, sympy.Max) else "np.minimum"
+            args = sorted(e.args, key=lambda a: (self._leaf(a) is not None, sympy.default_sort_key(a)))
+            return self._fold((None, args[0]), [(fn, a, False) for a in args[1:]], dest, True)
+        if isinstance(e, sympy.Piecewise):
+            return self._piecewise(e, dest)
+        raise NotImplementedError(f"cannot write {type(e).__name__} as ufunc calls: {e}")
+
+    def _unary(self, fn: str, arg, dest: str) -> str:
+        a = self.value(arg, dest)
+        self.emit(f"{fn}({a}, out={dest})")
+        return dest
+
+    def _fold(self, first, rest, dest: str, safe: bool) -> str:
+        """Emit ``first`` then each ``(ufunc, operand, swapped)`` of ``rest`` applied to the running value."""
+        unary, e0 = first
+        if not rest and unary is None:
+            return self.value(e0, dest, safe)
+        acc = dest if safe else self._scratch()
+        v = self.value(e0, acc)
+        if unary is not None:
+            out = dest if not rest else acc
+            self.emit(f"{unary}({v}, out={out})")
+            v = out
+        for j, (fn, e, swapped) in enumerate(rest):
+            out = dest if j == len(rest) - 1 else acc
+            w = self.value(e, None)
+            a, b = (w, v) if swapped else (v, w)
+            self.emit(f"{fn}({a}, {b}, out={out})")
+            self._release(w)
+            v = out
+        if acc != dest:
+            self._release(acc)
+        return dest
+
+    def _order(self, operands):
+        # compound operands first (the first one is computed straight into the destination)
+        return sorted(operands, key=lambda a: self._leaf(a) is not None)
+
+    def _add(self, e, dest: str, safe: bool) -> str:
+        pos, neg = [], []
+        for term in e.args:
+            coeff, _ = term.as_coeff_Mul()
+            (neg if coeff.is_negative else pos).append(-term if coeff.is_negative else term)
+        pos, neg = self._order(pos), self._order(neg)
+        if pos:
+            first = (None, pos[0])
+            rest = [("np.add", a, False) for a in pos[1:]]
+        else:
+            # start from a term with a coefficient (-0.1*V: one multiplication), else negate one
+            scaled = [a for a in neg if a.is_Mul and a.as_coeff_Mul()[0] != 1]
+            start = scaled[0] if scaled else neg[0]
+            first = (None, -start) if scaled else ("np.negative", start)
+            rest, neg = [], [a for a in neg if a is not start]
+        rest += [("np.subtract", a, False) for a in neg]
+        return self._fold(first, rest, dest, safe)
+
+    def _mul(self, e, dest: str, safe: bool) -> str:
+        coeff, rest_factor = e.as_coeff_Mul()
+        factors = sympy.Mul.make_args(rest_factor)
+        num, den = [], []
+        for f in factors:
+            if f.is_Pow and f.exp.is_Integer and f.exp < 0 and not isinstance(f.base, exprel):
+                den.append(f.base ** (-f.exp))
+            else:
+                num.append(f)
+        num = self._order(num)
+        if num:
+            first, rest = (None, num[0]), [("np.multiply", a, False) for a in num[1:]]
+        else:
+            first, rest = (None, coeff), []
+            coeff = sympy.Integer(1)
+        rest += [("np.divide", d, False) for d in den]
+        if coeff != 1:
+            rest.append(("np.multiply", coeff, False))
+        return self._fold(first, rest, dest, safe)
+
+    def _pow(self, e, dest: str) -> str:
+        base, exp = e.as_base_exp()
+        if isinstance(base, exprel) and exp == -1:
+            return self._exprel(base.args[0], dest, reciprocal=True)
+        if exp == sympy.Rational(1, 2):
+            return self._unary("np.sqrt", base, dest)
+        if exp.is_Integer and exp < 0:
+            inner = self.value(base ** (-exp), dest)
+            self.emit(f"np.divide(1.0, {inner}, out={dest})")
+            return dest
+        if exp.is_Integer and 2 <= exp <= 4:
+            x = self.value(base, None)
+            self.emit(f"np.multiply({x}, {x}, out={dest})")
+            if exp == 3:
+                self.emit(f"np.multiply({dest}, {x}, out={dest})")
+            elif exp == 4:
+                self.emit(f"np.multiply({dest}, {dest}, out={dest})")
+            self._release(x)
+            return dest
+        x = self.value(base, None)
+        p = self.value(exp, None)
+        self.emit(f"np.power({x}, {p}, out={dest})")
+        self._release(x)
+        self._release(p)
+        return dest
+
+    def _exprel(self, arg, dest: str, reciprocal: bool) -> str:
+        u = self.value(arg, None)
+        b = self._bool()
+        self.emit(f"np.expm1({u}, out={dest})")
+        self.emit(f"np.divide({u}, {dest}, out={dest})" if reciprocal else f"np.divide({dest}, {u}, out={dest})")
+        self.emit(f"np.equal({u}, 0.0, out={b})")
+        self.emit(f"np.copyto({dest}, 1.0, where={b})  # the limit at 0")
+        self._release(u)
+        self._release(b)
+        return dest
+
+    def condition(self, c) -> str:
+        """Emit calls computing the boolean ``c``; return a boolean buffer (or leaf)."""
+        if c is sympy.true:
+            return "True"
+        if c is sympy.false:
+            return "False"
+        if isinstance(c, sympy.Rel):
+            a, b = self.value(c.lhs, None), self.value(c.rhs, None)
+            out = self._bool()
+            self.emit(f"{_RELATIONS[c.rel_op]}({a}, {b}, out={out})")
+            self._release(a)
+            self._release(b)
+            return out
+        if isinstance(c, (sympy.And, sympy.Or)):
+            fn = "np.logical_and" if isinstance(c, sympy.And) else "np.logical_or"
+            parts = [self.condition(a) for a in c.args]
+            for p in parts[1:]:
+                self.emit(f"{fn}({parts[0]}, {p}, out={parts[0]})")
+                self._release(p)
+            return parts[0]
+        if isinstance(c, sympy.Not):
+            p = self.condition(c.args[0])
+            self.emit(f"np.logical_not({p}, out={p})")
+            return p
+        raise NotImplementedError(f"cannot write the condition {c} as ufunc calls")
+
+    def _piecewise(self, e, dest: str) -> str:
+        last = self.value(e.args[-1][0], dest)
+        if last != dest:
+            self.emit(f"np.copyto({dest}, {last})")
+        for value, cond in reversed(e.args[:-1]):
+            v = self.value(value, None)
+            c = self.condition(cond)
+            self.emit(f"np.copyto({dest}, {v}, where={c})")
+            self._release(v)
+            self._release(c)
+        return dest
+
+
+# ----------------------------------------------------------------------- names and hashes
 def python_names(model: Model) -> dict[str, str]:
     """Return model name -> identifier used in generated code (renaming clashes)."""
     taken = {n for n in _all_names(model)}
@@ -168,97 +459,19 @@ def toolkit_fingerprint() -> str:
     return h.hexdigest()
 
 
-def build_hash(model: Model, method: str) -> str:
-    """Return the hash recorded in generated code: model source, method and toolkit."""
+def build_hash(model: Model, method: str, backend: str = "numpy") -> str:
+    """Return the hash recorded in generated code: model source, method, backend and toolkit."""
     h = hashlib.sha256()
     h.update(model.source.encode("utf-8"))
     h.update(f"\0{method}\0{toolkit_fingerprint()}".encode())
+    if backend != "numpy":
+        h.update(f"\0{backend}".encode())
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
-class Assign:
-    target: str
-    code: str
-    comment: str = ""
-
-
-def _schedule(named: list[tuple[str, sympy.Expr, str]], printer: NumpyPrinter, tmp_prefix: str) -> list[Assign]:
-    """Return assignments for ``named`` (target, expr, comment) with shared subexpressions.
-
-    Each temporary is emitted just before its first use, so it never runs ahead of a
-    named quantity it depends on.
-    """
-    exprs = [regularize(e) for _, e, _ in named]
-    symbols = sympy.numbered_symbols(tmp_prefix, real=True)
-    replacements, reduced = sympy.cse(exprs, symbols=symbols, optimizations=None, order="none")
-    # a temporary for -x or 2*x saves nothing and hides the formula: put it back
-    cheap = {}
-    kept = []
-    for sym, e in replacements:
-        e = e.xreplace(cheap)
-        if e.is_Mul and len(e.args) == 2 and e.args[0].is_Number and e.args[1].is_Symbol:
-            cheap[sym] = e
-        else:
-            kept.append((sym, e))
-    reduced = [r.xreplace(cheap) for r in reduced]
-    temps = {s: e for s, e in kept}
-    emitted: set[sympy.Symbol] = set()
-    out: list[Assign] = []
-
-    def emit_temps(expr):
-        for s in sorted(expr.free_symbols, key=lambda s: s.name):
-            if s in temps and s not in emitted:
-                emit_temps(temps[s])
-                emitted.add(s)
-                out.append(Assign(printer.doprint(s), printer.doprint(temps[s])))
-
-    for (target, _, comment), expr in zip(named, reduced):
-        emit_temps(expr)
-        out.append(Assign(target, printer.doprint(expr), comment))
-    return out
-
-
-def _needed(definitions: list[tuple[str, sympy.Expr, str]], targets) -> list[tuple[str, sympy.Expr, str]]:
-    """Return the definitions that the target expressions use, directly or indirectly, in order."""
-    by_name = {d[0]: d for d in definitions}
-    need: set[str] = set()
-    stack = [s.name for _, e, _ in targets for s in e.free_symbols]
-    while stack:
-        n = stack.pop()
-        if n in by_name and n not in need:
-            need.add(n)
-            stack.extend(s.name for s in by_name[n][1].free_symbols)
-    return [d for d in definitions if d[0] in need]
-
-
-def _function(name: str, doc: str, definitions, targets, printer: NumpyPrinter) -> dict:
-    """Return a generated function's data: the definitions it needs, then its targets."""
-    named = _needed(definitions, targets) + list(targets)
-    returns = ", ".join(t[0] for t in targets) + ("," if len(targets) == 1 else "")
-    return {"name": name, "doc": doc, "body": _schedule(named, printer, "_x"), "returns": returns, "named": named}
-
-
-def _propagator_code(prop, printer: NumpyPrinter, py) -> dict:
-    """Return the step-invariant propagator entries and the update of each state."""
-    from .schemes import DT_SYMBOL
-
-    entries, updates = [], []
-    for i, state in enumerate(prop.states):
-        terms = []
-        for j, col in enumerate(prop.columns):
-            e = prop.matrix[i, j]
-            if e == 0:
-                continue
-            name = f"_P_{state}_{'const' if col == '1' else col}"
-            entries.append((name, e.xreplace({DT_SYMBOL: sympy.Symbol("dt", real=True)}), ""))
-            terms.append(name if col == "1" else f"{name}*{py(col)}")
-        updates.append((state, py(state), " + ".join(terms) or "0.0"))
-    return {"entries": _schedule(entries, printer, "_p"), "names": [e[0] for e in entries], "updates": updates}
-
-
 def _source_ref(model: Model, span) -> str:
-    return f"[{Path(model.file).name}:{span.line}]" if span else ""
+    # spans of used currents point into their own files
+    return f"[{Path(span.file or model.file).name}:{span.line}]" if span else ""
 
 
 def _source_line(model: Model, span) -> str:
@@ -269,93 +482,137 @@ def _source_line(model: Model, span) -> str:
     return f"{text}  {_source_ref(model, span)}"
 
 
-def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Plan) -> str:
-    """Return the text of the generated numpy module for ``model`` integrated by ``plan``."""
+# ----------------------------------------------------------------------- rendering data
+@dataclass(frozen=True)
+class Line:
+    """A generated line (code) with an optional comment line above it."""
+
+    code: str
+    comment: str = ""
+
+
+def _vector_block(program: StepProgram, printer: NumpyPrinter) -> tuple[list[Line], UfuncWriter, list[str]]:
+    """Return the step's lines as ufunc calls, the writer (scratch counts) and the buffers assigned."""
+    w = UfuncWriter()
+    lines: list[Line] = []
+    buffers: list[str] = []
+    for st in program.statements:
+        if st.kind == "note":
+            lines.append(Line("", st.comment))
+        elif st.kind == "input":
+            lines.append(Line(f"{st.target} = _part(_{st.target}_{st.stage}, _lo, _hi)"))
+        else:
+            if st.kind == "assign" and st.target not in buffers:
+                buffers.append(st.target)
+            start = len(w.lines)
+            w.assign(st.target, st.expr)
+            formula = f"{st.target} = {printer.doprint(st.expr)}"
+            comment = f"{st.comment}\n{formula}" if st.comment else formula
+            calls = w.lines[start:]
+            lines.append(Line(calls[0], comment))
+            lines.extend(Line(c) for c in calls[1:])
+    return lines, w, buffers
+
+
+def _scalar_block(program: StepProgram, printer: ScalarPrinter) -> list[Line]:
+    out = []
+    for st in program.statements:
+        if st.kind == "note":
+            out.append(Line("", st.comment))
+        elif st.kind == "input":
+            out.append(
+                Line(
+                    f"{st.target} = float(_{st.target}[_kk if _{st.target}_varies else 0, {st.stage}, _{st.target}_i])"
+                )
+            )
+        else:
+            out.append(Line(f"{st.target} = {printer.doprint(st.expr)}", st.comment))
+    return out
+
+
+def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Plan, backend: str = "numpy") -> str:
+    """Return the text of the generated module for ``model`` integrated by ``plan``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     names = python_names(model)
     printer = NumpyPrinter(names)
+    scalar = ScalarPrinter(names)
     py = lambda n: names.get(n, n)  # noqa: E731
-    states = [s.name for s in model.states]
+    rename = {sympy.Symbol(k, real=True): sympy.Symbol(v, real=True) for k, v in names.items()}
 
-    definitions = [(py(name), expr, _source_line(model, span)) for name, expr, span in model.definition_order()]
+    program = step_program(model, derivation, plan, names)
+    states = program.states
 
-    def derivative(s: str) -> tuple[str, sympy.Expr, str]:
-        if derivation is not None and s == derivation.state:
-            ref = f"{s} from {model.charge_name} = {sympy.sstr(model.charge)} and the currents"
-        else:
-            ref = _source_line(model, model.ode(s).span)
-        return (f"_d{s}_dt", plan.odes[s], f"d{s}/dt: {ref}")
-
-    def rate(s: str) -> tuple[str, sympy.Expr, str]:
-        return (f"_B_{s}", plan.linear_rates[s], f"B = d(d{s}/dt)/d{s}")
-
-    # the functions the step calls: name, what they return, and their scheduled bodies
-    functions = []
-    groups: list[tuple[str, str, list[str]]] = []
-    if plan.method == "exponential_euler":
-        membrane = model.membrane_state if model.membrane_state and len(states) > 1 else None
-        others = [s for s in states if s != membrane]
-        groups.append(
-            ("_rhs_states" if membrane else "_rhs", "derivatives and linear rates B of " + ", ".join(others), others)
-        )
-        if membrane:
-            groups.append(("_rhs_membrane", f"derivative and linear rate B of {membrane}", [membrane]))
-        for fname, doc, group in groups:
-            targets = [derivative(s) for s in group] + [rate(s) for s in group if plan.linear_rates.get(s) is not None]
-            functions.append(_function(fname, doc, definitions, targets, printer))
-    elif plan.method != "exact":
-        functions.append(_function("_rhs", "time derivatives", definitions, [derivative(s) for s in states], printer))
-    propagator = None
-    if plan.propagator is not None:
-        propagator = _propagator_code(plan.propagator, printer, py)
-    update_groups = [[(s, py(s), plan.linear_rates.get(s) is not None) for s in group] for _, _, group in groups]
-    obs_body = _schedule(definitions, printer, "_o")
-    named = [t for f in functions for t in f["named"]]
-
-    # initial values: expressions of parameters and inputs
-    init_body = [
-        Assign(py(name), f"given[{name!r}] if {name!r} in given else {printer.doprint(regularize(expr))}")
-        for name, expr in model.initial_order
-    ]
-
-    # event
+    # event: threshold, resets, refractory period
     event = None
+    event_exprs: list[sympy.Expr] = []
     if model.event is not None:
         ev = model.event
-        resets = [
-            (py(r.state), printer.doprint(model.expand(r.new_value())), f"{r.state} {r.op} {sympy.sstr(r.expr)}")
-            for r in ev.resets
-        ]
+        lhs = regularize(model.expand(ev.relation.lhs)).xreplace(rename)
+        rhs = regularize(model.expand(ev.relation.rhs)).xreplace(rename)
+        resets = []
+        for r in ev.resets:
+            value = regularize(model.expand(r.new_value())).xreplace(rename)
+            event_exprs.append(value)
+            resets.append(
+                {
+                    "target": py(r.state),
+                    "op": r.op,
+                    "vector": printer.doprint(value),
+                    "scalar": scalar.doprint(value),
+                    "text": f"{r.state} {r.op} {sympy.sstr(r.expr)}",
+                }
+            )
+        refractory = ev.refractory.xreplace(rename) if ev.refractory is not None else None
+        event_exprs += [lhs, rhs] + ([refractory] if refractory is not None else [])
         event = {
-            "condition": f"{printer.doprint(model.expand(ev.relation.lhs))} {ev.relation.rel_op} {printer.doprint(model.expand(ev.relation.rhs))}",
+            "condition": f"{printer.doprint(lhs)} {ev.relation.rel_op} {printer.doprint(rhs)}",
+            "ufunc": _RELATIONS[ev.relation.rel_op],
+            "lhs": printer.doprint(lhs),
+            "rhs": printer.doprint(rhs),
+            "scalar_condition": f"{scalar.doprint(lhs)} {ev.relation.rel_op} {scalar.doprint(rhs)}",
             "text": _source_line(model, ev.span),
             "resets": resets,
             "crossing": not ev.resets,
-            "refractory": printer.doprint(model.expand(ev.refractory)) if ev.refractory is not None else None,
+            "refractory": printer.doprint(refractory) if refractory is not None else None,
             "hold": py(model.membrane_state) if model.membrane_state else None,
         }
+
+    # what the step reads besides states and inputs: parameters and hoisted invariants
+    param_names = [py(p.name) for p in model.parameters]
+    invariant_names = [n for n, _, _ in program.invariants]
+    used = set()
+    for st in program.statements:
+        if st.expr is not None:
+            used |= {s.name for s in st.expr.free_symbols}
+    for e in event_exprs:
+        used |= {s.name for s in e.free_symbols}
+    step_values = [n for n in param_names + invariant_names if n in used]
+
+    vector_lines, writer, buffers = _vector_block(program, printer)
+    scalar_lines = _scalar_block(program, scalar)
+    stateset = set(states)
+    buffers = [b for b in buffers if b not in stateset]
+
+    invariants = [Line(f"{n} = {printer.doprint(e)}", c) for n, e, c in program.invariants]
+    obs_body = _observe_body(model, printer, names)
+    init_body = [
+        (py(name), f"given[{name!r}] if {name!r} in given else {printer.doprint(regularize(expr.xreplace(rename)))}")
+        for name, expr in model.initial_order
+    ]
 
     receptors = []
     for name in model.receptors:
         statements = []
         for syn in model.synapses:
             if syn.receptor == name:
-                inc = syn.factor * sympy.Symbol("w", real=True)
+                inc = syn.factor.xreplace(rename) * sympy.Symbol("w", real=True)
                 statements.append((py(syn.target), printer.doprint(inc), f"{syn.text}  {_source_ref(model, syn.span)}"))
         receptors.append({"name": name, "statements": statements})
     receptor_targets = ", ".join(dict.fromkeys(py(s.target) for s in model.synapses))
 
-    uses_t = any(TIME_SYMBOL in e.free_symbols for _, e, _ in named)
-    tableau = None
-    if plan.tableau is not None:
-        tb = plan.tableau
-        tableau = {
-            "stages": [
-                {"c": _float_text(float(c)), "a": [(j, _float_text(float(a))) for j, a in enumerate(row) if a != 0]}
-                for row, c in zip(tb.a, tb.c)
-            ],
-            "b": [(i, _float_text(float(b))) for i, b in enumerate(tb.b) if b != 0],
-        }
-
+    all_code = [ln.code for ln in [*vector_lines, *scalar_lines, *invariants, *obs_body]] + [c for _, c in init_body]
+    all_code += [r["vector"] for r in (event or {}).get("resets", [])]
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("modelgen", "templates"),
         undefined=jinja2.StrictUndefined,
@@ -364,12 +621,13 @@ def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Pla
         lstrip_blocks=True,
         autoescape=False,
     )
-    template = env.get_template("numpy_module.py.j2")
+    template = env.get_template("module.py.j2")
     return template.render(
         version=__version__,
+        backend=backend,
         model=model,
         source_name=Path(model.file).name,
-        build_hash=build_hash(model, plan.method),
+        build_hash=build_hash(model, plan.method, backend),
         source_hash=model.source_hash,
         method=plan.method,
         reasons=plan.reasons,
@@ -381,29 +639,51 @@ def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Pla
             (i.name, py(i.name), _float_text(i.default), f"{i.default / i.display_scale:g} {i.unit}")
             for i in model.inputs
         ],
-        rhs_args=", ".join(["t"] + [py(s.name) for s in model.states] + [py(i.name) for i in model.inputs]),
-        derivs=", ".join(f"_d{s.name}_dt" for s in model.states) + ("," if len(model.states) == 1 else ""),
-        state_names=", ".join(py(s.name) for s in model.states),
-        input_args=", ".join(py(i.name) for i in model.inputs),
+        offsets=[(j, _float_text(float(c))) for j, c in enumerate(program.offsets)],
         observables=[(name, py(name)) for name, _, _ in model.definition_order()],
         obs_body=obs_body,
-        functions=functions,
-        propagator=propagator,
+        invariants=invariants,
+        invariant_names=invariant_names,
+        step_values=step_values,
+        vector_lines=vector_lines,
+        scalar_lines=scalar_lines,
+        buffers=buffers,
+        float_scratch=[f"_s{i}" for i in range(writer.floats)],
+        bool_scratch=[f"_b{i}" for i in range(writer.bools)],
         receptors=receptors,
         receptor_targets=receptor_targets,
-        update_groups=update_groups,
         init_body=init_body,
         event=event,
-        uses_t=uses_t,
-        uses_exprel=any(
-            "_exprel(" in a.code
-            for a in [
-                *obs_body,
-                *init_body,
-                *(a for f in functions for a in f["body"]),
-                *(propagator or {}).get("entries", []),
-            ]
-        ),
-        tableau=tableau,
+        uses_t=program.uses_t,
+        uses_exprel=any("_exprel(" in c for c in all_code),
+        uses_exprel_scalar=any("_exprel_scalar(" in c for c in all_code),
         repr=repr,
     )
+
+
+def _observe_body(model: Model, printer: NumpyPrinter, names: dict[str, str]) -> list[Line]:
+    """Return observe()'s assignments of every intermediate and current, shared parts computed once."""
+    rename = {sympy.Symbol(k, real=True): sympy.Symbol(v, real=True) for k, v in names.items()}
+    named = [(names.get(n, n), regularize(e.xreplace(rename))) for n, e, _ in model.definition_order()]
+    if not named:
+        return []
+    symbols = sympy.numbered_symbols("_o", real=True)
+    replacements, reduced = sympy.cse([e for _, e in named], symbols=symbols, optimizations=None, order="none")
+    temps = dict(replacements)
+    emitted: set[sympy.Symbol] = set()
+    out: list[Line] = []
+
+    def emit_temps(e):  # each temporary just before its first use
+        for s in sorted(e.free_symbols, key=lambda s: s.name):
+            if s in temps and s not in emitted:
+                emit_temps(temps[s])
+                emitted.add(s)
+                out.append(Line(f"{s.name} = {printer.doprint(temps[s])}"))
+
+    for (n, _), e in zip(named, reduced):
+        emit_temps(e)
+        out.append(Line(f"{n} = {printer.doprint(e)}"))
+    return out
+
+
+__all__ += ["regularize", "DT"]

@@ -806,7 +806,7 @@ def _simulate(net: Network, duration: float, dt: float, out_dir, method, extra_r
         inputs = {k: _constant(_per_neuron(pop.inputs.get(k, v), pop.n, k)) for k, v in module.INPUTS.items()}
         with np.errstate(all="ignore"):
             state = module.initial_state(p, inputs, pop.n, dict(pop.initial))
-            step, observe, receive = module.make_simulator(state, p, inputs, dt)
+            step, observe, receive, _run = module.make_simulator(state, p, inputs, dt)
         sims[name] = (module, state, step, observe, receive)
     # ring buffers: one per (target population, receptor)
     buffers: dict[tuple[str, str], np.ndarray] = {}

@@ -124,6 +124,7 @@ def simulate(
     initial: dict | None = None,
     check_every: int = 50,
     progress=None,
+    dtype="float64",
 ) -> Result:
     """Run the generated module and return a :class:`Result`.
 
@@ -131,6 +132,7 @@ def simulate(
     per-neuron arrays; inputs may also be callables of t in ms); ``record`` maps a variable
     to the internal value of one of its display units; ``dt`` and ``duration`` are in ms.
     ``progress(steps_done, n_steps)``, if given, is called every ``check_every`` steps.
+    ``dtype`` is the state's float type.
     """
     if n < 1:
         raise SimulationError("the population needs at least one neuron (--n 1 or more)")
@@ -149,25 +151,33 @@ def simulate(
             if name not in module.STATES:
                 raise SimulationError(f"{name!r} is not a state variable of {module.MODEL}")
         given = {name: _per_neuron(value, n, name) for name, value in (initial or {}).items()}
-        state = module.initial_state(p, inp, n, given)
-        try:
-            step, observe, _receive = module.make_simulator(state, p, inp, dt)
-        except ValueError as e:
-            raise SimulationError(str(e)) from None
+        state = module.initial_state(p, inp, n, given, dtype=np.dtype(dtype))
 
     record_indices = np.asarray(record_indices, dtype=np.int64)
     if record_indices.size and (record_indices.min() < 0 or record_indices.max() >= n):
         raise SimulationError(f"recorded neuron indices must lie in 0..{n - 1}")
     n_times = n_steps + 1
-    bufs = {name: np.empty((record_indices.size, n_times)) for name in record}
-    state_vars = [name for name in record if name in state]
-    input_vars = [name for name in record if name in inp and name not in state]  # read without observe()
-    other_vars = [name for name in record if name not in state and name not in input_vars]
     for name in record:
         if name not in state and name not in module.OBSERVABLES and name not in module.INPUTS:
             raise SimulationError(
                 f"cannot record {name!r}: not a state, input, current or expression of {module.MODEL}"
             )
+    # recording only states: the generated run() loop records them (fast path);
+    # recording currents, expressions or inputs: step by step, sampling them after each step
+    fast = all(name in state for name in record)
+    rows, where = np.unique(record_indices, return_inverse=True)
+    which = [list(module.STATES).index(name) for name in record] if fast else []
+    rec = np.empty((len(which), rows.size, n_times))
+    with np.errstate(all="ignore"):
+        try:
+            step, observe, _receive, run = module.make_simulator(state, p, inp, dt, record=(rows, which, rec))
+        except ValueError as e:
+            raise SimulationError(str(e)) from None
+
+    bufs = {name: np.empty((record_indices.size, n_times)) for name in record}
+    state_vars = [name for name in record if name in state]
+    input_vars = [name for name in record if name in inp and name not in state]  # read without observe()
+    other_vars = [name for name in record if name not in state and name not in input_vars]
 
     def sample(j: int, t: float) -> None:
         for name in state_vars:
@@ -182,21 +192,34 @@ def simulate(
     spike_i: list[np.ndarray] = []
     spike_t: list[np.ndarray] = []
     sample(0, 0.0)
-    last_check = 0
+    if fast:
+        rec[:, :, 0] = [state[name][rows] for name in record]
+    chunk = check_every
     start = time.perf_counter()
     with np.errstate(all="ignore"):
-        for k in range(n_steps):
-            spiked = step(k)
-            if spiked is not None and spiked.any():
-                idx = np.flatnonzero(spiked)
-                spike_i.append(idx)
-                spike_t.append(np.full(idx.size, (k + 1) * dt))
-            sample(k + 1, (k + 1) * dt)
-            if (k + 1) % check_every == 0 or k + 1 == n_steps:
-                _check_finite(state, k, dt, last_check)
-                last_check = k + 1
-                if progress is not None:
-                    progress(k + 1, n_steps)
+        k = 0
+        while k < n_steps:
+            stop = min(n_steps, k + chunk)
+            if fast:
+                steps, neurons = run(k, stop)
+                if neurons.size:
+                    spike_i.append(neurons)
+                    spike_t.append((steps + 1) * dt)
+            else:
+                for j in range(k, stop):
+                    spiked = step(j)
+                    if spiked is not None and spiked.any():
+                        idx = np.flatnonzero(spiked)
+                        spike_i.append(idx)
+                        spike_t.append(np.full(idx.size, (j + 1) * dt))
+                    sample(j + 1, (j + 1) * dt)
+            _check_finite(state, stop - 1, dt, k)
+            k = stop
+            if progress is not None:
+                progress(k, n_steps)
+    if fast:
+        for j, name in enumerate(record):
+            bufs[name] = rec[j][where]
     wall = time.perf_counter() - start
     traces = {name: bufs[name] / record[name] for name in record}
     return Result(
@@ -216,7 +239,13 @@ def simulate(
 
 
 def _constant(value):
-    return lambda t: value
+    """Return a function of t that always returns ``value`` (marked, so the step reads it once)."""
+
+    def constant(t):
+        return value
+
+    constant.constant = value
+    return constant
 
 
 def _per_neuron(value, n: int, name: str):

@@ -60,9 +60,15 @@ def test_comments_map_code_to_model_lines(hh_path):
 
 def test_shared_subexpressions_computed_once(hh_path):
     code = modelgen.load(hh_path).code("exponential_euler")
-    body = code.split("def _rhs_states(")[1].split("return")[0]
+    kernel = code.split("def _advance(")[1].split("def make_simulator")[0]
     # alpha_m is needed by dm/dt and by its linear rate B_m = -(alpha_m + beta_m): computed once
-    assert body.count("_exprel(-0.1*V - 4)") == 1
+    assert kernel.count("_exprel_scalar(-0.1*V - 4)") == 1
+    vectorised = code.split("def _step_vectorised(")[1]
+    calls = [line.strip() for line in vectorised.splitlines() if not line.strip().startswith("#")]
+    # numpy calls, one per exponential: alpha_m and alpha_n (expm1), beta_m, alpha_h, beta_h, beta_n and
+    # the four exponential Euler factors exp(B*dt) (exp)
+    assert sum(c.startswith("np.expm1(") for c in calls) == 2
+    assert sum(c.startswith("np.exp(") for c in calls) == 8
 
 
 def test_awkward_names_are_safe(tmp_path):

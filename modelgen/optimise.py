@@ -1,0 +1,401 @@
+"""Optimise: a checked model and its integration plan -> one time step as a straight-line program.
+
+The program is what every backend prints: a list of statements (read an input, assign a
+named value, update a state in place) in execution order, plus the *step-invariant*
+values -- subexpressions of parameters and ``dt`` only, such as ``1/C_m`` or
+``exp(-dt/tau)`` -- which are hoisted out of the step and computed once per run.
+Shared subexpressions are computed once (sympy ``cse``); a division by a step-invariant
+value becomes a multiplication by its hoisted reciprocal.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy
+from sympy.codegen.cfunctions import expm1
+
+from .derive import MembraneDerivation
+from .model import TIME_SYMBOL, Model
+from .schemes import DT_SYMBOL, Plan
+
+__all__ = ["Statement", "StepProgram", "step_program", "regularize", "exprel", "DT"]
+
+DT = sympy.Symbol("dt", real=True)  # the time step as it appears in generated code
+
+
+class exprel(sympy.Function):  # noqa: N801 (printed as _exprel)
+    """(exp(x) - 1)/x, which is 1 at x = 0: removes the 0/0 of rate functions like HH's alpha_m."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sympy.Integer(1)
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return (sympy.exp(x) * x - sympy.exp(x) + 1) / x**2
+
+
+def regularize(expr: sympy.Expr) -> sympy.Expr:
+    """Return ``expr`` with every 1/(c - c*exp(u)) rewritten through exprel(u).
+
+    ``u/(1 - exp(-u))`` (HH's alpha_m at V = -40 mV) is 0/0 where u = 0, though its limit
+    is finite; written as ``1/exprel(-u)`` it is finite everywhere.
+    """
+    reps = {}
+    for p in expr.atoms(sympy.Pow):
+        if not (p.exp.is_Integer and p.exp < 0 and p.base.is_Add and len(p.base.args) == 2):
+            continue
+        a, b = p.base.args
+        for const, term in ((a, b), (b, a)):
+            coeff, rest = term.as_coeff_Mul()
+            if const.is_Number and const != 0 and isinstance(rest, sympy.exp) and coeff == -const:
+                u = rest.args[0]
+                reps[p] = (coeff * u * exprel(u)) ** p.exp
+                break
+    if not reps:
+        return expr
+    return sympy.factor_terms(expr.xreplace(reps))
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One line of the step program.
+
+    kind ``input``: read input ``target`` at time t + offset*dt (``stage`` indexes the offset);
+    ``assign``: ``target = expr``; ``update``: the state ``target`` becomes ``expr`` (in place);
+    ``note``: a comment only.
+    """
+
+    kind: str
+    target: str = ""
+    expr: sympy.Expr | None = None
+    comment: str = ""
+    stage: int = 0
+
+
+@dataclass
+class StepProgram:
+    """One time step of a model: hoisted invariants, then statements; all names are Python names."""
+
+    invariants: list[tuple[str, sympy.Expr, str]]  # (name, expression of parameters and dt, comment)
+    statements: list[Statement]
+    states: list[str]  # Python names of the states, in declaration order
+    parameters: list[str]  # Python names of the parameters the statements use
+    inputs: list[str]  # Python names of the inputs
+    offsets: list[sympy.Rational]  # the distinct t + c*dt at which inputs are read
+    uses_t: bool = False
+    names: dict[str, str] = field(default_factory=dict)  # model name -> Python name
+
+    def used_invariants(self, extra: list[sympy.Expr] = ()) -> list[str]:
+        """Return the invariants that the statements (and ``extra`` expressions) read directly."""
+        used = set()
+        for st in self.statements:
+            if st.expr is not None:
+                used |= {s.name for s in st.expr.free_symbols}
+        for e in extra:
+            used |= {s.name for s in e.free_symbols}
+        return [name for name, _, _ in self.invariants if name in used]
+
+
+def _sym(name: str) -> sympy.Symbol:
+    return sympy.Symbol(name, real=True)
+
+
+def floats(e: sympy.Expr) -> sympy.Expr:
+    """Return ``e`` with non-integer rationals as floats (3/10*x -> 0.3*x; exp(-V/18 - 65/18) -> c*exp(-V/18))."""
+    rationals = {r: sympy.Float(float(r)) for r in e.atoms(sympy.Rational) if not r.is_Integer}
+    return e.xreplace(rationals) if rationals else e
+
+
+def _source_line(model: Model, span) -> str:
+    """Return the user's line (without its comment, spaces collapsed) and its reference."""
+    from .language import _strip_comment
+
+    if span is None:
+        return ""
+    text = " ".join(_strip_comment(span.text).split())
+    return f"{text}  [{Path(model.file).name}:{span.line}]"
+
+
+class _Builder:
+    """Collects statements, numbering CSE temporaries uniquely across the whole step."""
+
+    def __init__(self, model: Model, names: dict[str, str]):
+        self.model = model
+        self.names = names
+        self.rename = {_sym(k): _sym(v) for k, v in names.items()}
+        self.temps = itertools.count(1)
+        self.statements: list[Statement] = []
+        self.definitions = [
+            (names.get(n, n), floats(regularize(e.xreplace(self.rename))), _source_line(model, span))
+            for n, e, span in model.definition_order()
+        ]
+
+    def py(self, name: str) -> str:
+        return self.names.get(name, name)
+
+    def expr(self, e: sympy.Expr) -> sympy.Expr:
+        return floats(regularize(e.xreplace(self.rename)).xreplace({DT_SYMBOL: DT}))
+
+    def needed(self, targets: list[tuple[str, sympy.Expr, str]]) -> list[tuple[str, sympy.Expr, str]]:
+        """Return the definitions the targets use, directly or indirectly, in dependency order."""
+        by_name = {d[0]: d for d in self.definitions}
+        need: set[str] = set()
+        stack = [s.name for _, e, _ in targets for s in e.free_symbols]
+        while stack:
+            n = stack.pop()
+            if n in by_name and n not in need:
+                need.add(n)
+                stack.extend(s.name for s in by_name[n][1].free_symbols)
+        return [d for d in self.definitions if d[0] in need]
+
+    def schedule(self, targets: list[tuple[str, sympy.Expr, str]], subs: dict | None = None) -> None:
+        """Append the definitions the targets need and the targets, sharing subexpressions (cse).
+
+        ``subs`` replaces symbols (the stage values of states in a Runge-Kutta stage).
+        Each temporary is emitted just before its first use.
+        """
+        named = self.needed(targets) + list(targets)
+        exprs = [e.xreplace(subs) if subs else e for _, e, _ in named]
+        symbols = (sympy.Symbol(f"_x{i}", real=True) for i in self.temps)
+        replacements, reduced = sympy.cse(exprs, symbols=symbols, optimizations=None, order="none")
+        # a temporary for -x or 2*x saves nothing and hides the formula: put it back
+        cheap, kept = {}, []
+        for s, e in replacements:
+            e = e.xreplace(cheap)
+            if e.is_Mul and len(e.args) == 2 and e.args[0].is_Number and e.args[1].is_Symbol:
+                cheap[s] = e
+            else:
+                kept.append((s, e))
+        reduced = [r.xreplace(cheap) for r in reduced]
+        # a named value that is just a temporary takes the temporary's place (alpha_m, not _x1)
+        alias = {}
+        for (target, _, comment), e in zip(named, reduced):
+            if e.is_Symbol and e in dict(kept) and e not in alias:
+                alias[e] = (target, comment)
+        to_name = {s: _sym(t) for s, (t, _) in alias.items()}
+        temps = {s: e.xreplace(to_name) for s, e in kept}
+        reduced = [r.xreplace(to_name) for r in reduced]
+        emitted: set[sympy.Symbol] = set()
+
+        def emit_temps(e):
+            for s in sorted(e.free_symbols, key=lambda s: s.name):
+                if s in to_name.values():
+                    s = next(k for k, v in to_name.items() if v == s)
+                if s in temps and s not in emitted:
+                    emit_temps(temps[s])
+                    emitted.add(s)
+                    target, comment = alias.get(s, (s.name, ""))
+                    self.statements.append(Statement("assign", target, temps[s], comment))
+
+        for (target, _, comment), e in zip(named, reduced):
+            emit_temps(e)
+            if any(t == target for t, _ in alias.values()):
+                continue  # already assigned in the temporary's place
+            self.statements.append(Statement("assign", target, e, comment))
+
+
+def _derivative_comment(model: Model, derivation: MembraneDerivation | None, s: str) -> str:
+    if derivation is not None and s == derivation.state:
+        return f"d{s}/dt: {s} from {model.charge_name} = {sympy.sstr(model.charge)} and the currents"
+    ode = model.ode(s)
+    return f"d{s}/dt: {_source_line(model, ode.span) if ode else ''}"
+
+
+def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan, names: dict[str, str]) -> StepProgram:
+    """Return the straight-line program of one step of ``model`` integrated by ``plan``."""
+    b = _Builder(model, names)
+    py = b.py
+    states = [s.name for s in model.states]
+    inputs = [py(i.name) for i in model.inputs]
+    offsets: list[sympy.Rational] = [sympy.Integer(0)]
+
+    def read_inputs(c) -> None:
+        c = sympy.nsimplify(c)
+        if c not in offsets:
+            offsets.append(c)
+        for name in inputs:
+            b.statements.append(Statement("input", name, None, "", offsets.index(c)))
+
+    def derivative(s: str) -> tuple[str, sympy.Expr, str]:
+        return (f"_d{py(s)}_dt", b.expr(plan.odes[s]), _derivative_comment(model, derivation, s))
+
+    if plan.method == "exponential_euler":
+        read_inputs(0)
+        membrane = model.membrane_state if model.membrane_state and len(states) > 1 else None
+        groups = [[s for s in states if s != membrane]] + ([[membrane]] if membrane else [])
+        for gi, group in enumerate(groups):
+            if len(groups) > 1:
+                b.statements.append(
+                    Statement(
+                        "note",
+                        comment="exponential Euler, x += f*(exp(B*dt) - 1)/B (exact for dx/dt = A + B*x): "
+                        + (
+                            "first every state but the membrane potential, from the values at t ..."
+                            if gi == 0
+                            else "... then the membrane potential, with those states already updated (staggered, as in NEURON)"
+                        ),
+                    )
+                )
+            else:
+                b.statements.append(
+                    Statement("note", comment="exponential Euler: x += f*(exp(B*dt) - 1)/B, exact for dx/dt = A + B*x")
+                )
+            targets = [derivative(s) for s in group]
+            targets += [
+                (f"_B_{py(s)}", b.expr(plan.linear_rates[s]), f"B = d(d{s}/dt)/d{s}")
+                for s in group
+                if plan.linear_rates.get(s) is not None
+            ]
+            b.schedule(targets)
+            for s in group:
+                x, f = _sym(py(s)), _sym(f"_d{py(s)}_dt")
+                if plan.linear_rates.get(s) is not None:
+                    B = _sym(f"_B_{py(s)}")
+                    new = x + f * (expm1(B * DT) / B)
+                else:
+                    new = x + f * DT
+                b.statements.append(Statement("update", py(s), new))
+    elif plan.method == "exact":
+        prop = plan.propagator
+        read_inputs(0)
+        b.statements.append(
+            Statement(
+                "note",
+                comment="x(t + dt) = exp(A dt) x(t) + (the response to constants and inputs held over the step)",
+            )
+        )
+        cols = [sympy.Integer(1) if c == "1" else _sym(py(c)) for c in prop.columns]
+        news = {}
+        for i, s in enumerate(prop.states):
+            terms = [b.expr(prop.matrix[i, j]) * cols[j] for j in range(len(cols)) if prop.matrix[i, j] != 0]
+            news[py(s)] = sympy.Add(*terms)
+        for s, e in _in_place_order(news):
+            b.statements.append(Statement("assign", s, e) if s.startswith("_") else Statement("update", s, e))
+    else:
+        tb = plan.tableau
+        ks: list[dict[str, sympy.Symbol]] = []
+        x = {s: _sym(py(s)) for s in states}
+        for i, (row, c) in enumerate(zip(tb.a, tb.c)):
+            b.statements.append(Statement("note", comment=f"stage {i + 1} of {len(tb.c)}"))
+            read_inputs(c)
+            subs = {}
+            if any(a != 0 for a in row):
+                for s in states:
+                    stage_value = x[s] + DT * sympy.Add(*[a * ks[j][s] for j, a in enumerate(row) if a != 0])
+                    name = f"_{py(s)}_{i + 1}"
+                    b.statements.append(Statement("assign", name, stage_value))
+                    subs[x[s]] = _sym(name)
+            if c != 0:
+                subs[TIME_SYMBOL] = TIME_SYMBOL + c * DT
+            targets = [
+                (f"_k{i + 1}_{py(s)}", b.expr(plan.odes[s]), _derivative_comment(model, derivation, s)) for s in states
+            ]
+            b.schedule(targets, subs)
+            ks.append({s: _sym(f"_k{i + 1}_{py(s)}") for s in states})
+        b.statements.append(Statement("note", comment="x += dt * (sum of b_i k_i)"))
+        for s in states:
+            incr = sympy.Add(*[bi * ks[j][s] for j, bi in enumerate(tb.b) if bi != 0])
+            b.statements.append(Statement("update", py(s), x[s] + DT * incr))
+
+    params = {py(p.name) for p in model.parameters}
+    invariants, statements = _hoist(b.statements, params)
+    used = set()
+    for st in statements:
+        if st.expr is not None:
+            used |= {s.name for s in st.expr.free_symbols}
+    for _, e, _ in invariants:
+        used |= {s.name for s in e.free_symbols}
+    uses_t = TIME_SYMBOL.name in used
+    return StepProgram(
+        invariants=invariants,
+        statements=statements,
+        states=[py(s) for s in states],
+        parameters=[py(p.name) for p in model.parameters if py(p.name) in used],
+        inputs=inputs,
+        offsets=offsets,
+        uses_t=uses_t,
+        names=dict(names),
+    )
+
+
+def _in_place_order(news: dict[str, sympy.Expr]) -> list[tuple[str, sympy.Expr]]:
+    """Return assignments that give every state its new value when applied in order, in place.
+
+    A state can be overwritten once no other state's new value still reads its old value;
+    where that is impossible (a cycle), new values go to temporaries ``_X_next`` first.
+    """
+    pending = dict(news)
+    order = []
+    while pending:
+        free = [s for s in pending if not any(_sym(s) in e.free_symbols for other, e in pending.items() if other != s)]
+        if not free:
+            break
+        for s in free:
+            order.append((s, pending.pop(s)))
+    if pending:
+        for s, e in pending.items():
+            order.append((f"_{s}_next", e))
+        for s in pending:
+            order.append((s, _sym(f"_{s}_next")))
+    return order
+
+
+def _trivial(e: sympy.Expr) -> bool:
+    """A leaf, or -leaf: nothing to gain by precomputing it."""
+    if e.is_Symbol or e.is_Number:
+        return True
+    return e.is_Mul and len(e.args) == 2 and e.args[0] == -1 and e.args[1].is_Symbol
+
+
+def _hoist(statements: list[Statement], params: set[str]) -> tuple[list[tuple[str, sympy.Expr, str]], list[Statement]]:
+    """Return (invariants, statements) with every step-invariant subexpression precomputed once.
+
+    A subexpression is step-invariant when it reads only parameters and dt; named values
+    assigned such an expression become invariants themselves.
+    """
+    constant = {_sym(p) for p in params} | {DT}
+    invariants: list[tuple[str, sympy.Expr, str]] = []
+    known: dict[sympy.Expr, sympy.Symbol] = {}
+    counter = itertools.count()
+
+    def is_const(e) -> bool:
+        return e.free_symbols <= constant
+
+    def hoist(e) -> sympy.Expr:
+        if _trivial(e):
+            return e
+        if e not in known:
+            s = _sym(f"_c{next(counter)}")
+            known[e] = s
+            invariants.append((s.name, e, ""))
+            constant.add(s)
+        return known[e]
+
+    def split(e) -> sympy.Expr:
+        if e.is_Atom:
+            return e
+        if is_const(e):
+            return hoist(e)
+        if e.is_Add or e.is_Mul:
+            fixed = [a for a in e.args if is_const(a)]
+            varying = [split(a) for a in e.args if not is_const(a)]
+            if len(fixed) > 1 or (fixed and not fixed[0].is_Number):
+                fixed = [hoist(e.func(*fixed))]
+            return e.func(*fixed, *varying)
+        return e.func(*[split(a) for a in e.args])
+
+    out = []
+    for st in statements:
+        if st.kind == "assign" and st.expr is not None and is_const(st.expr) and st.target not in params:
+            invariants.append((st.target, st.expr, st.comment))
+            constant.add(_sym(st.target))
+            continue
+        if st.expr is not None:
+            st = Statement(st.kind, st.target, split(st.expr), st.comment, st.stage)
+        out.append(st)
+    return invariants, out
