@@ -457,6 +457,8 @@ class _ExprParser:
                 raise self.unknown_unit(u)
             return num
         if t.kind == "NAME":
+            if keyword.iskeyword(t.text):  # lambda, import, … : point at the word, not at what follows
+                raise self.fail(f"`{t.text}` is a Python keyword; model expressions are not Python", t, "expressions use names, numbers, units, + - * / ^ and the functions " + ", ".join(FUNCTIONS))
             self.i += 1
             if self.at_op("("):
                 return self.parse_call(t)
@@ -483,7 +485,8 @@ class _ExprParser:
 
         from .units import UNITS
 
-        lower = [u for u in UNITS if u.lower() == t.text.lower()]
+        # same letters in another case: the fewest case changes win (mv -> mV, not megavolt MV)
+        lower = sorted((u for u in UNITS if u.lower() == t.text.lower()), key=lambda u: sum(a != b for a, b in zip(u, t.text, strict=False)))
         close = lower or difflib.get_close_matches(t.text, list(UNITS), n=1, cutoff=0.6)
         hint = f"did you mean `{close[0]}`?" if close else "units are written like mV, ms, uF/cm^2, mS/cm^2, pA, nS"
         return _Fail(Diagnostic("E106", self.tspan(t), f"unknown unit `{t.text}`", hint))
@@ -508,7 +511,8 @@ class _ExprParser:
         t = self.peek()
         if t is not None:
             hint = ""
-            if t.kind == "NAME" and lookup_unit(t.text) and t.text in self.model_names:
+            after_number = self.i > 0 and self.toks[self.i - 1].kind == "NUMBER"
+            if t.kind == "NAME" and lookup_unit(t.text) and t.text in self.model_names and after_number:
                 hint = f"`{t.text}` is a name in this model, so it cannot be used as a unit here"
             elif t.kind == "NAME" or t.kind == "NUMBER":
                 hint = "is an operator such as `*` missing?"

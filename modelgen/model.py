@@ -472,7 +472,8 @@ class _Lowerer:
             return ea * eb, da * db
         if node.op == "/":
             if eb == 0:
-                self.error("E304", node.span, f"division by zero: {_what(node.right)} is zero")
+                what = "" if _is_zero(node.right) else f": {_what(node.right)} is zero"
+                self.error("E304", node.span, "division by zero" + what)
                 return None
             return ea / eb, da / db
         if node.op == "^":
