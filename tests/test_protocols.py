@@ -420,3 +420,21 @@ def test_cli_protocols_per_neuron_values_and_seed(hh_path, tmp_path):
     assert r.exit_code == 1
     assert "step(on=…) must be time (e.g. ms), but `20 mV` is voltage" in r.output
     assert "Traceback" not in r.output
+
+
+def test_per_neuron_initial_values(lif_path, tmp_path):
+    m = modelgen.load(lif_path)
+    r = m.run(
+        duration="0.1 ms",
+        dt="0.1 ms",
+        n=500,
+        initial={"V": "uniform(-70, -60) mV"},
+        seed=2,
+        out_dir=tmp_path,
+        record_indices=np.arange(500),
+    )
+    v0 = r["V"][:, 0]
+    assert v0.min() >= -70 and v0.max() < -60 and v0.std() > 2
+    assert r.metadata["initial"] == {"V": "uniform(-70, -60) mV"}
+    with pytest.raises(ModelError, match="varies in time"):
+        m.run(duration="0.1 ms", initial={"V": "step(1 mV)"}, out_dir=tmp_path)
