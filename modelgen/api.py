@@ -229,7 +229,10 @@ class NeuronModel:
             if name not in m.state_names:
                 raise _unknown("state", name, list(m.state_names))
             st = m.state(name)
-            init_internal[name] = quantity(value, st.dimension, name, st.unit, st.display_scale)
+            if protocols.is_spec(value):  # per-neuron initial values, e.g. "uniform(-70, -60) mV"
+                init_internal[name] = protocols.resolve(value, protocols.Target.of(st), ctx, time_varying=False)
+            else:
+                init_internal[name] = quantity(value, st.dimension, name, st.unit, st.display_scale)
         if record is None:
             record = [m.membrane_state or m.states[0].name]
         elif isinstance(record, str):
