@@ -22,7 +22,7 @@ from .diagnostics import Diagnostic, ModelError, Span
 from .compose import expand_uses
 from .language import parse_model, parse_model_text
 from .model import Model, build_model, parse_quantity
-from .schemes import Plan, plan_integration, stability_warnings
+from .schemes import STABILITY_BOUND, Plan, plan_integration, stability_warnings
 from .units import TIME, Dimension, describe, suggested_unit, unit_text_scale
 
 __all__ = ["NeuronModel", "StabilityWarning", "load", "load_text", "quantity"]
@@ -137,18 +137,30 @@ class NeuronModel:
         return self.latex(fmt="markdown")
 
     # --- building
-    def code(self, method: str | None = None) -> str:
-        """Return the generated numpy module's text."""
-        return generate_code(self.model, self.derivation, self.plan(method))
+    def code(self, method: str | None = None, backend: str = "numpy") -> str:
+        """Return the generated module's text (numpy; or numba, a compiled per-neuron loop)."""
+        return generate_code(self.model, self.derivation, self.plan(method), backend, self.build_hash(method, backend))
 
-    def generated_path(self, out_dir: str | os.PathLike = "generated") -> Path:
-        stem = self.path.stem if self.path else self.model.name
-        return Path(out_dir) / f"{_safe_stem(stem)}.py"
+    def build_hash(self, method: str | None = None, backend: str = "numpy") -> str:
+        """Return the hash a module generated for ``method`` and ``backend`` records.
 
-    def build(self, out_dir: str | os.PathLike = "generated", method: str | None = None) -> Path:
-        """Write the generated module (only if its text changed) and return its path."""
-        code = self.code(method)
-        target = self.generated_path(out_dir)
+        It is keyed by the method asked for (None: the model's own, else auto), so that an
+        up-to-date module is recognised without planning the integration again.
+        """
+        return build_hash(self.model, method or self.model.method or "auto", backend)
+
+    def generated_path(self, out_dir: str | os.PathLike = "generated", backend: str = "numpy") -> Path:
+        stem = _safe_stem(self.path.stem if self.path else self.model.name)
+        return Path(out_dir) / (f"{stem}.py" if backend == "numpy" else f"{stem}_{backend}.py")
+
+    def build(
+        self, out_dir: str | os.PathLike = "generated", method: str | None = None, backend: str = "numpy"
+    ) -> Path:
+        """Write the generated module (unless an up-to-date one is there) and return its path."""
+        target = self.generated_path(out_dir, backend)
+        if runtime.recorded_build_hash(target) == self.build_hash(method, backend):
+            return target  # cached: generated from this model, method, backend and modelgen
+        code = self.code(method, backend)
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists() or target.read_text(encoding="utf-8") != code:
             tmp = target.with_suffix(".py.tmp")
@@ -156,11 +168,16 @@ class NeuronModel:
             tmp.replace(target)
         return target
 
-    def load_module(self, out_dir: str | os.PathLike = "generated", method: str | None = None, rebuild: bool = True):
+    def load_module(
+        self,
+        out_dir: str | os.PathLike = "generated",
+        method: str | None = None,
+        rebuild: bool = True,
+        backend: str = "numpy",
+    ):
         """Return the generated module, rebuilding it if missing or stale (or raising if not ``rebuild``)."""
-        plan = self.plan(method)
-        expected = build_hash(self.model, plan.method)
-        target = self.generated_path(out_dir)
+        expected = self.build_hash(method, backend)
+        target = self.generated_path(out_dir, backend)
         if target.exists():
             try:
                 return runtime.load_generated(target, expected)
@@ -172,7 +189,7 @@ class NeuronModel:
                     raise
         elif not rebuild:
             raise runtime.StaleModuleError(f"{target} does not exist; run `modelgen build`")
-        return runtime.load_generated(self.build(out_dir, method), expected)
+        return runtime.load_generated(self.build(out_dir, method, backend), expected)
 
     # --- running
     def run(
@@ -189,6 +206,8 @@ class NeuronModel:
         out_dir: str | os.PathLike = "generated",
         seed: int | None = None,
         progress=None,
+        dtype: str = "float64",
+        backend: str = "numpy",
     ) -> runtime.Result:
         """Simulate ``n`` neurons and return the :class:`~modelgen.runtime.Result`.
 
@@ -201,6 +220,8 @@ class NeuronModel:
         ``record_indices`` the neurons (default: the first ten); ``initial`` overrides initial
         values of states. ``seed`` seeds every random value (default: a fresh seed, recorded
         in ``result.metadata``); ``progress(steps_done, n_steps)`` is called now and then.
+        ``dtype`` ("float64" or "float32") is the state's float type; ``backend`` "numpy" or
+        "numba" (a compiled per-neuron loop; needs ``pip install numba``).
         """
         m = self.model
         dt_ms = quantity(dt, TIME, "dt", "ms")
@@ -253,9 +274,12 @@ class NeuronModel:
                     ) from None
         if record_indices is None:
             record_indices = np.arange(min(n, 10))
-        module = self.load_module(out_dir, method)
-        for message in stability_warnings(m, self.plan(method), dt_ms):
-            warnings.warn(message, StabilityWarning, stacklevel=2)
+        if np.dtype(dtype) not in (np.float64, np.float32):
+            raise ModelError([Diagnostic("E501", None, f"unsupported dtype `{dtype}`", "use float64 or float32")])
+        module = self.load_module(out_dir, method, backend=backend)
+        if module.METHOD in STABILITY_BOUND:  # explicit schemes only (planning `exact` again would be slow)
+            for message in stability_warnings(m, self.plan(method), dt_ms):
+                warnings.warn(message, StabilityWarning, stacklevel=2)
         result = runtime.simulate(
             module,
             n,
@@ -268,6 +292,7 @@ class NeuronModel:
             rec_units,
             initial=init_internal,
             progress=progress,
+            dtype=dtype,
         )
         result.metadata = {
             "model": m.name,
@@ -276,6 +301,8 @@ class NeuronModel:
             "build_hash": module.BUILD_HASH,
             "modelgen_version": __version__,
             "method": module.METHOD,
+            "backend": module.BACKEND,
+            "dtype": str(np.dtype(dtype)),
             "dt_ms": dt_ms,
             "duration_ms": duration_ms,
             "n": n,

@@ -268,12 +268,6 @@ class UfuncWriter:
             return self._pow(e, dest)
         if isinstance(e, exprel):
             return self._exprel(e.args[0], dest, reciprocal=False)
-        if e.func == expm1:
-            # numpy's expm1 is a scalar loop, its exp is vectorised (SIMD): exp(x) - 1 costs half as
-            # much, and its absolute error (~1e-16) is below the rounding of the state it updates
-            self._unary("np.exp", e.args[0], dest)
-            self.emit(f"np.subtract({dest}, 1.0, out={dest})")
-            return dest
         if e.func in _UFUNCS:
             return self._unary(_UFUNCS[e.func], e.args[0], dest)
         if isinstance(e, (sympy.Max, sympy.Min)):
@@ -530,8 +524,17 @@ def _scalar_block(program: StepProgram, printer: ScalarPrinter) -> list[Line]:
     return out
 
 
-def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Plan, backend: str = "numpy") -> str:
-    """Return the text of the generated module for ``model`` integrated by ``plan``."""
+def generate_code(
+    model: Model,
+    derivation: MembraneDerivation | None,
+    plan: Plan,
+    backend: str = "numpy",
+    hash_value: str | None = None,
+) -> str:
+    """Return the text of the generated module for ``model`` integrated by ``plan``.
+
+    ``hash_value`` is the build hash to record (default: that of ``plan.method`` and ``backend``).
+    """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     names = python_names(model)
@@ -627,7 +630,7 @@ def generate_code(model: Model, derivation: MembraneDerivation | None, plan: Pla
         backend=backend,
         model=model,
         source_name=Path(model.file).name,
-        build_hash=build_hash(model, plan.method, backend),
+        build_hash=hash_value or build_hash(model, plan.method, backend),
         source_hash=model.source_hash,
         method=plan.method,
         reasons=plan.reasons,

@@ -7,6 +7,7 @@ refuses a module whose recorded build hash is not the one expected for the model
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import sys
 import time
@@ -16,7 +17,7 @@ from types import ModuleType
 
 import numpy as np
 
-__all__ = ["StaleModuleError", "SimulationError", "Result", "load_generated", "simulate"]
+__all__ = ["StaleModuleError", "SimulationError", "Result", "load_generated", "recorded_build_hash", "simulate"]
 
 
 class StaleModuleError(Exception):
@@ -30,7 +31,8 @@ class SimulationError(Exception):
 def load_generated(path: str | Path, expected_hash: str | None = None) -> ModuleType:
     """Return the generated module at ``path``; raise StaleModuleError if its hash differs."""
     path = Path(path)
-    name = f"_modelgen_generated_{path.stem}_{abs(hash(str(path.resolve())))}"
+    # the same name in every process: numba's on-disk cache finds the module by it
+    name = f"_modelgen_generated_{path.stem}_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise StaleModuleError(f"{path} is not a Python module")
@@ -41,8 +43,24 @@ def load_generated(path: str | Path, expected_hash: str | None = None) -> Module
         raise StaleModuleError(
             f"{path} was generated from a different version of the model or of modelgen (build hash {str(found)[:12]}…, expected {expected_hash[:12]}…); rebuild it"
         )
-    sys.modules.pop(name, None)
+    if getattr(module, "BACKEND", "numpy") == "numba":
+        sys.modules[name] = module  # compiled functions refer to their module by name
+    else:
+        sys.modules.pop(name, None)
     return module
+
+
+def recorded_build_hash(path: str | Path) -> str | None:
+    """Return the build hash written in a generated module's header (None if there is no such file)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            for _ in range(12):
+                line = f.readline()
+                if line.startswith("# build hash:"):
+                    return line.split(":", 1)[1].strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
 
 
 @dataclass

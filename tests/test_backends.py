@@ -1,0 +1,135 @@
+"""Generated simulators: the vectorised numpy step, the per-neuron kernel and numba agree.
+
+The numpy module steps up to KERNEL_MAX_N neurons with Python floats and more with ufunc
+calls over blocks of BLOCK neurons; the numba module compiles the per-neuron kernel. All
+print the same step program, so they agree to rounding (tolerances far below any model
+effect), spike for spike.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import modelgen
+from modelgen import runtime
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+@pytest.fixture(scope="module")
+def out_dir(tmp_path_factory):
+    # one directory for the module: numba compiles each model once per test session
+    return tmp_path_factory.mktemp("generated")
+
+
+def _run(model, out_dir, n, **kw):
+    kw.setdefault("duration", "30 ms")
+    kw.setdefault("dt", "0.01 ms")
+    return model.run(n=n, out_dir=out_dir, record_indices=np.arange(min(n, 4)), **kw)
+
+
+def _same(a, b, names, rtol=1e-9, atol=1e-9):
+    for name in names:
+        np.testing.assert_allclose(a[name][: b[name].shape[0]], b[name][: a[name].shape[0]], rtol=rtol, atol=atol)
+    for i in range(min(a.n, b.n, 4)):
+        np.testing.assert_allclose(a.spike_times(i), b.spike_times(i), atol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["exponential_euler", "rk4", "euler"])
+def test_kernel_and_vectorised_paths_agree(out_dir, method):
+    hh = modelgen.load(MODELS / "hh.model")
+    drive = [6.0, 10.0, 15.0, 30.0]
+    small = _run(hh, out_dir, 4, inputs={"I_ext": drive}, method=method, record=["V", "n"])
+    many = _run(hh, out_dir, 20, inputs={"I_ext": drive * 5}, method=method, record=["V", "n"])
+    assert small.n <= 8 < many.n  # the kernel, then the vectorised step (KERNEL_MAX_N = 8)
+    _same(small, many, ["V", "n"])
+    assert len(small.spike_times(3)) >= 2
+
+
+def test_blocks_cover_every_neuron(out_dir):
+    lif = modelgen.load(MODELS / "lif.model")
+    module = lif.load_module(out_dir)
+    n = 23
+    g_L = np.linspace(5e-6, 2e-5, n)  # per-neuron parameter, internal units (mS)
+    results = []
+    for block in (1000, 5):  # one block; five blocks, the last one short
+        module.BLOCK = block
+        results.append(
+            runtime.simulate(
+                module, n, 0.1, 100.0, {"g_L": g_L}, {"I_ext": 2.5e-4}, {"V": 1.0}, np.arange(n), {"V": "mV"}
+            )
+        )
+    module.BLOCK = 4096
+    np.testing.assert_array_equal(results[0]["V"], results[1]["V"])
+    np.testing.assert_array_equal(results[0].spike_i, results[1].spike_i)
+    assert len(results[0].spike_t) > n
+
+
+def test_exact_propagator_and_refractoriness(out_dir):
+    cuba = modelgen.load(MODELS / "cuba_lif.model")
+    kw = dict(duration="200 ms", dt="0.1 ms", params={"E_L": "-45 mV"})
+    small = _run(cuba, out_dir, 3, initial={"V": [-60.0, -55.0, -51.0]}, **kw)
+    many = _run(cuba, out_dir, 30, initial={"V": [-60.0, -55.0, -51.0] * 10}, **kw)
+    _same(small, many, ["V"])
+    assert small.metadata["method"] == "exact"
+    isi = np.diff(small.spike_times(2))
+    assert isi.size >= 3 and isi.min() >= 5.0  # t_ref = 5 ms
+
+
+def test_recording_currents_steps_one_by_one_with_the_same_result(out_dir):
+    hh = modelgen.load(MODELS / "hh.model")
+    fast = _run(hh, out_dir, 12, inputs={"I_ext": 10.0}, record=["V"])
+    slow = _run(hh, out_dir, 12, inputs={"I_ext": 10.0}, record=["V", "I_Na"])
+    np.testing.assert_array_equal(fast["V"], slow["V"])
+    np.testing.assert_array_equal(fast.spike_t, slow.spike_t)
+
+
+def test_float32_costs_little_accuracy(out_dir):
+    hh = modelgen.load(MODELS / "hh.model")
+    ref = _run(hh, out_dir, 12, duration="100 ms", inputs={"I_ext": 10.0})
+    single = _run(hh, out_dir, 12, duration="100 ms", inputs={"I_ext": 10.0}, dtype="float32")
+    assert single.metadata["dtype"] == "float32"
+    a, b = ref.spike_times(0), single.spike_times(0)
+    assert a.size == b.size > 5
+    assert np.abs(a - b).max() <= 0.05  # ms; measured 0.01 ms (README)
+    with pytest.raises(modelgen.ModelError, match="unsupported dtype"):
+        _run(hh, out_dir, 2, dtype="int32")
+
+
+def test_time_varying_input_in_the_kernel(out_dir):
+    m = modelgen.load_text(
+        "model Decay\nparameter tau = 10 ms\ninput x_in = 0\nstate x = 1\ndx/dt = (x_in - x)/tau\n", "decay.model"
+    )
+    for n in (1, 12):
+        r = m.run(
+            duration="2 ms", dt="0.001 ms", n=n, inputs={"x_in": lambda t: t}, record="x", out_dir=out_dir, method="rk4"
+        )
+        assert r["x"][0, -1] == pytest.approx(2 - 10 + 11 * np.exp(-0.2), rel=1e-10)
+
+
+# ----------------------------------------------------------------------------- numba
+numba = pytest.importorskip("numba", reason="numba backend: pip install -e '.[numba]'")
+
+
+@pytest.mark.parametrize("model, method", [("hh.model", "exponential_euler"), ("izhikevich.model", "rk4")])
+def test_numba_matches_numpy(out_dir, model, method):
+    m = modelgen.load(MODELS / model)
+    name = "I_ext" if model == "hh.model" else "I"
+    kw = dict(duration="40 ms", inputs={name: [6.0, 10.0, 15.0]}, method=method, record=[m.states[0], m.states[1]])
+    a = _run(m, out_dir, 3, **kw)
+    b = _run(m, out_dir, 3, backend="numba", **kw)
+    assert b.metadata["backend"] == "numba"
+    _same(a, b, list(m.states[:2]), rtol=1e-7, atol=1e-7)
+    assert len(a.spike_t) >= 3
+
+
+def test_numba_parallel_per_neuron_parameters(out_dir):
+    lif = modelgen.load(MODELS / "lif.model")
+    n = 2500  # >= PARALLEL_MIN_N: the neurons are split across cores
+    kw = dict(duration="50 ms", dt="0.1 ms", params={"g_L": np.linspace(5.0, 20.0, n)}, inputs={"I_ext": 250.0})
+    a = _run(lif, out_dir, n, **kw)
+    b = _run(lif, out_dir, n, backend="numba", **kw)
+    _same(a, b, ["V"], rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(np.sort(a.spike_i), np.sort(b.spike_i))
+    assert a.spike_t.size > n // 2
