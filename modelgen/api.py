@@ -17,9 +17,9 @@ import numpy as np
 
 from . import __version__, protocols, runtime
 from .codegen import build_hash, generate_code
+from .compose import expand_uses
 from .derive import MembraneDerivation, derive_voltage_ode
 from .diagnostics import Diagnostic, ModelError, Span
-from .compose import expand_uses
 from .language import parse_model, parse_model_text
 from .model import Model, build_model, parse_quantity
 from .schemes import STABILITY_BOUND, Plan, plan_integration, stability_warnings
