@@ -22,9 +22,9 @@ from . import language as L
 from .diagnostics import Diagnostic, ModelError, Span, sort_key
 from .units import (
     AREA,
-    TEMPERATURE,
     CHARGE,
     DIMENSIONLESS,
+    TEMPERATURE,
     TIME,
     UNITS,
     Dimension,
