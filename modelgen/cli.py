@@ -269,7 +269,7 @@ def run(
     if is_network_file(file):
         if inputs or params or initial:
             raise click.UsageError("for a network, set inputs, parameters and initial values in the network file")
-        _run_network(file, duration, dt, seed, record, save, out_dir, method)
+        _run_network(file, duration, dt, seed, record, save, out_dir, method, plot, quiet)
         return
 
     from .protocols import implied_n
@@ -326,7 +326,7 @@ def run(
         click.echo(result.summary(), err=True)
 
 
-def _run_network(file, duration, dt, seed, record, save, out_dir, method) -> None:
+def _run_network(file, duration, dt, seed, record, save, out_dir, method, plot=None, quiet=False) -> None:
     from .api import quantity
     from .units import TIME
 
@@ -346,6 +346,8 @@ def _run_network(file, duration, dt, seed, record, save, out_dir, method) -> Non
         result.save(save)
         click.echo(f"saved {save}", err=True)
     click.echo(result.summary(), err=True)
+    if plot:
+        _plot(lambda plots: plots.plot_network(result, plot), quiet)
 
 
 class _Progress:

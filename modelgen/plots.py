@@ -92,6 +92,49 @@ def plot_run(result, path, max_traces: int = 10, title: str | None = None) -> Pa
     return path
 
 
+def plot_network(result, path, bin_ms: float = 5.0, max_traces: int = 5) -> Path:
+    """Draw a network run: a spike raster of every population (stacked), population rates, traces."""
+    path = _target(path)
+    traces = list(result.traces)
+    heights = [3.0, 1.2] + [1.8] * len(traces)
+    fig, axes = plt.subplots(
+        len(heights),
+        1,
+        sharex=True,
+        figsize=(9, 1.5 + 1.3 * sum(heights)),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+    )
+    axes = axes[:, 0]
+    offsets = np.concatenate([[0], np.cumsum(result.sizes)])
+    colors = plt.cm.tab10(np.arange(len(result.populations)) % 10)
+    edges = np.arange(0.0, result.duration + bin_ms, bin_ms)
+    for k, (pop, color) in enumerate(zip(result.populations, colors)):
+        i, t = result.spikes(pop)
+        axes[0].plot(t, i + offsets[k], ".", ms=1.0, color=color, label=f"{pop} ({result.sizes[k]})", rasterized=True)
+        counts, _ = np.histogram(t, bins=edges)
+        rate = counts / result.sizes[k] / (bin_ms / 1000.0)
+        axes[1].step(edges[:-1], rate, where="post", color=color, lw=1.0, label=pop)
+    axes[0].set_ylabel("neuron")
+    axes[0].set_ylim(-0.5, offsets[-1] - 0.5)
+    axes[0].legend(loc="upper right", fontsize="small", markerscale=8, framealpha=0.85)
+    axes[1].set_ylabel(f"rate (Hz)\n{bin_ms:g} ms bins")
+    for ax, name in zip(axes[2:], traces):
+        for row in result.traces[name][:max_traces]:
+            ax.plot(result.t, row, lw=0.8)
+        ax.set_ylabel(unit_label(name, result.units.get(name, "")))
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    axes[-1].set_xlabel("t (ms)")
+    axes[-1].set_xlim(result.t[0], result.t[-1])
+    rates = ", ".join(f"{p} {result.rate(p):.1f} Hz" for p in result.populations)
+    fig.suptitle(f"{result.network}: {sum(result.sizes)} neurons, {result.spike_t.size} spikes ({rates})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
 def plot_fi(table, path, title: str | None = None, max_lines: int = 12) -> Path:
     """Draw the firing rate against the swept input (the f-I curve), one line per other grid point."""
     if table.rate is None:

@@ -174,3 +174,25 @@ def test_cli_runs_network_and_saves_spikes(tmp_path):
     assert list(data["populations"]) == ["A", "B"]
     assert set(data["spike_pop"]) == {0, 1}
     assert data["B.g_syn"].shape == (1, 1001)
+
+
+def test_cli_network_raster_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "raster.png"
+    r = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(MODELS / "two_neurons.network"),
+            "--duration",
+            "50ms",
+            "--dt",
+            "0.1ms",
+            "--plot",
+            str(png),
+            "-o",
+            str(tmp_path),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
