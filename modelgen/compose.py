@@ -27,9 +27,9 @@ from pathlib import Path
 
 from . import language as L
 from .diagnostics import Diagnostic, ModelError, Span
-from .units import lookup_unit
+from .units import AREA, CAPACITANCE, CONDUCTANCE, CURRENT, DIMENSIONLESS, lookup_unit
 
-__all__ = ["expand_uses", "library_paths", "resolve_current"]
+__all__ = ["expand_uses", "library_paths", "resolve_current", "standalone_model"]
 
 ALLOWED_IN_CURRENTS = {"parameter", "state", "expression", "ode", "current", "reset", "synapse", "input"}
 
@@ -58,14 +58,25 @@ def resolve_current(path: str, model_file: str, span: Span | None, search_path: 
     roots = _search_roots(model_file, search_path)
     names = [path] if path.endswith(".current") else [path + ".current", path]
     if Path(path).is_absolute():
-        raise ModelError([Diagnostic("E003", span, f"`use` takes a path relative to the model file or the library, not {path!r}")])
+        raise ModelError(
+            [Diagnostic("E003", span, f"`use` takes a path relative to the model file or the library, not {path!r}")]
+        )
     for root in roots:
         for name in names:
             candidate = (root / name).resolve()
             if candidate.is_relative_to(root) and candidate.is_file():
                 return candidate
             if not candidate.is_relative_to(root):
-                raise ModelError([Diagnostic("E003", span, f"{path!r} leaves the folders currents are read from", "current files live next to the model, on MODELGEN_PATH, or in the bundled library")])
+                raise ModelError(
+                    [
+                        Diagnostic(
+                            "E003",
+                            span,
+                            f"{path!r} leaves the folders currents are read from",
+                            "current files live next to the model, on MODELGEN_PATH, or in the bundled library",
+                        )
+                    ]
+                )
     shown = ", ".join(str(r) for r in roots)
     raise ModelError([Diagnostic("E101", span, f"no current file {path!r}", f"looked in: {shown}")])
 
@@ -81,31 +92,40 @@ def _rename(node, names: dict[str, str], bindings: dict[str, object]):
     if isinstance(node, L.Unary):
         return dataclasses.replace(node, operand=_rename(node.operand, names, bindings))
     if isinstance(node, (L.Binary, L.Compare)):
-        return dataclasses.replace(node, left=_rename(node.left, names, bindings), right=_rename(node.right, names, bindings))
+        return dataclasses.replace(
+            node, left=_rename(node.left, names, bindings), right=_rename(node.right, names, bindings)
+        )
     if isinstance(node, L.Call):
         return dataclasses.replace(node, args=tuple(_rename(a, names, bindings) for a in node.args))
     return node
 
 
-def _free_names(tree: L.SyntaxTree, declared: set[str]) -> set[str]:
-    out: set[str] = set()
+def _nodes(node):
+    """Yield every node of an expression."""
+    yield node
+    if isinstance(node, L.Unary):
+        yield from _nodes(node.operand)
+    elif isinstance(node, (L.Binary, L.Compare)):
+        yield from _nodes(node.left)
+        yield from _nodes(node.right)
+    elif isinstance(node, L.Call):
+        for a in node.args:
+            yield from _nodes(a)
 
-    def walk(node):
-        if isinstance(node, L.Name):
-            if node.id not in declared and node.id != "t" and lookup_unit(node.id) is None:
-                out.add(node.id)
-        elif isinstance(node, L.Unary):
-            walk(node.operand)
-        elif isinstance(node, (L.Binary, L.Compare)):
-            walk(node.left)
-            walk(node.right)
-        elif isinstance(node, L.Call):
-            for a in node.args:
-                walk(a)
 
+def _names_in(node):
+    """Yield the Name nodes of an expression."""
+    return (n for n in _nodes(node) if isinstance(n, L.Name))
+
+
+def _free_names(tree: L.SyntaxTree, declared: set[str]) -> dict[str, Span]:
+    """Return the names ``tree`` reads but does not declare (taken from the host), with their first use."""
+    out: dict[str, Span] = {}
     for s in tree.statements:
-        if s.expr is not None:
-            walk(s.expr)
+        builtin = {"t", "w"} if s.kind == "synapse" else {"t"}  # w: a synapse's weight
+        for node in _names_in(s.expr) if s.expr is not None else ():
+            if node.id not in declared and node.id not in builtin and lookup_unit(node.id) is None:
+                out.setdefault(node.id, node.span)
     return out
 
 
@@ -114,11 +134,46 @@ def _expand_one(use: L.Statement, host: L.SyntaxTree, search_path) -> tuple[list
     shown, text = L.read_source(path)
     tree = L.parse_model_text(text, shown)
     if tree.kind != "current":
-        raise ModelError([Diagnostic("E003", use.path_span, f"{use.path!r} is not a current file", 'a current file starts with `current Name "description"`')])
+        raise ModelError(
+            [
+                Diagnostic(
+                    "E003",
+                    use.path_span,
+                    f"{use.path!r} is not a current file",
+                    'a current file starts with `current Name "description"`',
+                )
+            ]
+        )
+    host_names = {
+        s.name for s in host.statements if s.kind in ("parameter", "state", "input", "expression", "current", "charge")
+    }
+    out, diags, needs = _scoped(tree, use, host_names)
+    return out, f"\n# --- {use.path} ({path.name})\n{text}", diags, [(tree.name, name) for name in needs]
+
+
+def _is_constant(node, host_names: set[str]) -> bool:
+    """Return whether a setting's value is a constant (numbers and units only, no names of the host)."""
+    return all(n.id not in host_names and lookup_unit(n.id) is not None for n in _names_in(node))
+
+
+def _scoped(
+    tree: L.SyntaxTree, use: L.Statement, host_names: set[str]
+) -> tuple[list[L.Statement], list[Diagnostic], list[str]]:
+    """Return the statements of the current file ``tree`` scoped under the alias of ``use``, with its settings.
+
+    Also returns problems, and the free names left for the host to declare (those not bound by a setting).
+    """
     diags: list[Diagnostic] = []
     for s in tree.statements:
         if s.kind not in ALLOWED_IN_CURRENTS:
-            diags.append(Diagnostic("E002", s.name_span or s.span, f"`{s.kind}` cannot appear in a current file", "a current file holds parameters, gates, states, expressions, currents, resets and synapses"))
+            diags.append(
+                Diagnostic(
+                    "E002",
+                    s.name_span or s.span,
+                    f"`{s.kind}` cannot appear in a current file",
+                    "a current file holds parameters, gates, states, expressions, currents, resets and synapses",
+                )
+            )
     declared = {s.name for s in tree.statements if s.kind in ("parameter", "state", "input", "expression", "current")}
     currents = [s for s in tree.statements if s.kind == "current"]
     if not currents:
@@ -130,48 +185,161 @@ def _expand_one(use: L.Statement, host: L.SyntaxTree, search_path) -> tuple[list
     receptors = list(dict.fromkeys(s.receptor for s in tree.statements if s.kind == "synapse"))
     receptor_names = {r: (alias if len(receptors) == 1 else f"{alias}_{r}") for r in receptors}
     parameters = {s.name for s in tree.statements if s.kind == "parameter"}
+    states = {s.name for s in tree.statements if s.kind == "state"}
     free = _free_names(tree, declared)
     values: dict[str, object] = {}
     bindings: dict[str, object] = {}
     for key, kspan, expr in use.items:
-        if key in parameters:
+        if key in parameters and not _is_constant(expr, host_names):
+            bindings[key] = expr  # `(E = E_K)`: the current reads the host's E_K in place of its parameter
+        elif key in parameters or key in states:
             values[key] = expr
         elif key in free:
             bindings[key] = expr
         else:
             close = difflib.get_close_matches(key, sorted(parameters | free), n=1)
-            hint = f"did you mean `{close[0]}`?" if close else f"{tree.name} has parameters: {', '.join(sorted(parameters)) or 'none'}"
-            diags.append(Diagnostic("E101", kspan, f"current {tree.name} ({use.path}) has no parameter or free name `{key}`", hint))
+            hint = (
+                f"did you mean `{close[0]}`?"
+                if close
+                else f"{tree.name} has parameters: {', '.join(sorted(parameters)) or 'none'}"
+            )
+            diags.append(
+                Diagnostic(
+                    "E101", kspan, f"current {tree.name} ({use.path}) has no parameter or free name `{key}`", hint
+                )
+            )
     out = []
     for s in tree.statements:
-        expr = values[s.name] if s.kind == "parameter" and s.name in values else s.expr
-        expr = _rename(expr, names, bindings) if expr is not None else None
-        out.append(dataclasses.replace(s, name=names.get(s.name, s.name), expr=expr, receptor=receptor_names.get(s.receptor, s.receptor)))
-    return out, f"\n# --- {use.path} ({path.name})\n{text}", diags
+        if s.kind == "parameter" and s.name in bindings:
+            continue
+        if s.kind in ("parameter", "state") and s.name in values:
+            expr = values[s.name]  # an expression of the host: not renamed into the current's scope
+        else:
+            expr = _rename(s.expr, names, bindings) if s.expr is not None else None
+        out.append(
+            dataclasses.replace(
+                s, name=names.get(s.name, s.name), expr=expr, receptor=receptor_names.get(s.receptor, s.receptor)
+            )
+        )
+    return out, diags, [n for n in free if n not in bindings]
+
+
+# free names a current file checked on its own may read, and the values its checking model gives them
+STANDALONE_VALUES = {"temperature": "6.3 degC", "Ca": "50 nM"}
+
+
+def _per_area(tree: L.SyntaxTree) -> bool:
+    """Return whether the file's conductances, currents or capacitances are per area (mS/cm^2), not absolute (nS)."""
+    per_area = {CONDUCTANCE / AREA, CURRENT / AREA, CAPACITANCE / AREA}
+    absolute = {CONDUCTANCE, CURRENT, CAPACITANCE}
+    seen = set()
+    for s in tree.statements:
+        for node in _nodes(s.expr) if s.expr is not None else ():
+            if isinstance(node, L.UnitLit) and all(lookup_unit(n) is not None for n, _, _ in node.factors):
+                dim = DIMENSIONLESS
+                for n, e, _ in node.factors:
+                    dim = dim * lookup_unit(n).dimension ** e
+                seen.add(dim)
+    return bool(seen & per_area) or not seen & absolute
+
+
+def standalone_model(tree: L.SyntaxTree) -> L.SyntaxTree:
+    """Return a model holding the current file ``tree`` alone, so that ``modelgen check x.current`` checks it.
+
+    The model has a membrane potential V (1 uF/cm^2, or 100 pF for a file written in absolute
+    units such as nS), an input current, a threshold at 0 mV (for reset lines), and the
+    values of :data:`STANDALONE_VALUES` for the free names the file reads; any other free name
+    is reported, since only a model that uses the file can say what it is.
+    """
+    declared = {s.name for s in tree.statements if s.kind in ("parameter", "state", "input", "expression", "current")}
+    free = _free_names(tree, declared)
+    capacitance = "1 uF/cm^2" if _per_area(tree) else "100 pF"
+    lines = [
+        f'model {tree.name} "{tree.description}"',
+        f"parameter C_m = {capacitance}",
+        "state V = -65 mV",
+        "charge Q = C_m * V",
+        "current I_ext = input inward",
+        "threshold V > 0 mV",
+    ]
+    diags = []
+    for name, span in free.items():
+        if name in STANDALONE_VALUES:
+            lines.append(f"parameter {name} = {STANDALONE_VALUES[name]}")
+        elif name != "V":
+            known = ", ".join(["V", *STANDALONE_VALUES])
+            diags.append(
+                Diagnostic(
+                    "E101",
+                    span,
+                    f"`{name}` is not declared in {tree.name}: it must come from the model that uses the file",
+                    f"checked on its own, a current file may read only {known}; check a model that uses it (binding `{name}` in its `use` line if needed)",
+                )
+            )
+    if diags:
+        raise ModelError(diags)
+    host = L.parse_model_text("\n".join(lines) + "\n", f"{tree.file} (checked alone)")
+    use = L.Statement("use", tree.name_span, "I", tree.name_span, path=tree.file, path_span=tree.name_span)
+    statements, diags, _ = _scoped(tree, use, {s.name for s in host.statements})
+    if diags:
+        raise ModelError(diags)
+    return dataclasses.replace(
+        host, file=tree.file, source=tree.source, name_span=tree.name_span, statements=(*host.statements, *statements)
+    )
 
 
 def expand_uses(tree: L.SyntaxTree, search_path: list[str] | None = None) -> L.SyntaxTree:
-    """Return ``tree`` with every ``use`` statement replaced by its current's statements."""
+    """Return ``tree`` with every ``use`` statement replaced by its current's statements.
+
+    A current file on its own becomes the model of :func:`standalone_model`.
+    """
+    if tree.kind == "current":
+        first = next((s for s in tree.statements if s.kind == "use"), None)
+        if first is not None:
+            raise ModelError(
+                [
+                    Diagnostic(
+                        "E002",
+                        first.name_span,
+                        "a current file cannot `use` other currents",
+                        "use them all from the model",
+                    )
+                ]
+            )
+        return standalone_model(tree)
     if not any(s.kind == "use" for s in tree.statements):
         return tree
-    if tree.kind == "current":
-        first = next(s for s in tree.statements if s.kind == "use")
-        raise ModelError([Diagnostic("E002", first.name_span, "a current file cannot `use` other currents", "use them all from the model")])
     statements: list[L.Statement] = []
     used_sources = []
     diags: list[Diagnostic] = []
+    wanted: list[tuple[L.Statement, str, str]] = []  # (use, current, free name it reads)
     for s in tree.statements:
         if s.kind != "use":
             statements.append(s)
             continue
         try:
-            expanded, source, problems = _expand_one(s, tree, search_path)
+            expanded, source, problems, needs = _expand_one(s, tree, search_path)
         except ModelError as e:
             diags.extend(e.diagnostics)
             continue
         statements.extend(expanded)
         used_sources.append(source)
         diags.extend(problems)
+        wanted.extend((s, current, name) for current, name in needs)
+    declared = {
+        s.name for s in statements if s.kind in ("parameter", "state", "input", "expression", "current", "charge")
+    }
+    for use, current, name in wanted:
+        if name not in declared:
+            hint = f'declare `{name}` in the model, or bind it in the use line: `use "{use.path}" as {use.name} ({name} = …)`'
+            diags.append(
+                Diagnostic(
+                    "E101",
+                    use.name_span,
+                    f"current {current} ({use.path}) reads `{name}`, which the model does not declare",
+                    hint,
+                )
+            )
     if diags:
         raise ModelError(diags)
     # the source (and so the build hash) covers every used file: editing a current rebuilds
