@@ -228,7 +228,8 @@ def _as_tex(model: Model, blocks: list[Block], standalone: bool) -> str:
         if block.kind == "table":
             lines.append(r"\begin{tabular}{lrl}")
             lines.append(r"parameter & value & unit \\ \hline")
-            lines += [rf"${name}$ & {value} & ${unit}$ \\" for name, value, unit in block.rows]
+            # a dimensionless parameter has an empty unit cell (not `$$`, which is display math)
+            lines += [rf"${name}$ & {value} & {f'${unit}$' if unit else ''} \\" for name, value, unit in block.rows]
             lines.append(r"\end{tabular}")
         else:
             lines.append(r"\begin{align*}")
