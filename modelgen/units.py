@@ -247,6 +247,13 @@ def internal_unit_name(dim: Dimension) -> str:
         (CAPACITANCE / AREA, "uF/cm^2"),
         (FREQUENCY, "1/ms"),
         (CONCENTRATION, "mM"),
+        (RESISTANCE, "kOhm"),  # mV/uA
+        (CHARGE, "nC"),  # uA*ms
+        (CHARGE / AREA, "nC/cm^2"),
+        (VOLTAGE / TIME, "mV/ms"),
+        (LENGTH, "cm"),
+        (AREA, "cm^2"),
+        (TEMPERATURE, "K"),
         (DIMENSIONLESS, "1"),
     ):
         if d == dim:
