@@ -81,11 +81,12 @@ class Diagnostic:
 
     def format(self) -> str:
         """Return the compiler-style text: ``file:line:col: error[E101]: …``, line, caret, hint."""
+        message, hint = _printable(self.message), _printable(self.hint)
         if self.span is None:
-            head = f"{self.severity}[{self.code}]: {self.message}"
-            return head + (f"\n  hint: {self.hint}" if self.hint else "")
+            head = f"{self.severity}[{self.code}]: {message}"
+            return head + (f"\n  hint: {hint}" if hint else "")
         s = self.span
-        head = f"{s.file}:{s.line}:{s.col}: {self.severity}[{self.code}]: {self.message}"
+        head = f"{_printable(s.file)}:{s.line}:{s.col}: {self.severity}[{self.code}]: {message}"
         lines = [head]
         if s.text:
             # one character per column, and no control characters reach the terminal
@@ -94,8 +95,8 @@ class Diagnostic:
             lines.append(gutter + shown)
             caret_len = max(1, min(s.length, len(shown) - s.col + 1))
             lines.append(" " * (len(gutter) - 2) + "| " + " " * (s.col - 1) + "^" * caret_len)
-        if self.hint:
-            lines.append(f"  hint: {self.hint}")
+        if hint:
+            lines.append(f"  hint: {hint}")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -110,6 +111,13 @@ class Diagnostic:
             "message": self.message,
             "hint": self.hint,
         }
+
+
+def _printable(text: str) -> str:
+    """Return ``text`` with unprintable characters (escapes, bidi overrides, NUL) spelled as ``\\uXXXX``."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
 class ModelError(Exception):

@@ -852,13 +852,16 @@ def read_source(path: str | Path) -> tuple[str, str]:
         if p.is_dir():
             raise ModelError([Diagnostic("E004", span, f"{shown} is a directory, not a model file")])
         size = p.stat().st_size
+        if size <= LIMITS["file_bytes"]:
+            with p.open("rb") as f:  # never more than the limit: /dev/zero has size 0 and no end
+                data = f.read(LIMITS["file_bytes"] + 1)
+            size = len(data)
         if size > LIMITS["file_bytes"]:
-            raise ModelError([Diagnostic("E004", span, f"file is {size} bytes, more than the limit of {LIMITS['file_bytes']}")])
-        data = p.read_bytes()
+            raise ModelError([Diagnostic("E004", span, f"file is larger than the limit of {LIMITS['file_bytes']} bytes")])
     except FileNotFoundError:
         raise ModelError([Diagnostic("E004", None, f"no such file: {shown}")]) from None
-    except OSError as e:
-        raise ModelError([Diagnostic("E004", None, f"cannot read {shown}: {e.strerror}")]) from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        raise ModelError([Diagnostic("E004", None, f"cannot read {shown}: {getattr(e, 'strerror', None) or e}")]) from None
     if b"\x00" in data:
         text = data.decode("utf-8", "replace")
         raise ModelError([Diagnostic("E004", _span_of_offset(text, text.index("\x00"), shown), "file contains NUL bytes; is it a binary file?")])

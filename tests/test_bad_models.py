@@ -240,6 +240,27 @@ def test_missing_file_and_directory(tmp_path):
     assert raised and diags[0].code == "E004" and "directory" in diags[0].message
 
 
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_endless_device_is_not_read_to_the_end():
+    diags, raised = diagnostics_of("/dev/zero")  # stat() says 0 bytes; reading never ends
+    assert raised and diags[0].code == "E004" and "limit" in diags[0].message
+
+
+def test_odd_paths_never_reach_the_terminal_raw(tmp_path):
+    for name in ("a\x00b.model", str(tmp_path / "x\x1b[31m.model")):
+        diags, raised = diagnostics_of(name)
+        assert raised and diags[0].code == "E004"
+        text = diags[0].format()
+        assert "\x00" not in text and "\x1b" not in text and "\\u00" in text
+
+
+def test_unprintable_characters_in_messages_are_escaped():
+    with pytest.raises(ModelError) as info:
+        modelgen.load_text('model M\n"\u202eevil" = 1\n')  # a bidi override inside a string
+    text = info.value.diagnostics[0].format()
+    assert "\u202e" not in text and "\\u202e" in text
+
+
 # ----------------------------------------------------------------------- limits of expressions
 def test_nesting_beyond_the_depth_limit(tmp_path):
     depth = language.LIMITS["expression_depth"]
