@@ -51,6 +51,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E205": ("error", "value must be a constant"),
     "E206": ("error", "bad event statement"),
     "E207": ("error", "missing model name"),
+    "E208": ("error", "no state variables (nothing to simulate)"),
     # units
     "E301": ("error", "dimension mismatch"),
     "E302": ("error", "argument must be dimensionless"),

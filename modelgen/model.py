@@ -955,6 +955,9 @@ def _build_model(tree: L.SyntaxTree) -> Model:
     # states
     states = []
     state_stmts = {s.name: s for s in S if s.kind == "state" and lw.decls.get(s.name, _Decl("", None)).stmt is s}
+    if not any(s.kind == "state" for s in S):
+        where = tree.name_span or Span(tree.file, 1, 1, 1, tree.source.split("\n", 1)[0] if tree.source else "")
+        lw.error("E208", where, "the model has no state variable, so there is nothing to simulate", "declare the membrane potential, e.g. `state V = -65 mV` with `charge Q = C_m * V` and currents")
     for name, s in state_stmts.items():
         if name not in seen_ode and name != membrane:
             lw.error("E201", s.name_span, f"state `{name}` has no equation", f"add `d{name}/dt = …`" + ("" if charge_stmt else f", or a charge relation `charge Q = C * {name}` and currents if `{name}` is the membrane potential"))

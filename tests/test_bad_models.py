@@ -264,7 +264,7 @@ def test_unprintable_characters_in_messages_are_escaped():
 # ----------------------------------------------------------------------- limits of expressions
 def test_nesting_beyond_the_depth_limit(tmp_path):
     depth = language.LIMITS["expression_depth"]
-    ok = "model M\nx = " + "(" * (depth - 1) + "1" + ")" * (depth - 1) + "\n"
+    ok = "model M\nstate V = 1 mV\ndV/dt = -V/ms\nx = " + "(" * (depth - 1) + "1" + ")" * (depth - 1) + "\n"
     modelgen.load_text(ok)
     for n in (depth + 1, 3 * depth, 450):
         text = "model M\nx = " + "(" * n + "1" + ")" * n + "\n"
