@@ -1252,6 +1252,9 @@ def _lower_event(lw: _Lowerer, S, seen_ode, membrane) -> Event | None:
         if rr[1] != want and not _is_zero(s.expr):
             lw.error("E301", s.name_span, f"reset `{s.name} {s.op} …`: the value has dimension {describe(rr[1])} but must be {describe(want)}")
             continue
+        if s.op == "/=" and rr[0] == 0:
+            lw.error("E304", s.name_span, f"reset `{s.name} /= …` divides by zero")
+            continue
         out_resets.append(Reset(s.name, s.op, rr[0], s.name_span))
     refractory = refr_span = None
     for extra in refr[1:]:
@@ -1263,6 +1266,8 @@ def _lower_event(lw: _Lowerer, S, seen_ode, membrane) -> Event | None:
                 lw.error("E301", refr[0].name_span, f"the refractory period has dimension {describe(rr[1])}; it must be a time", "write e.g. `refractory 2 ms`")
             elif {s.name for s in rr[0].free_symbols} - {d for d, v in lw.decls.items() if v.kind == "parameter"}:
                 lw.error("E205", refr[0].name_span, "the refractory period must be a constant or a parameter")
+            elif (value := _as_float(rr[0].xreplace({symbol(p): e for p, e in lw.exprs.items() if lw.decls[p].kind == "parameter"}))) is not None and value < 0:
+                lw.error("E206", refr[0].name_span, f"the refractory period is negative ({value:g} ms)")
             else:
                 refractory, refr_span = rr[0], refr[0].name_span
         if membrane is None and refractory is not None:
