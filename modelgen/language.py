@@ -365,12 +365,7 @@ class _ExprParser:
         return base
 
     def is_unit_name(self, t: Token | None) -> bool:
-        return (
-            t is not None
-            and t.kind == "NAME"
-            and t.text not in self.model_names
-            and lookup_unit(t.text) is not None
-        )
+        return t is not None and t.kind == "NAME" and t.text not in self.model_names and lookup_unit(t.text) is not None
 
     def parse_unit_literal(self) -> UnitLit:
         """Parse ``uF/cm^2`` after a number: unit names joined by * and /, with integer powers."""
@@ -458,7 +453,11 @@ class _ExprParser:
             return num
         if t.kind == "NAME":
             if keyword.iskeyword(t.text):  # lambda, import, … : point at the word, not at what follows
-                raise self.fail(f"`{t.text}` is a Python keyword; model expressions are not Python", t, "expressions use names, numbers, units, + - * / ^ and the functions " + ", ".join(FUNCTIONS))
+                raise self.fail(
+                    f"`{t.text}` is a Python keyword; model expressions are not Python",
+                    t,
+                    "expressions use names, numbers, units, + - * / ^ and the functions " + ", ".join(FUNCTIONS),
+                )
             self.i += 1
             if self.at_op("("):
                 return self.parse_call(t)
@@ -486,7 +485,10 @@ class _ExprParser:
         from .units import UNITS
 
         # same letters in another case: the fewest case changes win (mv -> mV, not megavolt MV)
-        lower = sorted((u for u in UNITS if u.lower() == t.text.lower()), key=lambda u: sum(a != b for a, b in zip(u, t.text, strict=False)))
+        lower = sorted(
+            (u for u in UNITS if u.lower() == t.text.lower()),
+            key=lambda u: sum(a != b for a, b in zip(u, t.text, strict=False)),
+        )
         close = lower or difflib.get_close_matches(t.text, list(UNITS), n=1, cutoff=0.6)
         hint = f"did you mean `{close[0]}`?" if close else "units are written like mV, ms, uF/cm^2, mS/cm^2, pA, nS"
         return _Fail(Diagnostic("E106", self.tspan(t), f"unknown unit `{t.text}`", hint))
@@ -529,9 +531,7 @@ def parse_expression(text: str, file: str = "<expression>", line: int = 1, names
     except _Fail as f:
         raise ModelError([f.diag]) from None
     except RecursionError:
-        raise ModelError(
-            [Diagnostic("E005", span, "expression nested too deeply")]
-        ) from None
+        raise ModelError([Diagnostic("E005", span, "expression nested too deeply")]) from None
 
 
 # ----------------------------------------------------------------------- statements
@@ -542,15 +542,24 @@ _ODE_LHS = re.compile(r"^d([^\W\d]\w*)$")
 def check_name(name: str, span: Span) -> Diagnostic | None:
     """Return a diagnostic if ``name`` may not name a model quantity."""
     if name.startswith("_"):
-        return Diagnostic("E103", span, f"name `{name}` starts with an underscore", "names starting with `_` are reserved for generated code")
+        return Diagnostic(
+            "E103",
+            span,
+            f"name `{name}` starts with an underscore",
+            "names starting with `_` are reserved for generated code",
+        )
     if keyword.iskeyword(name):
-        return Diagnostic("E103", span, f"`{name}` is a Python keyword and cannot name a quantity", f"rename it, e.g. `{name}_`")
+        return Diagnostic(
+            "E103", span, f"`{name}` is a Python keyword and cannot name a quantity", f"rename it, e.g. `{name}_`"
+        )
     if name in KEYWORDS:
         return Diagnostic("E103", span, f"`{name}` is a word of the model language and cannot name a quantity")
     if name in FUNCTIONS:
         return Diagnostic("E103", span, f"`{name}` is a function and cannot name a quantity")
     if not name.isascii():
-        return Diagnostic("E103", span, f"name `{name}` has non-ASCII characters", "use ASCII letters, digits and `_` in names")
+        return Diagnostic(
+            "E103", span, f"name `{name}` has non-ASCII characters", "use ASCII letters, digits and `_` in names"
+        )
     return None
 
 
@@ -590,12 +599,38 @@ def parse_model_text(source: str, file: str = "<string>") -> SyntaxTree:
     diags: list[Diagnostic] = []
     file_span = Span(file, 1, 1, 1, "")
     if len(source.encode("utf-8", "surrogatepass")) > LIMITS["file_bytes"]:
-        raise ModelError([Diagnostic("E004", file_span, f"file is larger than {LIMITS['file_bytes']} bytes", "a model file is a short text; split very large models")])
+        raise ModelError(
+            [
+                Diagnostic(
+                    "E004",
+                    file_span,
+                    f"file is larger than {LIMITS['file_bytes']} bytes",
+                    "a model file is a short text; split very large models",
+                )
+            ]
+        )
     if "\x00" in source:
-        raise ModelError([Diagnostic("E004", _span_of_offset(source, source.index("\x00"), file), "file contains NUL bytes; is it a binary file?")])
+        raise ModelError(
+            [
+                Diagnostic(
+                    "E004",
+                    _span_of_offset(source, source.index("\x00"), file),
+                    "file contains NUL bytes; is it a binary file?",
+                )
+            ]
+        )
     source = source.lstrip("\ufeff")
     if not source.strip():
-        raise ModelError([Diagnostic("E004", file_span, "the file is empty", 'a model file starts with e.g. `model MyNeuron "a short description"`')])
+        raise ModelError(
+            [
+                Diagnostic(
+                    "E004",
+                    file_span,
+                    "the file is empty",
+                    'a model file starts with e.g. `model MyNeuron "a short description"`',
+                )
+            ]
+        )
     raw_lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
     # first pass: tokens of every line, and the names the model declares
@@ -607,7 +642,13 @@ def parse_model_text(source: str, file: str = "<string>") -> SyntaxTree:
             continue
         bad = next((c for c in raw if unicodedata.category(c) in ("Cc", "Cs") and c != "\t"), None)
         if bad is not None:
-            diags.append(Diagnostic("E004", span.at(raw.index(bad) + 1, 1), f"control character U+{ord(bad):04X} in the text; is this a binary file?"))
+            diags.append(
+                Diagnostic(
+                    "E004",
+                    span.at(raw.index(bad) + 1, 1),
+                    f"control character U+{ord(bad):04X} in the text; is this a binary file?",
+                )
+            )
             continue
         text = _strip_comment(raw)
         if not text.strip():
@@ -621,19 +662,26 @@ def parse_model_text(source: str, file: str = "<string>") -> SyntaxTree:
     if len(lines) > LIMITS["statements"]:
         raise ModelError([Diagnostic("E004", file_span, f"more than {LIMITS['statements']} statements")])
     names = frozenset(n for _, _, toks, _ in lines for n in _declared_names(toks))
-    names |= frozenset(
-        m.group(1) for _, _, toks, _ in lines if toks and (m := _ODE_LHS.match(toks[0].text))
-    )
+    names |= frozenset(m.group(1) for _, _, toks, _ in lines if toks and (m := _ODE_LHS.match(toks[0].text)))
 
     model_name, description, model_span = "", "", None
     kind = "model"
     statements: list[Statement] = []
     for _lineno, _text, toks, span in lines:
         try:
-            is_current_header = toks[0].text == "current" and (len(toks) == 2 or (len(toks) == 3 and toks[2].kind == "STRING"))
+            is_current_header = toks[0].text == "current" and (
+                len(toks) == 2 or (len(toks) == 3 and toks[2].kind == "STRING")
+            )
             if is_current_header:
                 if model_span is not None:
-                    raise _Fail(Diagnostic("E102", span.at(toks[0].col, 7), "a second header line", "a current file starts with one `current Name \"description\"` line"))
+                    raise _Fail(
+                        Diagnostic(
+                            "E102",
+                            span.at(toks[0].col, 7),
+                            "a second header line",
+                            'a current file starts with one `current Name "description"` line',
+                        )
+                    )
                 kind = "current"
                 model_name = toks[1].text
                 model_span = span.at(toks[1].col, len(toks[1].text))
@@ -641,16 +689,32 @@ def parse_model_text(source: str, file: str = "<string>") -> SyntaxTree:
                 continue
             if toks[0].text == "model":
                 if model_span is not None:
-                    raise _Fail(Diagnostic("E102", span.at(toks[0].col, 5), "a second `model` line", "a file holds one model"))
+                    raise _Fail(
+                        Diagnostic("E102", span.at(toks[0].col, 5), "a second `model` line", "a file holds one model")
+                    )
                 if len(toks) < 2 or toks[1].kind != "NAME":
-                    raise _Fail(Diagnostic("E003", span.at(toks[0].col, 5), "`model` needs a name", 'write e.g. `model HodgkinHuxley "Squid giant axon"`'))
+                    raise _Fail(
+                        Diagnostic(
+                            "E003",
+                            span.at(toks[0].col, 5),
+                            "`model` needs a name",
+                            'write e.g. `model HodgkinHuxley "Squid giant axon"`',
+                        )
+                    )
                 model_name = toks[1].text
                 model_span = span.at(toks[1].col, len(toks[1].text))
                 rest = toks[2:]
                 if rest and rest[0].kind == "STRING" and len(rest) == 1:
                     description = rest[0].text[1:-1]
                 elif rest:
-                    raise _Fail(Diagnostic("E003", span.at(rest[0].col, len(rest[0].text)), "unexpected text after the model name", 'put a description in double quotes: model Name "description"'))
+                    raise _Fail(
+                        Diagnostic(
+                            "E003",
+                            span.at(rest[0].col, len(rest[0].text)),
+                            "unexpected text after the model name",
+                            'put a description in double quotes: model Name "description"',
+                        )
+                    )
                 continue
             if toks[0].text == "gate":
                 statements.extend(_parse_gate(toks, span, names))
@@ -686,7 +750,11 @@ def _parse_gate(toks: list[Token], span: Span, names: frozenset[str]) -> list[St
         key = group[0].text
         kspan = span.at(group[0].col, len(key))
         if key not in ("alpha", "beta", "inf", "tau"):
-            raise _Fail(Diagnostic("E003", kspan, f"unknown gate setting `{key}`", "a gate takes alpha and beta, or inf and tau"))
+            raise _Fail(
+                Diagnostic(
+                    "E003", kspan, f"unknown gate setting `{key}`", "a gate takes alpha and beta, or inf and tau"
+                )
+            )
         given[key] = (kspan, _ExprParser(group[2:], span, names).parse_all())
     if set(given) == {"alpha", "beta"}:
         a, b = f"alpha_{x}", f"beta_{x}"
@@ -724,14 +792,37 @@ def _parse_use(toks: list[Token], span: Span, names: frozenset[str]) -> Statemen
     rest = toks[4:]
     if rest:
         if rest[0].text != "(" or rest[-1].text != ")":
-            raise _Fail(Diagnostic("E003", span.at(rest[0].col, len(rest[0].text)), "settings of a used current go in parentheses", example))
+            raise _Fail(
+                Diagnostic(
+                    "E003",
+                    span.at(rest[0].col, len(rest[0].text)),
+                    "settings of a used current go in parentheses",
+                    example,
+                )
+            )
         for group in split_top_level(rest[1:-1]):
             if not group:
                 continue
             if len(group) < 3 or group[0].kind != "NAME" or group[1].text != "=":
-                raise _Fail(Diagnostic("E003", span.at(group[0].col, len(group[0].text)), "expected `name = value`", example))
-            items.append((group[0].text, span.at(group[0].col, len(group[0].text)), _ExprParser(group[2:], span, names).parse_all()))
-    return Statement("use", span, alias, aspan, path=toks[1].text[1:-1], path_span=span.at(toks[1].col, len(toks[1].text)), items=tuple(items))
+                raise _Fail(
+                    Diagnostic("E003", span.at(group[0].col, len(group[0].text)), "expected `name = value`", example)
+                )
+            items.append(
+                (
+                    group[0].text,
+                    span.at(group[0].col, len(group[0].text)),
+                    _ExprParser(group[2:], span, names).parse_all(),
+                )
+            )
+    return Statement(
+        "use",
+        span,
+        alias,
+        aspan,
+        path=toks[1].text[1:-1],
+        path_span=span.at(toks[1].col, len(toks[1].text)),
+        items=tuple(items),
+    )
 
 
 def _parse_statement(toks: list[Token], span: Span, names: frozenset[str]) -> Statement:
@@ -754,7 +845,14 @@ def _parse_statement(toks: list[Token], span: Span, names: frozenset[str]) -> St
         if len(toks) <= k or toks[k].text != "=":
             t = toks[k] if len(toks) > k else None
             col = t.col if t else len(span.text.rstrip()) + 1
-            raise _Fail(Diagnostic("E003", span.at(col, len(t.text) if t else 1), f"expected `=` in `{head.text}` statement", f"write e.g. `{example}`"))
+            raise _Fail(
+                Diagnostic(
+                    "E003",
+                    span.at(col, len(t.text) if t else 1),
+                    f"expected `=` in `{head.text}` statement",
+                    f"write e.g. `{example}`",
+                )
+            )
 
     kind = head.text
     if kind in ("parameter", "state", "input", "charge"):
@@ -795,7 +893,9 @@ def _parse_statement(toks: list[Token], span: Span, names: frozenset[str]) -> St
         if len(toks) < 3 or toks[2].text not in ("=", "+=", "-=", "*=", "/="):
             t = toks[2] if len(toks) > 2 else None
             col = t.col if t else len(span.text.rstrip()) + 1
-            raise _Fail(Diagnostic("E003", span.at(col, 1), "expected `=`, `+=`, `-=`, `*=` or `/=` after the reset variable"))
+            raise _Fail(
+                Diagnostic("E003", span.at(col, 1), "expected `=`, `+=`, `-=`, `*=` or `/=` after the reset variable")
+            )
         return Statement("reset", span, name, nspan, expr_of(toks[3:]), op=toks[2].text)
     if kind == "use":
         return _parse_use(toks, span, names)
@@ -805,16 +905,36 @@ def _parse_statement(toks: list[Token], span: Span, names: frozenset[str]) -> St
         if len(toks) < 3 or toks[2].text != ":":
             t = toks[2] if len(toks) > 2 else None
             col = t.col if t else len(span.text.rstrip()) + 1
-            raise _Fail(Diagnostic("E003", span.at(col, 1), "expected `:` after the receptor name", "write e.g. `synapse exc: g_e += w`"))
+            raise _Fail(
+                Diagnostic(
+                    "E003",
+                    span.at(col, 1),
+                    "expected `:` after the receptor name",
+                    "write e.g. `synapse exc: g_e += w`",
+                )
+            )
         target, tspan = name_at(3, "a state variable after the `:`, e.g. `synapse exc: g_e += w`")
         if len(toks) < 5 or toks[4].text not in ("+=", "-="):
             t = toks[4] if len(toks) > 4 else None
             col = t.col if t else len(span.text.rstrip()) + 1
-            raise _Fail(Diagnostic("E003", span.at(col, 1), "a synapse adds to a state: expected `+=` or `-=`", "write e.g. `synapse exc: g_e += w`"))
+            raise _Fail(
+                Diagnostic(
+                    "E003",
+                    span.at(col, 1),
+                    "a synapse adds to a state: expected `+=` or `-=`",
+                    "write e.g. `synapse exc: g_e += w`",
+                )
+            )
         return Statement("synapse", span, target, tspan, expr_of(toks[5:]), op=toks[4].text, receptor=receptor)
     if kind == "method":
         if len(toks) != 2 or toks[1].kind != "NAME":
-            raise _Fail(Diagnostic("E003", span.at(head.col, len(head.text)), "`method` needs one scheme name, e.g. `method exponential_euler`"))
+            raise _Fail(
+                Diagnostic(
+                    "E003",
+                    span.at(head.col, len(head.text)),
+                    "`method` needs one scheme name, e.g. `method exponential_euler`",
+                )
+            )
         return Statement("method", span, toks[1].text, span.at(toks[1].col, len(toks[1].text)))
     # dX/dt = expr
     if (
@@ -840,7 +960,14 @@ def _parse_statement(toks: list[Token], span: Span, names: frozenset[str]) -> St
         close = difflib.get_close_matches(head.text, sorted(KEYWORDS - {"t", "dt", "inward", "outward"}), n=1)
         if close:
             hint = f"did you mean `{close[0]}`?"
-    raise _Fail(Diagnostic("E002", span.at(head.col, len(head.text)), f"cannot understand this line (it starts with `{head.text}`)", hint))
+    raise _Fail(
+        Diagnostic(
+            "E002",
+            span.at(head.col, len(head.text)),
+            f"cannot understand this line (it starts with `{head.text}`)",
+            hint,
+        )
+    )
 
 
 def read_source(path: str | Path) -> tuple[str, str]:
@@ -857,21 +984,42 @@ def read_source(path: str | Path) -> tuple[str, str]:
                 data = f.read(LIMITS["file_bytes"] + 1)
             size = len(data)
         if size > LIMITS["file_bytes"]:
-            raise ModelError([Diagnostic("E004", span, f"file is larger than the limit of {LIMITS['file_bytes']} bytes")])
+            raise ModelError(
+                [Diagnostic("E004", span, f"file is larger than the limit of {LIMITS['file_bytes']} bytes")]
+            )
     except FileNotFoundError:
         raise ModelError([Diagnostic("E004", None, f"no such file: {shown}")]) from None
     except (OSError, ValueError) as e:  # ValueError: a NUL in the path
-        raise ModelError([Diagnostic("E004", None, f"cannot read {shown}: {getattr(e, 'strerror', None) or e}")]) from None
+        raise ModelError(
+            [Diagnostic("E004", None, f"cannot read {shown}: {getattr(e, 'strerror', None) or e}")]
+        ) from None
     if b"\x00" in data:
         text = data.decode("utf-8", "replace")
-        raise ModelError([Diagnostic("E004", _span_of_offset(text, text.index("\x00"), shown), "file contains NUL bytes; is it a binary file?")])
+        raise ModelError(
+            [
+                Diagnostic(
+                    "E004",
+                    _span_of_offset(text, text.index("\x00"), shown),
+                    "file contains NUL bytes; is it a binary file?",
+                )
+            ]
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         # point at the bad byte: decode what precedes it, and show its line with U+FFFD
         before = data[: e.start].decode("utf-8", "replace")
         span = _span_of_offset(before + data[e.start :].decode("utf-8", "replace"), len(before), shown)
-        raise ModelError([Diagnostic("E004", span, f"file is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})", "save the file as UTF-8")]) from None
+        raise ModelError(
+            [
+                Diagnostic(
+                    "E004",
+                    span,
+                    f"file is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})",
+                    "save the file as UTF-8",
+                )
+            ]
+        ) from None
     return shown, text
 
 

@@ -36,7 +36,18 @@ from .units import (
     units_of_dimension,
 )
 
-__all__ = ["Parameter", "State", "Input", "Expression", "Current", "Ode", "Event", "Model", "build_model", "TIME_SYMBOL"]
+__all__ = [
+    "Parameter",
+    "State",
+    "Input",
+    "Expression",
+    "Current",
+    "Ode",
+    "Event",
+    "Model",
+    "build_model",
+    "TIME_SYMBOL",
+]
 
 TIME_SYMBOL = sympy.Symbol("t", real=True)
 _BOOL = Dimension((Fraction(99),) * 6)  # marker: the value of a comparison
@@ -314,7 +325,12 @@ class _Lowerer:
         name = stmt.name
         if name in self.decls:
             first = self.decls[name].stmt
-            self.error("E102", stmt.name_span, f"`{name}` is defined twice", f"first defined on line {first.span.line} as a {self.decls[name].kind}; rename one of them")
+            self.error(
+                "E102",
+                stmt.name_span,
+                f"`{name}` is defined twice",
+                f"first defined on line {first.span.line} as a {self.decls[name].kind}; rename one of them",
+            )
             return
         self.decls[name] = _Decl(kind, stmt)
 
@@ -336,7 +352,12 @@ class _Lowerer:
         decl = self.decls[name]
         if name in self.resolving:
             cycle = self.resolving[self.resolving.index(name) :] + [name]
-            self.error("E105", decl.stmt.name_span, f"circular definition: {' -> '.join(cycle)}", "an expression cannot depend on itself; break the cycle with a state variable")
+            self.error(
+                "E105",
+                decl.stmt.name_span,
+                f"circular definition: {' -> '.join(cycle)}",
+                "an expression cannot depend on itself; break the cycle with a state variable",
+            )
             for n in cycle:
                 self.failed.add(n)
             return None
@@ -361,7 +382,12 @@ class _Lowerer:
             dim = DIMENSIONLESS
             for uname, exp, span in node.factors:
                 if uname == "degC":
-                    self.error("E106", span, "degC is a scale with an offset: it can only follow a number, as in `6.3 degC`", "write temperature differences in K")
+                    self.error(
+                        "E106",
+                        span,
+                        "degC is a scale with an offset: it can only follow a number, as in `6.3 degC`",
+                        "write temperature differences in K",
+                    )
                     return None
                 u = lookup_unit(uname)
                 e = sympy.Rational(exp.numerator, exp.denominator)
@@ -379,7 +405,12 @@ class _Lowerer:
             return self.in_range(node, self.lower_call(node))
         if isinstance(node, L.Compare):
             if not allow_bool:
-                self.error("E001", node.span, f"a comparison (`{node.op}`) cannot be used as a number here", "comparisons belong in `threshold` or as the first argument of where(...)")
+                self.error(
+                    "E001",
+                    node.span,
+                    f"a comparison (`{node.op}`) cannot be used as a number here",
+                    "comparisons belong in `threshold` or as the first argument of where(...)",
+                )
                 return None
             return self.lower_compare(node)
         raise AssertionError(node)
@@ -392,7 +423,12 @@ class _Lowerer:
         if problem is None:
             return r
         what = f"`{node.func}(…)`" if isinstance(node, L.Call) else "this expression"
-        self.error("E304", node.span, f"{what} {problem}", "check for a division by zero, an overflowing exp() or power, or the root or log of a negative number")
+        self.error(
+            "E304",
+            node.span,
+            f"{what} {problem}",
+            "check for a division by zero, an overflowing exp() or power, or the root or log of a negative number",
+        )
         return None
 
     def power(self, node: L.Binary, ea: sympy.Expr, eb: sympy.Expr) -> sympy.Expr | None:
@@ -435,7 +471,12 @@ class _Lowerer:
         if name in self.decls:
             decl = self.decls[name]
             if decl.kind == "charge":
-                self.error("E103", node.span, f"the charge `{name}` cannot be used in an expression", "use the currents or the membrane potential instead")
+                self.error(
+                    "E103",
+                    node.span,
+                    f"the charge `{name}` cannot be used in an expression",
+                    "use the currents or the membrane potential instead",
+                )
                 return None
             self.used.add(name)
             dim = self.dim_of_name(name, node.span)
@@ -448,7 +489,12 @@ class _Lowerer:
         if name in L.FUNCTIONS:
             self.error("E001", node.span, f"`{name}` is a function; call it with parentheses, e.g. {name}(x)")
             return None
-        self.error("E101", node.span, f"unknown name `{name}`", self.suggest(name) or "declare it as a parameter, state, input or expression")
+        self.error(
+            "E101",
+            node.span,
+            f"unknown name `{name}`",
+            self.suggest(name) or "declare it as a parameter, state, input or expression",
+        )
         return None
 
     def lower_binary(self, node: L.Binary):
@@ -478,13 +524,22 @@ class _Lowerer:
             return ea / eb, da / db
         if node.op == "^":
             if not db.is_dimensionless:
-                self.error("E303", node.span, f"the exponent {_what(node.right)} has dimension {describe(db)}; exponents must be dimensionless")
+                self.error(
+                    "E303",
+                    node.span,
+                    f"the exponent {_what(node.right)} has dimension {describe(db)}; exponents must be dimensionless",
+                )
                 return None
             if da.is_dimensionless:
                 e = self.power(node, ea, eb)
                 return None if e is None else (e, da)
             if not (eb.is_number and eb.is_rational):
-                self.error("E303", node.span, f"{_what(node.left)} has dimension {describe(da)}, so its exponent must be a constant number", "raise only dimensionless quantities to variable powers")
+                self.error(
+                    "E303",
+                    node.span,
+                    f"{_what(node.left)} has dimension {describe(da)}, so its exponent must be a constant number",
+                    "raise only dimensionless quantities to variable powers",
+                )
                 return None
             e = self.power(node, ea, eb)
             return None if e is None else (e, da ** Fraction(int(eb.p), int(eb.q)))
@@ -494,7 +549,12 @@ class _Lowerer:
         fn = node.func
         if fn not in L.FUNCTIONS:
             hint = difflib.get_close_matches(fn, list(L.FUNCTIONS), n=1)
-            self.error("E104", node.span, f"unknown function `{fn}`", f"did you mean `{hint[0]}`?" if hint else "allowed functions: " + ", ".join(sorted(L.FUNCTIONS)))
+            self.error(
+                "E104",
+                node.span,
+                f"unknown function `{fn}`",
+                f"did you mean `{hint[0]}`?" if hint else "allowed functions: " + ", ".join(sorted(L.FUNCTIONS)),
+            )
             return None
         lo, hi = L.FUNCTIONS[fn]
         if not lo <= len(node.args) <= hi:
@@ -508,7 +568,12 @@ class _Lowerer:
         dims = [a[1] for a in args]
         if fn in ("exp", "expm1", "log", "log10", "log1p", "sin", "cos", "tan", "sinh", "cosh", "tanh"):
             if not dims[0].is_dimensionless:
-                self.error("E302", node.args[0].span if hasattr(node.args[0], "span") else node.span, f"the argument of {fn}() has dimension {describe(dims[0])}; it must be dimensionless", f"divide by a {describe(dims[0])} scale, e.g. {fn}(x / (10 {suggested_unit(dims[0])}))")
+                self.error(
+                    "E302",
+                    node.args[0].span if hasattr(node.args[0], "span") else node.span,
+                    f"the argument of {fn}() has dimension {describe(dims[0])}; it must be dimensionless",
+                    f"divide by a {describe(dims[0])} scale, e.g. {fn}(x / (10 {suggested_unit(dims[0])}))",
+                )
                 return None
             x = exprs[0]
             f = {
@@ -533,7 +598,9 @@ class _Lowerer:
             return sympy.Piecewise((1, exprs[0] > 0), (0, True)), DIMENSIONLESS
         if fn == "where":
             if dims[0] != _BOOL:
-                self.error("E001", node.span, "the first argument of where() must be a comparison, e.g. where(V > 0 mV, a, b)")
+                self.error(
+                    "E001", node.span, "the first argument of where() must be a comparison, e.g. where(V > 0 mV, a, b)"
+                )
                 return None
             if not self.same_dims(node, node.args[1:], dims[1:]):
                 return None
@@ -560,7 +627,11 @@ class _Lowerer:
             return True
         for a, d in zip(args, dims):
             if d != ref[1] and not _is_zero(a):
-                self.error("E301", getattr(a, "span", node.span), f"arguments of {node.func}() differ in dimension: {_what(ref[0])} is {describe(ref[1])} but {_what(a)} is {describe(d)}")
+                self.error(
+                    "E301",
+                    getattr(a, "span", node.span),
+                    f"arguments of {node.func}() differ in dimension: {_what(ref[0])} is {describe(ref[1])} but {_what(a)} is {describe(d)}",
+                )
                 return False
         return True
 
@@ -570,9 +641,20 @@ class _Lowerer:
         if a is None or b is None:
             return None
         if a[1] != b[1] and not (_is_zero(node.left) or _is_zero(node.right)):
-            self.error("E301", node.span, f"cannot compare {_what(node.left)} ({describe(a[1])}) with {_what(node.right)} ({describe(b[1])})")
+            self.error(
+                "E301",
+                node.span,
+                f"cannot compare {_what(node.left)} ({describe(a[1])}) with {_what(node.right)} ({describe(b[1])})",
+            )
             return None
-        rel = {"<": sympy.StrictLessThan, ">": sympy.StrictGreaterThan, "<=": sympy.LessThan, ">=": sympy.GreaterThan, "==": sympy.Eq, "!=": sympy.Ne}[node.op]
+        rel = {
+            "<": sympy.StrictLessThan,
+            ">": sympy.StrictGreaterThan,
+            "<=": sympy.LessThan,
+            ">=": sympy.GreaterThan,
+            "==": sympy.Eq,
+            "!=": sympy.Ne,
+        }[node.op]
         return rel(a[0], b[0], evaluate=False), _BOOL
 
     # --- declarations
@@ -587,7 +669,12 @@ class _Lowerer:
             expr, dim = r
             if expr.free_symbols:
                 names = ", ".join(sorted(str(s) for s in expr.free_symbols))
-                self.error("E205", stmt.name_span, f"the value of {decl.kind} `{name}` must be a constant, but it uses {names}", "give a number with a unit; write a derived quantity as an expression: `name = …`")
+                self.error(
+                    "E205",
+                    stmt.name_span,
+                    f"the value of {decl.kind} `{name}` must be a constant, but it uses {names}",
+                    "give a number with a unit; write a derived quantity as an expression: `name = …`",
+                )
                 self.failed.add(name)
                 return
             if _as_float(expr) is None:
@@ -742,7 +829,12 @@ def display_expr(node, names: frozenset = frozenset()) -> sympy.Expr:
             return sympy.Integer(v.numerator)
         return sympy.Float(node.span.text[node.span.col - 1 : node.span.col - 1 + node.span.length] or float(v), 15)
     if isinstance(node, L.UnitLit):
-        factors = [sympy.Pow(sympy.Symbol("unit:" + n), sympy.Rational(e.numerator, e.denominator), **ne) if e != 1 else sympy.Symbol("unit:" + n) for n, e, _ in node.factors]
+        factors = [
+            sympy.Pow(sympy.Symbol("unit:" + n), sympy.Rational(e.numerator, e.denominator), **ne)
+            if e != 1
+            else sympy.Symbol("unit:" + n)
+            for n, e, _ in node.factors
+        ]
         return sympy.Mul(*factors, **ne)
     if isinstance(node, L.Name):
         if node.id not in names and node.id != "t" and lookup_unit(node.id) is not None:
@@ -764,12 +856,32 @@ def display_expr(node, names: frozenset = frozenset()) -> sympy.Expr:
         return sympy.Pow(a, b, **ne)
     if isinstance(node, L.Call):
         args = [display_expr(a, names) for a in node.args]
-        fn = {"exp": sympy.exp, "log": sympy.log, "sqrt": sympy.sqrt, "abs": sympy.Abs, "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "sinh": sympy.sinh, "cosh": sympy.cosh, "tanh": sympy.tanh, "min": sympy.Min, "max": sympy.Max}.get(node.func)
+        fn = {
+            "exp": sympy.exp,
+            "log": sympy.log,
+            "sqrt": sympy.sqrt,
+            "abs": sympy.Abs,
+            "sin": sympy.sin,
+            "cos": sympy.cos,
+            "tan": sympy.tan,
+            "sinh": sympy.sinh,
+            "cosh": sympy.cosh,
+            "tanh": sympy.tanh,
+            "min": sympy.Min,
+            "max": sympy.Max,
+        }.get(node.func)
         if fn is not None:
             return fn(*args, evaluate=False)
         return sympy.Function(node.func)(*args)
     if isinstance(node, L.Compare):
-        rel = {"<": sympy.StrictLessThan, ">": sympy.StrictGreaterThan, "<=": sympy.LessThan, ">=": sympy.GreaterThan, "==": sympy.Eq, "!=": sympy.Ne}[node.op]
+        rel = {
+            "<": sympy.StrictLessThan,
+            ">": sympy.StrictGreaterThan,
+            "<=": sympy.LessThan,
+            ">=": sympy.GreaterThan,
+            "==": sympy.Eq,
+            "!=": sympy.Ne,
+        }[node.op]
         return rel(display_expr(node.left, names), display_expr(node.right, names), evaluate=False)
     raise AssertionError(node)
 
@@ -849,14 +961,25 @@ def build_model(tree: L.SyntaxTree) -> Model:
     except RecursionError:
         # the parser bounds the depth of each expression, but definitions can nest through names
         span = Span(tree.file, 1, 1, 1, tree.source.split("\n", 1)[0] if tree.source else "")
-        raise ModelError([Diagnostic("E005", span, "the model's expressions nest too deeply to check", "split long chains of definitions")]) from None
+        raise ModelError(
+            [
+                Diagnostic(
+                    "E005", span, "the model's expressions nest too deeply to check", "split long chains of definitions"
+                )
+            ]
+        ) from None
 
 
 def _build_model(tree: L.SyntaxTree) -> Model:
     lw = _Lowerer(tree)
     S = tree.statements
     if not tree.name:
-        lw.error("E207", Span(tree.file, 1, 1, 1, tree.source.split("\n", 1)[0] if tree.source else ""), "the file has no `model` line", 'start the file with e.g. `model MyNeuron "a short description"`')
+        lw.error(
+            "E207",
+            Span(tree.file, 1, 1, 1, tree.source.split("\n", 1)[0] if tree.source else ""),
+            "the file has no `model` line",
+            'start the file with e.g. `model MyNeuron "a short description"`',
+        )
     charges = [s for s in S if s.kind == "charge"]
     for s in S:
         if s.kind in ("parameter", "state", "input", "expression", "current", "charge"):
@@ -875,7 +998,12 @@ def _build_model(tree: L.SyntaxTree) -> Model:
     charge_dim = lw.dims.get(charge_stmt.name) if charge_stmt else None
     current_dim = charge_dim / TIME if charge_dim in (CHARGE, CHARGE / AREA) else None
     if charge_stmt is not None and charge_dim is not None and charge_dim not in (CHARGE, CHARGE / AREA):
-        lw.error("E301", charge_stmt.name_span, f"the charge `{charge_stmt.name}` has dimension {describe(charge_dim)}; expected charge (e.g. pF*mV) or charge/area (e.g. uF/cm^2*mV)", "write the charge relation as capacitance times membrane potential: `charge Q = C_m * V`")
+        lw.error(
+            "E301",
+            charge_stmt.name_span,
+            f"the charge `{charge_stmt.name}` has dimension {describe(charge_dim)}; expected charge (e.g. pF*mV) or charge/area (e.g. uF/cm^2*mV)",
+            "write the charge relation as capacitance times membrane potential: `charge Q = C_m * V`",
+        )
 
     # parameters, inputs
     params, inputs = [], []
@@ -895,7 +1023,12 @@ def _build_model(tree: L.SyntaxTree) -> Model:
         if s.is_input_current:
             if current_dim is None:
                 if charge_stmt is None:
-                    lw.error("E203", s.name_span, f"`current {s.name} = input` needs a charge relation to know its unit", "add e.g. `charge Q = C_m * V`")
+                    lw.error(
+                        "E203",
+                        s.name_span,
+                        f"`current {s.name} = input` needs a charge relation to know its unit",
+                        "add e.g. `charge Q = C_m * V`",
+                    )
                 continue
             unit = suggested_unit(current_dim)
             inputs.append(Input(s.name, 0.0, current_dim, unit, float(unit_text_scale(unit)[1]), s.name_span))
@@ -907,11 +1040,25 @@ def _build_model(tree: L.SyntaxTree) -> Model:
         dim = lw.dims[s.name]
         if current_dim is not None and dim != current_dim:
             hint = f"currents of this membrane are {describe(current_dim)} (e.g. {suggested_unit(current_dim)}), because dQ/dt of `{charge_stmt.name}` is {describe(current_dim)}"
-            lw.error("E301", s.name_span, f"current {s.name} has dimension {describe(dim)} but the membrane's dQ/dt has dimension {describe(current_dim)}", hint + _unit_hint(dim, current_dim))
+            lw.error(
+                "E301",
+                s.name_span,
+                f"current {s.name} has dimension {describe(dim)} but the membrane's dQ/dt has dimension {describe(current_dim)}",
+                hint + _unit_hint(dim, current_dim),
+            )
             continue
-        currents.append(Current(s.name, lw.exprs[s.name], s.direction, dim, s.name_span, shown=display_expr(s.expr, frozenset(lw.decls))))
+        currents.append(
+            Current(
+                s.name, lw.exprs[s.name], s.direction, dim, s.name_span, shown=display_expr(s.expr, frozenset(lw.decls))
+            )
+        )
     if currents and charge_stmt is None:
-        lw.error("E203", currents[0].span, "the model declares currents but no charge relation", "add the membrane's charge relation, e.g. `charge Q = C_m * V`, so that C dV/dt = Σ currents can be derived")
+        lw.error(
+            "E203",
+            currents[0].span,
+            "the model declares currents but no charge relation",
+            "add the membrane's charge relation, e.g. `charge Q = C_m * V`, so that C dV/dt = Σ currents can be derived",
+        )
 
     # ODEs
     odes: list[Ode] = []
@@ -920,13 +1067,23 @@ def _build_model(tree: L.SyntaxTree) -> Model:
         if s.kind != "ode":
             continue
         if s.name in seen_ode:
-            lw.error("E102", s.name_span, f"a second equation for d{s.name}/dt", f"the first is on line {seen_ode[s.name].span.line}")
+            lw.error(
+                "E102",
+                s.name_span,
+                f"a second equation for d{s.name}/dt",
+                f"the first is on line {seen_ode[s.name].span.line}",
+            )
             continue
         seen_ode[s.name] = s
         decl = lw.decls.get(s.name)
         if decl is None or decl.kind != "state":
             what = f"is a {decl.kind}" if decl else "is not declared"
-            lw.error("E202", s.name_span, f"d{s.name}/dt is given but `{s.name}` {what}", f"declare it with `state {s.name} = <initial value>`")
+            lw.error(
+                "E202",
+                s.name_span,
+                f"d{s.name}/dt is given but `{s.name}` {what}",
+                f"declare it with `state {s.name} = <initial value>`",
+            )
             lw.lower(s.expr)  # still report errors inside the expression
             continue
         r = lw.lower(s.expr)
@@ -934,7 +1091,12 @@ def _build_model(tree: L.SyntaxTree) -> Model:
             continue
         want = lw.dims[s.name] / TIME
         if r[1] != want:
-            lw.error("E301", s.name_span, f"d{s.name}/dt must have dimension {describe(want)} ({s.name} is {describe(lw.dims[s.name])}), but the right-hand side is {describe(r[1])}", _ode_hint(r[1], want))
+            lw.error(
+                "E301",
+                s.name_span,
+                f"d{s.name}/dt must have dimension {describe(want)} ({s.name} is {describe(lw.dims[s.name])}), but the right-hand side is {describe(r[1])}",
+                _ode_hint(r[1], want),
+            )
             continue
         odes.append(Ode(s.name, r[0], s.name_span, display_expr(s.expr, frozenset(lw.decls))))
 
@@ -946,21 +1108,51 @@ def _build_model(tree: L.SyntaxTree) -> Model:
         if len(candidates) == 1:
             membrane = candidates[0]
         elif not in_q:
-            lw.error("E203", charge_stmt.name_span, f"the charge relation `{charge_stmt.name}` uses no state variable", "the charge is capacitance times a state, e.g. `charge Q = C_m * V` with `state V = -65 mV`")
+            lw.error(
+                "E203",
+                charge_stmt.name_span,
+                f"the charge relation `{charge_stmt.name}` uses no state variable",
+                "the charge is capacitance times a state, e.g. `charge Q = C_m * V` with `state V = -65 mV`",
+            )
         elif not candidates:
-            lw.error("E204", charge_stmt.name_span, f"every state in the charge relation already has an equation ({', '.join('d' + n + '/dt' for n in in_q)})", "the membrane equation is derived from the currents: remove the explicit dV/dt")
+            lw.error(
+                "E204",
+                charge_stmt.name_span,
+                f"every state in the charge relation already has an equation ({', '.join('d' + n + '/dt' for n in in_q)})",
+                "the membrane equation is derived from the currents: remove the explicit dV/dt",
+            )
         else:
-            lw.error("E204", charge_stmt.name_span, f"the charge relation depends on several states without equations ({', '.join(candidates)})", "the charge must depend on one membrane potential")
+            lw.error(
+                "E204",
+                charge_stmt.name_span,
+                f"the charge relation depends on several states without equations ({', '.join(candidates)})",
+                "the charge must depend on one membrane potential",
+            )
 
     # states
     states = []
     state_stmts = {s.name: s for s in S if s.kind == "state" and lw.decls.get(s.name, _Decl("", None)).stmt is s}
     if not any(s.kind == "state" for s in S):
         where = tree.name_span or Span(tree.file, 1, 1, 1, tree.source.split("\n", 1)[0] if tree.source else "")
-        lw.error("E208", where, "the model has no state variable, so there is nothing to simulate", "declare the membrane potential, e.g. `state V = -65 mV` with `charge Q = C_m * V` and currents")
+        lw.error(
+            "E208",
+            where,
+            "the model has no state variable, so there is nothing to simulate",
+            "declare the membrane potential, e.g. `state V = -65 mV` with `charge Q = C_m * V` and currents",
+        )
     for name, s in state_stmts.items():
         if name not in seen_ode and name != membrane:
-            lw.error("E201", s.name_span, f"state `{name}` has no equation", f"add `d{name}/dt = …`" + ("" if charge_stmt else f", or a charge relation `charge Q = C * {name}` and currents if `{name}` is the membrane potential"))
+            lw.error(
+                "E201",
+                s.name_span,
+                f"state `{name}` has no equation",
+                f"add `d{name}/dt = …`"
+                + (
+                    ""
+                    if charge_stmt
+                    else f", or a charge relation `charge Q = C * {name}` and currents if `{name}` is the membrane potential"
+                ),
+            )
     init_values = _initial_values(lw, state_stmts)
     for name, s in state_stmts.items():
         if name not in lw.dims or name not in init_values:
@@ -982,7 +1174,11 @@ def _build_model(tree: L.SyntaxTree) -> Model:
     exprs = []
     for s in S:
         if s.kind == "expression" and s.name in lw.exprs and lw.decls[s.name].stmt is s:
-            exprs.append(Expression(s.name, lw.exprs[s.name], lw.dims[s.name], s.name_span, display_expr(s.expr, frozenset(lw.decls))))
+            exprs.append(
+                Expression(
+                    s.name, lw.exprs[s.name], lw.dims[s.name], s.name_span, display_expr(s.expr, frozenset(lw.decls))
+                )
+            )
 
     # warnings
     warnings = []
@@ -1039,7 +1235,9 @@ def _model_warnings(model: Model) -> list[Diagnostic]:
     changing = {s.symbol for s in model.states} | {i.symbol for i in model.inputs} | {TIME_SYMBOL}
     for c in model.currents:
         if not c.is_input and not (model.expand(c.expr).free_symbols & changing):
-            out.append(Diagnostic("W402", c.span, f"current {c.name} is constant: it depends on no state, input or time"))
+            out.append(
+                Diagnostic("W402", c.span, f"current {c.name} is constant: it depends on no state, input or time")
+            )
     for s in model.states:
         ode = model.ode(s.name)
         if ode is None or not s.dimension.is_dimensionless or s.init.free_symbols:
@@ -1049,7 +1247,14 @@ def _model_warnings(model: Model) -> list[Diagnostic]:
         # a gate: dx/dt = alpha*(1-x) - beta*x has the factor (1 - x) and is linear in x
         init = _as_float(s.init)
         if init is not None and sympy.diff(rhs, x, 2) == 0 and rhs.has(1 - x) and not 0 <= init <= 1:
-            out.append(Diagnostic("W403", s.span, f"gate `{s.name}` starts at {init:g}, outside [0, 1]", "a gating variable is a fraction of open channels"))
+            out.append(
+                Diagnostic(
+                    "W403",
+                    s.span,
+                    f"gate `{s.name}` starts at {init:g}, outside [0, 1]",
+                    "a gating variable is a fraction of open channels",
+                )
+            )
     return out
 
 
@@ -1092,7 +1297,12 @@ def _initial_values(lw: _Lowerer, state_stmts: dict[str, L.Statement]) -> dict[s
             return out[n]
         if n in visiting:
             cycle = visiting[visiting.index(n) :] + [n]
-            lw.error("E105", state_stmts[n].name_span, f"circular initial values: {' -> '.join(cycle)}", "give at least one of these states a constant initial value")
+            lw.error(
+                "E105",
+                state_stmts[n].name_span,
+                f"circular initial values: {' -> '.join(cycle)}",
+                "give at least one of these states a constant initial value",
+            )
             return None
         visiting.append(n)
         e = raw[n]
@@ -1107,7 +1317,12 @@ def _initial_values(lw: _Lowerer, state_stmts: dict[str, L.Statement]) -> dict[s
         if TIME_SYMBOL in e.free_symbols:
             e = e.xreplace({TIME_SYMBOL: sympy.Integer(0)})
         if not e.free_symbols and _as_float(e) is None:
-            lw.error("E304", state_stmts[n].name_span, f"the initial value of `{n}` is not a finite real number", "check for a division by zero or an overflow at the initial state")
+            lw.error(
+                "E304",
+                state_stmts[n].name_span,
+                f"the initial value of `{n}` is not a finite real number",
+                "check for a division by zero or an overflow at the initial state",
+            )
             return None
         out[n] = e
         return e
@@ -1126,7 +1341,9 @@ def _oversized_definition(lw: _Lowerer) -> Diagnostic | None:
     expand to 2^60 terms. Sizes are counted on the definitions, without expanding anything.
     """
     limit = L.LIMITS["expanded_nodes"]
-    defs = {n: lw.exprs[n] for n, d in lw.decls.items() if d.kind in ("expression", "current", "state") and n in lw.exprs}
+    defs = {
+        n: lw.exprs[n] for n, d in lw.decls.items() if d.kind in ("expression", "current", "state") and n in lw.exprs
+    }
     own: dict[str, int] = {}
     uses: dict[str, Counter] = {}
     for n, e in defs.items():
@@ -1140,7 +1357,9 @@ def _oversized_definition(lw: _Lowerer) -> Diagnostic | None:
         stack, on_stack = [n], {n}
         while stack:  # depth-first without recursion: chains of definitions can be long
             m = stack[-1]
-            todo = [k for k in uses[m] if k not in size and k not in on_stack]  # back edges are cycles, reported elsewhere
+            todo = [
+                k for k in uses[m] if k not in size and k not in on_stack
+            ]  # back edges are cycles, reported elsewhere
             if todo:
                 stack.extend(todo)
                 on_stack.update(todo)
@@ -1192,7 +1411,12 @@ def _lower_synapses(lw: _Lowerer, S) -> list[Synapse]:
             decl = lw.decls.get(s.name)
             if decl is None or decl.kind != "state":
                 what = f"is a {decl.kind}" if decl else "is not declared"
-                lw.error("E206", s.name_span, f"a synapse can only add to a state variable, and `{s.name}` {what}", f"declare it, e.g. `state {s.name} = 0 nS` with `d{s.name}/dt = -{s.name}/tau`")
+                lw.error(
+                    "E206",
+                    s.name_span,
+                    f"a synapse can only add to a state variable, and `{s.name}` {what}",
+                    f"declare it, e.g. `state {s.name} = 0 nS` with `d{s.name}/dt = -{s.name}/tau`",
+                )
                 continue
             r = lw.lower(s.expr)
             if r is None or s.name not in lw.dims:
@@ -1200,15 +1424,28 @@ def _lower_synapses(lw: _Lowerer, S) -> list[Synapse]:
             expr, factor_dim = r
             factor = sympy.diff(expr, WEIGHT_SYMBOL)
             varying = {st.name for st in S if st.kind in ("state", "input")} | {"t"}
-            if factor == 0 or {x.name for x in factor.free_symbols} & (varying | {"w"}) or not _vanishes(expr - factor * WEIGHT_SYMBOL):
-                lw.error("E206", s.name_span, f"synapse {s.receptor}: the increment of {s.name} must be the weight `w` times a constant", f"write e.g. `synapse {s.receptor}: {s.name} += w` (spikes arriving together are summed)")
+            if (
+                factor == 0
+                or {x.name for x in factor.free_symbols} & (varying | {"w"})
+                or not _vanishes(expr - factor * WEIGHT_SYMBOL)
+            ):
+                lw.error(
+                    "E206",
+                    s.name_span,
+                    f"synapse {s.receptor}: the increment of {s.name} must be the weight `w` times a constant",
+                    f"write e.g. `synapse {s.receptor}: {s.name} += w` (spikes arriving together are summed)",
+                )
                 continue
             weight_dim = lw.dims[s.name] / factor_dim
             if s.op == "-=":
                 factor = -factor
             previous = next((x for x in out if x.receptor == s.receptor), None)
             if previous is not None and previous.weight_dimension != weight_dim:
-                lw.error("E301", s.name_span, f"receptor {s.receptor}: this statement needs weights of dimension {describe(weight_dim)}, but an earlier one needs {describe(previous.weight_dimension)}")
+                lw.error(
+                    "E301",
+                    s.name_span,
+                    f"receptor {s.receptor}: this statement needs weights of dimension {describe(weight_dim)}, but an earlier one needs {describe(previous.weight_dimension)}",
+                )
                 continue
             text = " ".join(L._strip_comment(s.span.text).split())
             out.append(Synapse(s.receptor, s.name, factor, weight_dim, s.name_span, text))
@@ -1225,7 +1462,9 @@ def _lower_event(lw: _Lowerer, S, seen_ode, membrane) -> Event | None:
         lw.error("E206", extra.name_span, "a second `threshold`", "a model has one spike condition")
     if not thresholds:
         for s in resets + refr:
-            lw.error("E206", s.name_span or s.span, f"`{s.kind}` without a `threshold`", "add e.g. `threshold V > V_th`")
+            lw.error(
+                "E206", s.name_span or s.span, f"`{s.kind}` without a `threshold`", "add e.g. `threshold V > V_th`"
+            )
         return None
     th = thresholds[0]
     r = lw.lower(th.expr, allow_bool=True)
@@ -1250,7 +1489,11 @@ def _lower_event(lw: _Lowerer, S, seen_ode, membrane) -> Event | None:
             continue
         want = DIMENSIONLESS if s.op in ("*=", "/=") else lw.dims[s.name]
         if rr[1] != want and not _is_zero(s.expr):
-            lw.error("E301", s.name_span, f"reset `{s.name} {s.op} …`: the value has dimension {describe(rr[1])} but must be {describe(want)}")
+            lw.error(
+                "E301",
+                s.name_span,
+                f"reset `{s.name} {s.op} …`: the value has dimension {describe(rr[1])} but must be {describe(want)}",
+            )
             continue
         if s.op == "/=" and rr[0] == 0:
             lw.error("E304", s.name_span, f"reset `{s.name} /= …` divides by zero")
@@ -1263,15 +1506,28 @@ def _lower_event(lw: _Lowerer, S, seen_ode, membrane) -> Event | None:
         rr = lw.lower(refr[0].expr)
         if rr is not None:
             if rr[1] != TIME:
-                lw.error("E301", refr[0].name_span, f"the refractory period has dimension {describe(rr[1])}; it must be a time", "write e.g. `refractory 2 ms`")
+                lw.error(
+                    "E301",
+                    refr[0].name_span,
+                    f"the refractory period has dimension {describe(rr[1])}; it must be a time",
+                    "write e.g. `refractory 2 ms`",
+                )
             elif {s.name for s in rr[0].free_symbols} - {d for d, v in lw.decls.items() if v.kind == "parameter"}:
                 lw.error("E205", refr[0].name_span, "the refractory period must be a constant or a parameter")
-            elif (value := _as_float(rr[0].xreplace({symbol(p): e for p, e in lw.exprs.items() if lw.decls[p].kind == "parameter"}))) is not None and value < 0:
+            elif (
+                value := _as_float(
+                    rr[0].xreplace({symbol(p): e for p, e in lw.exprs.items() if lw.decls[p].kind == "parameter"})
+                )
+            ) is not None and value < 0:
                 lw.error("E206", refr[0].name_span, f"the refractory period is negative ({value:g} ms)")
             else:
                 refractory, refr_span = rr[0], refr[0].name_span
         if membrane is None and refractory is not None:
-            lw.error("E206", refr[0].name_span, "a refractory period needs a membrane potential to hold (a `charge` relation)")
+            lw.error(
+                "E206",
+                refr[0].name_span,
+                "a refractory period needs a membrane potential to hold (a `charge` relation)",
+            )
     if condition is None:
         return None
     return Event(condition, strict, rel, th.name_span, tuple(out_resets), refractory, refr_span)
