@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import keyword
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -268,6 +269,13 @@ class UfuncWriter:
             return self._pow(e, dest)
         if isinstance(e, exprel):
             return self._exprel(e.args[0], dest, reciprocal=False)
+        if e.func == expm1:
+            # expm1 appears only in exponential Euler's factor (exp(B*dt) - 1)/B. numpy's expm1 is a
+            # scalar loop and its exp is vectorised, so exp(.) - 1 costs ~40% less; its absolute error,
+            # ~1e-16 |x_inf - x| on the update, stays below the rounding of x unless |B*dt| < 1e-8.
+            self._unary("np.exp", e.args[0], dest)
+            self.emit(f"np.subtract({dest}, 1.0, out={dest})")
+            return dest
         if e.func in _UFUNCS:
             return self._unary(_UFUNCS[e.func], e.args[0], dest)
         if isinstance(e, (sympy.Max, sympy.Min)):
@@ -508,6 +516,41 @@ def _vector_block(program: StepProgram, printer: NumpyPrinter) -> tuple[list[Lin
     return lines, w, buffers
 
 
+def _buffer_slots(program: StepProgram, buffers: list[str]) -> list[int]:
+    """Return a buffer number for each named value: values whose lifetimes do not overlap share one.
+
+    A value lives from its first assignment to its last use; a buffer is reused only by a value
+    assigned after the previous owner's last use (the statement that reads a value for the last
+    time may not also write its buffer).
+    """
+    start: dict[str, int] = {}
+    end: dict[str, int] = {}
+    for i, st in enumerate(program.statements):
+        if st.expr is not None:
+            for sym in st.expr.free_symbols:
+                if sym.name in start:
+                    end[sym.name] = i
+        if st.kind == "assign" and st.target in buffers:
+            start.setdefault(st.target, i)
+            end[st.target] = max(end.get(st.target, i), i)
+    slots: dict[str, int] = {}
+    busy: list[tuple[int, int]] = []  # (last use, slot)
+    free: list[int] = []
+    count = 0
+    for name in sorted(buffers, key=lambda b: start[b]):
+        for entry in [e for e in busy if e[0] < start[name]]:
+            busy.remove(entry)
+            free.append(entry[1])
+        if free:
+            free.sort()
+            slot = free.pop(0)
+        else:
+            slot, count = count, count + 1
+        slots[name] = slot
+        busy.append((end[name], slot))
+    return [slots[b] for b in buffers]
+
+
 def _scalar_block(program: StepProgram, printer: ScalarPrinter) -> list[Line]:
     out = []
     for st in program.statements:
@@ -596,6 +639,12 @@ def generate_code(
     scalar_lines = _scalar_block(program, scalar)
     stateset = set(states)
     buffers = [b for b in buffers if b not in stateset]
+    slots = _buffer_slots(program, buffers)
+    n_slots = max(slots, default=-1) + 1
+    # buffers of the named values, then the scratch buffers, then one for the held membrane potential
+    float_slots = slots + list(range(n_slots, n_slots + writer.floats + 1))
+    # neurons per block: the block's float buffers fill about 1 MB (half the L2 cache of a current core)
+    block = 2 ** max(11, min(15, int(math.log2(2**20 / (8 * len(set(float_slots)))))))
 
     invariants = [Line(f"{n} = {printer.doprint(e)}", c) for n, e, c in program.invariants]
     obs_body = _observe_body(model, printer, names)
@@ -651,6 +700,8 @@ def generate_code(
         vector_lines=vector_lines,
         scalar_lines=scalar_lines,
         buffers=buffers,
+        float_slots=float_slots,
+        block=block,
         float_scratch=[f"_s{i}" for i in range(writer.floats)],
         bool_scratch=[f"_b{i}" for i in range(writer.bools)],
         receptors=receptors,

@@ -213,6 +213,7 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
     states = [s.name for s in model.states]
     inputs = [py(i.name) for i in model.inputs]
     offsets: list[sympy.Rational] = [sympy.Integer(0)]
+    params = {py(p.name) for p in model.parameters}
 
     def read_inputs(c) -> None:
         c = sympy.nsimplify(c)
@@ -245,21 +246,47 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
                 b.statements.append(
                     Statement("note", comment="exponential Euler: x += f*(exp(B*dt) - 1)/B, exact for dx/dt = A + B*x")
                 )
-            targets = [derivative(s) for s in group]
-            targets += [
-                (f"_B_{py(s)}", b.expr(plan.linear_rates[s]), f"B = d(d{s}/dt)/d{s}")
-                for s in group
-                if plan.linear_rates.get(s) is not None
-            ]
-            b.schedule(targets)
+            # dx/dt = A + B*x with B constant (a leak, a synaptic decay): x = x*exp(B*dt) + A*(exp(B*dt) - 1)/B,
+            # where exp(B*dt) is computed once
+            fixed = {s: _constant_rate(model, b, plan, s, params) for s in group}
+            # a gate, dx/dt = alpha*(1 - x) - beta*x: f = A + B*x with A = alpha, B = -(alpha + beta)
+            split = {s: _split_rate(model, b, plan, s) if fixed[s] is None else None for s in group}
+            targets = []
             for s in group:
-                x, f = _sym(py(s)), _sym(f"_d{py(s)}_dt")
-                if plan.linear_rates.get(s) is not None:
+                if split[s] is not None:
+                    A, B = split[s]
+                    if not (A.is_Symbol and A in B.free_symbols):
+                        targets.append((f"_A_{py(s)}", A, _derivative_comment(model, derivation, s) + " = A + B*x"))
+                    targets.append((f"_B_{py(s)}", B, f"B = d(d{s}/dt)/d{s}"))
+                elif fixed[s] is None:
+                    targets.append(derivative(s))
+                    if plan.linear_rates.get(s) is not None:
+                        targets.append((f"_B_{py(s)}", b.expr(plan.linear_rates[s]), f"B = d(d{s}/dt)/d{s}"))
+                elif fixed[s][1] != 0:
+                    comment = f"d{s}/dt = A + B*{s} with a constant B: A  ({_derivative_comment(model, derivation, s)})"
+                    targets.append((f"_A_{py(s)}", fixed[s][1], comment))
+            if targets:
+                b.schedule(targets)
+            for s in group:
+                x = _sym(py(s))
+                if fixed[s] is not None:
+                    B, A = fixed[s]
+                    new = x * sympy.exp(B * DT) + (_sym(f"_A_{py(s)}") * (expm1(B * DT) / B) if A != 0 else 0)
+                    comment = f"{s} = {s}*exp(B*dt) + A*(exp(B*dt) - 1)/B, B = {sympy.sstr(B)}"
+                elif split[s] is not None:
                     B = _sym(f"_B_{py(s)}")
-                    new = x + f * (expm1(B * DT) / B)
+                    A = split[s][0] if split[s][0].is_Symbol and split[s][0] in split[s][1].free_symbols else None
+                    A = A if A is not None else _sym(f"_A_{py(s)}")
+                    new = x + (A + B * x) * (expm1(B * DT) / B)
+                    comment = f"{_derivative_comment(model, derivation, s)}\n= A + B*{s}, A = {split[s][0]}: {s} += (A + B*{s})*(exp(B*dt) - 1)/B"
+                elif plan.linear_rates.get(s) is not None:
+                    B = _sym(f"_B_{py(s)}")
+                    new = x + _sym(f"_d{py(s)}_dt") * (expm1(B * DT) / B)
+                    comment = ""
                 else:
-                    new = x + f * DT
-                b.statements.append(Statement("update", py(s), new))
+                    new = x + _sym(f"_d{py(s)}_dt") * DT
+                    comment = ""
+                b.statements.append(Statement("update", py(s), new, comment))
     elif plan.method == "exact":
         prop = plan.propagator
         read_inputs(0)
@@ -302,7 +329,6 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
             incr = sympy.Add(*[bi * ks[j][s] for j, bi in enumerate(tb.b) if bi != 0])
             b.statements.append(Statement("update", py(s), x[s] + DT * incr))
 
-    params = {py(p.name) for p in model.parameters}
     invariants, statements = _hoist(b.statements, params)
     used = set()
     for st in statements:
@@ -321,6 +347,40 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
         uses_t=uses_t,
         names=dict(names),
     )
+
+
+def _constant_rate(model: Model, b: _Builder, plan: Plan, s: str, params: set[str]):
+    """Return (B, A) if dX/dt = A + B*X with B of parameters only (else None); A may vary."""
+    rate = plan.linear_rates.get(s)
+    if rate is None:
+        return None
+    B = b.expr(model.expand(rate))
+    if not B.free_symbols <= {_sym(p) for p in params}:
+        return None
+    x = _sym(b.py(s))
+    A = sympy.expand(b.expr(model.expand(plan.odes[s])) - B * x)
+    if x in A.free_symbols:
+        return None
+    return B, A
+
+
+def _split_rate(model: Model, b: _Builder, plan: Plan, s: str):
+    """Return (A, B) of dX/dt = A + B*X in the names the model wrote, if no named value in dX/dt reads X.
+
+    For a gate, dm/dt = alpha_m*(1 - m) - beta_m*m: A = alpha_m, B = -alpha_m - beta_m. None
+    where a named value reads X (the membrane potential: the currents read it).
+    """
+    if plan.linear_rates.get(s) is None:
+        return None
+    x = _sym(b.py(s))
+    f = b.expr(plan.odes[s])
+    if any(x in e.free_symbols for _, e, _ in b.needed([("", f, "")])):
+        return None
+    B = sympy.expand(sympy.diff(f, x))
+    A = sympy.expand(f.subs(x, 0))
+    if x in B.free_symbols or sympy.expand(f - A - B * x) != 0:
+        return None
+    return A, B
 
 
 def _in_place_order(news: dict[str, sympy.Expr]) -> list[tuple[str, sympy.Expr]]:
@@ -346,10 +406,8 @@ def _in_place_order(news: dict[str, sympy.Expr]) -> list[tuple[str, sympy.Expr]]
 
 
 def _trivial(e: sympy.Expr) -> bool:
-    """A leaf, or -leaf: nothing to gain by precomputing it."""
-    if e.is_Symbol or e.is_Number:
-        return True
-    return e.is_Mul and len(e.args) == 2 and e.args[0] == -1 and e.args[1].is_Symbol
+    """A leaf: nothing to gain by precomputing it."""
+    return e.is_Symbol or e.is_Number
 
 
 def _hoist(statements: list[Statement], params: set[str]) -> tuple[list[tuple[str, sympy.Expr, str]], list[Statement]]:

@@ -28,9 +28,24 @@ class SimulationError(Exception):
     """The simulation produced NaN or infinite values, or was asked something impossible."""
 
 
+_loaded: dict[tuple[str, int, int], ModuleType] = {}  # (path, mtime, size) -> module, for repeated runs
+
+
 def load_generated(path: str | Path, expected_hash: str | None = None) -> ModuleType:
-    """Return the generated module at ``path``; raise StaleModuleError if its hash differs."""
+    """Return the generated module at ``path``; raise StaleModuleError if its hash differs.
+
+    A file loaded before and unchanged since gives the same module object (numba's compiled
+    functions then stay loaded).
+    """
     path = Path(path)
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = None
+    cached = _loaded.get(key) if key else None
+    if cached is not None and (expected_hash is None or cached.BUILD_HASH == expected_hash):
+        return cached
     # the same name in every process: numba's on-disk cache finds the module by it
     name = f"_modelgen_generated_{path.stem}_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -47,6 +62,8 @@ def load_generated(path: str | Path, expected_hash: str | None = None) -> Module
         sys.modules[name] = module  # compiled functions refer to their module by name
     else:
         sys.modules.pop(name, None)
+    if key:
+        _loaded[key] = module
     return module
 
 
@@ -212,7 +229,9 @@ def simulate(
     sample(0, 0.0)
     if fast:
         rec[:, :, 0] = [state[name][rows] for name in record]
-    chunk = check_every
+    # between checks the generated loop runs on its own; small populations without a progress
+    # callback run longer stretches, as the checks would cost more than the steps
+    chunk = check_every if progress is not None else max(check_every, min(1000, 2**16 // n))
     start = time.perf_counter()
     with np.errstate(all="ignore"):
         k = 0

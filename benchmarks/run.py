@@ -1,0 +1,475 @@
+"""Benchmark modelgen's generated simulators against plain numpy, in the same process.
+
+    python benchmarks/run.py            # full suite (about 10 minutes on 2 cores)
+    python benchmarks/run.py --quick    # small sizes, short runs (about a minute)
+
+Workloads: Hodgkin-Huxley populations (exponential Euler and rk4), LIF and Izhikevich
+populations, and the CUBA network, at N = 1 ... 1 000 000 neurons. Each is run by the
+hand-written numpy baseline (benchmarks/baselines.py), by modelgen's numpy backend and, if
+numba is installed, by its numba backend; before timing, the suite checks that modelgen and
+the baseline give the same numbers. Every implementation runs the same steps; the best of
+``--repeats`` interleaved runs counts, and the ratios (baseline time / modelgen time) are what
+hold on a noisy machine. Also measured: build time (cold: a fresh Python process, sympy import
+included; cached: an unchanged model), numba compile time, peak memory (tracemalloc, numpy
+arrays included) and the accuracy cost of float32.
+
+Output: a table on stdout, a JSON file (--json) and a log-log plot of throughput against N
+(--plot; needs matplotlib).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import baselines  # noqa: E402
+
+import modelgen  # noqa: E402
+
+MODELS = ROOT / "models"
+FULL_SIZES = (1, 100, 10_000, 100_000, 1_000_000)
+QUICK_SIZES = (1, 100, 10_000)
+
+
+def _has_numba() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------- workloads
+@dataclass
+class Workload:
+    """A model run by modelgen and by its plain-numpy baseline."""
+
+    name: str
+    model: str
+    method: str | None
+    dt: float  # ms
+    input_name: str
+    baseline: object  # function (n, steps, dt, I, n_rec) -> (seconds, V, spike_i, spike_k)
+    drive: tuple[float, float]  # per-neuron input from .. to, in the model's input unit
+    tolerance: float  # mV: max |V difference| accepted in the check
+
+    def inputs(self, n: int) -> np.ndarray:
+        lo, hi = self.drive
+        return np.linspace(lo, hi, n) if n > 1 else np.array([(lo + hi) / 2])
+
+
+WORKLOADS = [
+    Workload(
+        "hh_exp_euler",
+        "hh.model",
+        "exponential_euler",
+        0.01,
+        "I_ext",
+        baselines.hh_exponential_euler,
+        (2.0, 20.0),
+        1e-6,
+    ),
+    Workload("hh_rk4", "hh.model", "rk4", 0.01, "I_ext", baselines.hh_rk4, (2.0, 20.0), 1e-6),
+    Workload("lif", "lif.model", None, 0.1, "I_ext", baselines.lif, (100.0, 400.0), 1e-9),
+    Workload("izhikevich", "izhikevich.model", None, 0.05, "I", baselines.izhikevich, (2.0, 15.0), 1e-6),
+]
+
+
+def run_modelgen(w: Workload, model, n: int, steps: int, out_dir, backend="numpy", dtype="float64", n_rec=1):
+    r = model.run(
+        duration=steps * w.dt,
+        dt=w.dt,
+        n=n,
+        inputs={w.input_name: w.inputs(n)},
+        record=[model.states[0]],
+        record_indices=np.arange(n_rec),
+        method=w.method,
+        out_dir=out_dir,
+        backend=backend,
+        dtype=dtype,
+    )
+    return r
+
+
+def check_same(w: Workload, model, out_dir, backends) -> dict:
+    """Run modelgen and the baseline side by side; return the largest differences (raises if too large)."""
+    out = {}
+    steps = int(round(40.0 / w.dt))  # 40 ms: several spikes
+    for n in (4, 50):  # the per-neuron kernel, then the vectorised step
+        _, V, spike_i, spike_k = w.baseline(n, steps, w.dt, w.inputs(n), n_rec=n)
+        for backend in backends:
+            r = run_modelgen(w, model, n, steps, out_dir, backend, n_rec=n)
+            dv = float(np.abs(r[model.states[0]] - V).max())
+            mine = sorted(zip(r.spike_i.tolist(), np.rint(r.spike_t / w.dt).astype(int).tolist()))
+            theirs = sorted(zip(spike_i.tolist(), (spike_k + 1).tolist()))
+            if dv > w.tolerance or mine != theirs:
+                raise SystemExit(
+                    f"{w.name}: modelgen ({backend}, n={n}) and the baseline differ: max |dV| = {dv:.3g} mV, "
+                    f"{len(mine)} vs {len(theirs)} spikes"
+                )
+            out[f"{backend}_n{n}_max_dV_mV"] = dv
+            out[f"{backend}_n{n}_spikes"] = len(mine)
+    return out
+
+
+def peak_memory(fn) -> float:
+    """Return the peak bytes allocated (numpy arrays included) while ``fn()`` runs."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def steps_for(seconds_per_step: float, budget: float, n: int) -> int:
+    return int(np.clip(budget / max(seconds_per_step, 1e-9), 5, 200_000))
+
+
+def bench_population(w: Workload, sizes, budget, repeats, backends, out_dir) -> list[dict]:
+    model = modelgen.load(MODELS / w.model)
+    if "numba" in backends:  # compile before timing (the serial and the parallel loop)
+        run_modelgen(w, model, 1, 2, out_dir, "numba")
+        run_modelgen(w, model, 4096, 2, out_dir, "numba")
+    check = check_same(w, model, out_dir, backends)
+    print(f"  {w.name}: modelgen and the baseline agree ({check})", flush=True)
+    rows = []
+    for n in sizes:
+        drive = w.inputs(n)
+        seconds, *_ = w.baseline(n, 3, w.dt, drive)  # calibrate the number of steps on the baseline
+        steps = steps_for(seconds / 3, budget, n)
+        times = {"baseline": [], **{b: [] for b in backends}}
+        for _ in range(repeats):
+            times["baseline"].append(w.baseline(n, steps, w.dt, drive)[0])
+            for b in backends:
+                times[b].append(run_modelgen(w, model, n, steps, out_dir, b).wall_time)
+        row = {"workload": w.name, "n": n, "steps": steps}
+        for impl, ts in times.items():
+            best = min(ts)
+            row[f"{impl}_s"] = best
+            row[f"{impl}_neuron_steps_per_s"] = n * steps / best
+        for b in backends:
+            row[f"{b}_ratio"] = row["baseline_s"] / row[f"{b}_s"]
+        row["baseline_peak_MB"] = peak_memory(partial(w.baseline, n, 3, w.dt, drive)) / 1e6
+        for b in backends:
+            row[f"{b}_peak_MB"] = peak_memory(partial(run_modelgen, w, model, n, 3, out_dir, b)) / 1e6
+        rows.append(row)
+        print("  " + _row_text(row, backends), flush=True)
+    return rows
+
+
+# ----------------------------------------------------------------------------- network
+def _cuba_network(n: int, workdir: Path, seed: int = 1):
+    """Write and load CUBA with n neurons (80% excitatory) and 80 inputs per neuron on average."""
+    text = (MODELS / "cuba.network").read_text()
+    n_e, n_i = int(round(0.8 * n)), n - int(round(0.8 * n))
+    p = min(1.0, 80.0 / n)
+    text = text.replace("(n = 3200,", f"(n = {n_e},").replace("(n = 800,", f"(n = {n_i},")
+    text = text.replace("fixed_probability(0.02)", f"fixed_probability({p:.6g})")
+    text = text.replace("record E (V, neurons = 5)", "record E (V, neurons = 1)")
+    path = workdir / f"cuba_{n}.network"
+    path.write_text(text)
+    shutil.copy(MODELS / "cuba_lif.model", workdir / "cuba_lif.model")
+    from modelgen.network import load_network
+
+    return load_network(path, seed=seed)
+
+
+def _run_cuba(n, workdir, duration, dt, out_dir):
+    return _cuba_network(n, workdir).run(duration, dt, out_dir)
+
+
+def _cuba_arrays(net):
+    """Return the baseline's view of a modelgen network: V0 and one CSR over all neurons."""
+    pops = list(net.populations.values())
+    offset = {p.name: o for p, o in zip(pops, np.cumsum([0] + [p.n for p in pops]))}
+    n = sum(p.n for p in pops)
+    src, tgt, w = [], [], []
+    for proj in net.projections:
+        counts = np.diff(proj.indptr)
+        src.append(np.repeat(np.arange(counts.size), counts) + offset[proj.source])
+        tgt.append(proj.indices + offset[proj.target])
+        w.append(proj.weights)
+    src, tgt, w = np.concatenate(src), np.concatenate(tgt), np.concatenate(w)
+    order = np.argsort(src, kind="stable")
+    indptr = np.searchsorted(src[order], np.arange(n + 1))
+    V0 = np.concatenate([np.broadcast_to(p.initial.get("V", -60.0), (p.n,)) for p in pops])
+    excitatory = np.zeros(n, dtype=bool)
+    excitatory[offset["E"] : offset["E"] + net.populations["E"].n] = True
+    return V0, indptr, tgt[order], w[order], excitatory
+
+
+def bench_network(sizes, budget, repeats, out_dir) -> list[dict]:
+    rows = []
+    dt = 0.1
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            net = _cuba_network(n, Path(tmp))
+            V0, indptr, indices, weights, exc = _cuba_arrays(net)
+            # check: the first 20 ms spike for spike (later, rounding differences may tip a threshold crossing)
+            steps = 200
+            r = net.run(steps * dt, dt, out_dir)
+            _, _, si, sk, _ = baselines.cuba(V0, indptr, indices, weights, exc, steps, dt)
+            pop_offset = np.array([0, net.populations["E"].n])
+            mine = sorted(
+                zip((r.spike_i + pop_offset[r.spike_pop]).tolist(), np.rint(r.spike_t / dt).astype(int).tolist())
+            )
+            theirs = sorted(zip(si.tolist(), (sk + 1).tolist()))
+            if mine != theirs:
+                raise SystemExit(
+                    f"cuba n={n}: modelgen and the baseline spike differently ({len(mine)} vs {len(theirs)})"
+                )
+            seconds = baselines.cuba(V0, indptr, indices, weights, exc, 20, dt)[0]
+            steps = steps_for(seconds / 20, budget, n)
+            best = {"baseline": np.inf, "numpy": np.inf}
+            events = {}
+            for _ in range(repeats):
+                t, _, _, _, ev = baselines.cuba(V0, indptr, indices, weights, exc, steps, dt)
+                best["baseline"] = min(best["baseline"], t)
+                events["baseline"] = ev
+                net = _cuba_network(n, Path(tmp))
+                r = net.run(steps * dt, dt, out_dir)
+                best["numpy"] = min(best["numpy"], r.wall_time)
+                events["numpy"] = r.synaptic_events
+            row = {"workload": "cuba", "n": n, "steps": steps, "synapses": int(indices.size)}
+            for impl in best:
+                row[f"{impl}_s"] = best[impl]
+                row[f"{impl}_neuron_steps_per_s"] = n * steps / best[impl]
+                row[f"{impl}_synaptic_events_per_s"] = events[impl] / best[impl]
+            row["numpy_ratio"] = best["baseline"] / best["numpy"]
+            row["baseline_peak_MB"] = (
+                peak_memory(partial(baselines.cuba, V0, indptr, indices, weights, exc, 3, dt)) / 1e6
+            )
+            row["numpy_peak_MB"] = peak_memory(partial(_run_cuba, n, Path(tmp), 3 * dt, dt, out_dir)) / 1e6
+            rows.append(row)
+            print(
+                "  " + _row_text(row, ["numpy"]) + f"  {row['numpy_synaptic_events_per_s'] / 1e6:.2f} M events/s",
+                flush=True,
+            )
+    return rows
+
+
+# ----------------------------------------------------------------------------- build times
+def bench_build(out_dir: Path, backends) -> dict:
+    """Cold build (fresh process, sympy import included), cached build, numba compile."""
+    out = {}
+    for model, method in (
+        ("hh.model", "exponential_euler"),
+        ("hh.model", "rk4"),
+        ("lif.model", None),
+        ("izhikevich.model", None),
+        ("cuba_lif.model", None),
+    ):
+        key = model.split(".")[0] + (f"_{method}" if method == "rk4" else "")
+        script = (
+            "import time; t0 = time.perf_counter(); import modelgen; "
+            f"m = modelgen.load({str(MODELS / model)!r}); m.code({method!r}); print(time.perf_counter() - t0)"
+        )
+        start = time.perf_counter()
+        inner = float(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+        out[f"{key}_cold_s"] = time.perf_counter() - start  # interpreter start included
+        out[f"{key}_cold_in_process_s"] = inner
+        m = modelgen.load(MODELS / model)
+        d = Path(tempfile.mkdtemp(dir=out_dir))
+        m.build(d, method)
+        start = time.perf_counter()
+        m.build(d, method)
+        out[f"{key}_cached_build_s"] = time.perf_counter() - start
+        script = (
+            "import time; t0 = time.perf_counter(); import modelgen; "
+            f"m = modelgen.load({str(MODELS / model)!r}); m.load_module({str(d)!r}, {method!r}); "
+            "print(time.perf_counter() - t0)"
+        )
+        out[f"{key}_cached_fresh_process_s"] = float(
+            subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+        )
+    if "numba" in backends:
+        d = Path(tempfile.mkdtemp(dir=out_dir))
+        script = (
+            "import time, modelgen; m = modelgen.load({p!r}); t0 = time.perf_counter(); "
+            "m.run(duration=0.1, dt=0.01, n=1, backend='numba', out_dir={d!r}); "
+            "m.run(duration=0.1, dt=0.01, n=4096, backend='numba', out_dir={d!r}); print(time.perf_counter() - t0)"
+        ).format(p=str(MODELS / "hh.model"), d=str(d))
+        for key in ("hh_numba_compile_s", "hh_numba_cached_compile_s"):
+            out[key] = float(
+                subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+            )
+    return out
+
+
+def bench_float32(out_dir, backends) -> dict:
+    """Spike times of HH in float32 against float64 (100 neurons, 2 to 20 uA/cm^2, 200 ms)."""
+    w = WORKLOADS[0]
+    model = modelgen.load(MODELS / w.model)
+    out = {}
+    steps = int(round(200.0 / w.dt))
+    ref = run_modelgen(w, model, 100, steps, out_dir)
+    single = run_modelgen(w, model, 100, steps, out_dir, dtype="float32")
+    diffs, missing = [], 0
+    for i in range(100):
+        a, b = ref.spike_times(i), single.spike_times(i)
+        if a.size != b.size:
+            missing += abs(a.size - b.size)
+            continue
+        if a.size:
+            diffs.append(np.abs(a - b).max())
+    out["spikes_float64"] = int(ref.spike_t.size)
+    out["spike_count_differences"] = missing
+    out["max_spike_time_difference_ms"] = float(max(diffs)) if diffs else 0.0
+    out["mean_spike_time_difference_ms"] = float(np.mean(diffs)) if diffs else 0.0
+    n = 100_000 if "--quick" not in sys.argv else 10_000
+    t64 = run_modelgen(w, model, n, 20, out_dir).wall_time
+    t32 = run_modelgen(w, model, n, 20, out_dir, dtype="float32").wall_time
+    out[f"speedup_float32_n{n}"] = t64 / t32
+    return out
+
+
+# ----------------------------------------------------------------------------- output
+def _fmt_rate(x: float) -> str:
+    return f"{x / 1e6:8.3f}M"
+
+
+def _row_text(row: dict, backends) -> str:
+    parts = [
+        f"{row['workload']:<14} N={row['n']:>9,} steps={row['steps']:>6}",
+        f"baseline {_fmt_rate(row['baseline_neuron_steps_per_s'])}",
+    ]
+    for b in backends:
+        if f"{b}_ratio" in row:
+            parts.append(f"{b} {_fmt_rate(row[f'{b}_neuron_steps_per_s'])} ({row[f'{b}_ratio']:5.2f}x)")
+    return "  ".join(parts)
+
+
+def print_table(rows, backends) -> None:
+    cols = (
+        ["workload", "N", "baseline n-steps/s"]
+        + [f"{b} n-steps/s (x baseline)" for b in backends]
+        + ["peak MB b/np" + ("/nb" if "numba" in backends else "")]
+    )
+    print("\n| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in rows:
+        cells = [r["workload"], f"{r['n']:,}", f"{r['baseline_neuron_steps_per_s'] / 1e6:.3g} M"]
+        for b in backends:
+            if f"{b}_ratio" in r:
+                cells.append(f"{r[f'{b}_neuron_steps_per_s'] / 1e6:.3g} M ({r[f'{b}_ratio']:.2f}x)")
+            else:
+                cells.append("")
+        mem = [f"{r.get(f'{k}_peak_MB', float('nan')):.3g}" for k in ["baseline", *backends] if f"{k}_peak_MB" in r]
+        cells.append("/".join(mem))
+        print("| " + " | ".join(cells) + " |")
+
+
+def plot(rows, backends, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot")
+        return
+    names = list(dict.fromkeys(r["workload"] for r in rows))
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        sel = [r for r in rows if r["workload"] == name]
+        for impl, style in (("baseline", "k--o"), ("numpy", "C0-o"), ("numba", "C1-s")):
+            pts = [(r["n"], r[f"{impl}_neuron_steps_per_s"]) for r in sel if f"{impl}_neuron_steps_per_s" in r]
+            if pts:
+                ax.loglog(*zip(*pts), style, label={"baseline": "plain numpy"}.get(impl, f"modelgen {impl}"))
+        ax.set_title(name)
+        ax.set_xlabel("neurons N")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel("neuron-steps per second")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="N up to 10 000, short runs, one repeat")
+    ap.add_argument("--sizes", help="comma-separated population sizes (default: 1,100,10000,100000,1000000)")
+    ap.add_argument(
+        "--workloads", help="comma-separated: " + ",".join(w.name for w in WORKLOADS) + ",cuba,build,float32"
+    )
+    ap.add_argument("--backends", default=None, help="numpy,numba (default: numba too when installed)")
+    ap.add_argument("--budget", type=float, default=None, help="seconds per timed run (default 1.5; quick 0.2)")
+    ap.add_argument("--repeats", type=int, default=None, help="interleaved repeats, best counts (default 3; quick 1)")
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results.json"), help="where to write the results")
+    ap.add_argument(
+        "--plot", default=str(ROOT / "benchmarks" / "throughput.png"), help="PNG of throughput vs N ('' for none)"
+    )
+    args = ap.parse_args(argv)
+
+    sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else (QUICK_SIZES if args.quick else FULL_SIZES)
+    budget = args.budget or (0.2 if args.quick else 1.5)
+    repeats = args.repeats or (1 if args.quick else 3)
+    backends = args.backends.split(",") if args.backends else (["numpy", "numba"] if _has_numba() else ["numpy"])
+    chosen = (
+        set(args.workloads.split(",")) if args.workloads else {w.name for w in WORKLOADS} | {"cuba", "build", "float32"}
+    )
+    net_sizes = tuple(
+        s for s in ((1000, 4000) if args.quick else (1000, 4000, 16000, 64000)) if s <= max(max(sizes), 1000)
+    )
+
+    info = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "modelgen": modelgen.__version__,
+        "quick": args.quick,
+        "budget_s": budget,
+        "repeats": repeats,
+    }
+    if "numba" in backends:
+        import numba
+
+        info["numba"] = numba.__version__
+    print(f"modelgen benchmarks: {info}", flush=True)
+    results = {"info": info, "rows": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        out_dir = Path(tmp)
+        with np.errstate(all="ignore"):
+            for w in WORKLOADS:
+                if w.name in chosen:
+                    results["rows"] += bench_population(w, sizes, budget, repeats, backends, out_dir)
+            if "cuba" in chosen:
+                results["rows"] += bench_network(net_sizes, budget, repeats, out_dir)
+            if "float32" in chosen:
+                results["float32"] = bench_float32(out_dir, backends)
+                print(f"  float32: {results['float32']}", flush=True)
+        if "build" in chosen:
+            results["build"] = bench_build(out_dir, backends)
+            print(f"  build: {json.dumps(results['build'], indent=None)}", flush=True)
+    print_table(results["rows"], backends)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+        print(f"wrote {args.json}")
+    if args.plot and results["rows"]:
+        plot(results["rows"], backends, Path(args.plot))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
