@@ -450,8 +450,9 @@ def _hoist(statements: list[Statement], params: set[str]) -> tuple[list[tuple[st
     out = []
     for st in statements:
         if st.kind == "assign" and st.expr is not None and is_const(st.expr) and st.target not in params:
-            invariants.append((st.target, st.expr, st.comment))
-            constant.add(_sym(st.target))
+            if _sym(st.target) not in constant:  # a value of parameters only, assigned again in a later stage
+                invariants.append((st.target, st.expr, st.comment))
+                constant.add(_sym(st.target))
             continue
         if st.expr is not None:
             st = Statement(st.kind, st.target, split(st.expr), st.comment, st.stage)

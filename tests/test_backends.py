@@ -6,6 +6,7 @@ print the same step program, so they agree to rounding (tolerances far below any
 effect), spike for spike.
 """
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -109,9 +110,12 @@ def test_time_varying_input_in_the_kernel(out_dir):
 
 
 # ----------------------------------------------------------------------------- numba
-numba = pytest.importorskip("numba", reason="numba backend: pip install -e '.[numba]'")
+requires_numba = pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None, reason="numba backend: pip install -e '.[numba]'"
+)
 
 
+@requires_numba
 @pytest.mark.parametrize("model, method", [("hh.model", "exponential_euler"), ("izhikevich.model", "rk4")])
 def test_numba_matches_numpy(out_dir, model, method):
     m = modelgen.load(MODELS / model)
@@ -124,6 +128,7 @@ def test_numba_matches_numpy(out_dir, model, method):
     assert len(a.spike_t) >= 3
 
 
+@requires_numba
 def test_numba_parallel_per_neuron_parameters(out_dir):
     lif = modelgen.load(MODELS / "lif.model")
     n = 2500  # >= PARALLEL_MIN_N: the neurons are split across cores
@@ -133,3 +138,13 @@ def test_numba_parallel_per_neuron_parameters(out_dir):
     _same(a, b, ["V"], rtol=1e-9, atol=1e-9)
     np.testing.assert_array_equal(np.sort(a.spike_i), np.sort(b.spike_i))
     assert a.spike_t.size > n // 2
+
+
+@pytest.mark.parametrize("path", sorted(MODELS.glob("*.model")), ids=lambda p: p.stem)
+def test_every_model_runs_the_same_on_both_numpy_paths(out_dir, path):
+    m = modelgen.load(path)
+    for method in (None, "rk4"):
+        a = _run(m, out_dir, 2, duration="3 ms", method=method, record=list(m.states))
+        b = _run(m, out_dir, 12, duration="3 ms", method=method, record=list(m.states))
+        assert np.isfinite(a[m.states[0]]).all()
+        _same(a, b, list(m.states), rtol=1e-9, atol=1e-9)
