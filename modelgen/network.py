@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from . import language as L
+from . import protocols
+from .protocols import SIGNATURES
 from .diagnostics import Diagnostic, ModelError, Span, sort_key
 from .model import lower_constant
 from .units import DIMENSIONLESS, TIME, Dimension, describe, suggested_unit, unit_text_scale
@@ -57,6 +59,14 @@ class FileRef:
     """A quoted file name, as in ``from_file("pairs.csv")``."""
 
     path: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class ProtocolText:
+    """The text of an input protocol (``step(…)``, ``sine(…)``, …) in an ``input`` statement."""
+
+    text: str
     span: Span
 
 
@@ -92,7 +102,7 @@ class _Fail(Exception):
         self.diag = diag
 
 
-def _items(toks: list[L.Token], span: Span) -> tuple[Item, ...]:
+def _items(toks: list[L.Token], span: Span, raw_protocols: bool = False) -> tuple[Item, ...]:
     """Parse ``( key = expr, name, ... )`` from tokens starting at the opening parenthesis."""
     end_col = len(span.text.rstrip()) + 1
     if not toks or toks[0].text != "(":
@@ -102,18 +112,7 @@ def _items(toks: list[L.Token], span: Span) -> tuple[Item, ...]:
         raise _Fail(
             Diagnostic("E003", span.at(toks[-1].col, len(toks[-1].text)), "expected `)` at the end of the line")
         )
-    body = toks[1:-1]
-    groups: list[list[L.Token]] = [[]]
-    depth = 0
-    for t in body:
-        if t.text == "(":
-            depth += 1
-        elif t.text == ")":
-            depth -= 1
-        if t.text == "," and depth == 0:
-            groups.append([])
-        else:
-            groups[-1].append(t)
+    groups = L.split_top_level(toks[1:-1])
     out = []
     for g in groups:
         if not g:
@@ -134,6 +133,10 @@ def _items(toks: list[L.Token], span: Span) -> tuple[Item, ...]:
             value = L.Call(
                 "from_file", (FileRef(v[2].text[1:-1], span.at(v[2].col, len(v[2].text))),), span.at(v[0].col, 9)
             )
+        elif raw_protocols and v and v[0].text in SIGNATURES and len(v) > 1 and v[1].text == "(":
+            # an input protocol such as step(200 pA, on=100 ms): resolved by modelgen.protocols at run time
+            start, end = v[0].col, v[-1].col + len(v[-1].text)
+            value = ProtocolText(span.text[start - 1 : end - 1], span.at(start, end - start))
         else:
             value = L._ExprParser(v, span, frozenset()).parse_all()
         out.append(Item(key.text, value, kspan))
@@ -219,7 +222,8 @@ def parse_network_text(source: str, file: str = "<network>") -> NetworkSpec:
                     )
                 )
             else:
-                statements.append(NetStatement(head.text, span, pname, pspan, items=_items(toks[2:], span)))
+                items = _items(toks[2:], span, raw_protocols=head.text == "input")
+                statements.append(NetStatement(head.text, span, pname, pspan, items=items))
         except _Fail as f:
             diags.append(f.diag)
         except L._Fail as f:
@@ -480,6 +484,8 @@ def build_network(spec: NetworkSpec, seed: int = 0) -> Network:
         for item in st.items:
             if item.key not in {i.name for i in m.inputs}:
                 diags.append(_unknown(item, "input", [i.name for i in m.inputs], tgt.model.name))
+            elif isinstance(item.value, ProtocolText):
+                tgt.inputs[item.key] = item.value  # resolved when the run's dt and duration are known
             elif item.value is not None:
                 v = vals.value(item.value, m.input(item.key).dimension, item.key, tgt.n)
                 if v is not None:
@@ -803,7 +809,21 @@ def _simulate(net: Network, duration: float, dt: float, out_dir, method, extra_r
     for name, pop in net.populations.items():
         module = pop.model.load_module(out_dir, method)
         p = {k: _per_neuron(v, pop.n, k) for k, v in {**module.PARAMETERS, **pop.params}.items()}
-        inputs = {k: _constant(_per_neuron(pop.inputs.get(k, v), pop.n, k)) for k, v in module.INPUTS.items()}
+        inputs = {}
+        for k, v in module.INPUTS.items():
+            given = pop.inputs.get(k, v)
+            if isinstance(given, ProtocolText):
+                ctx = protocols.RunContext(pop.n, dt, n_steps * dt, net.seed, Path(net.spec.file).parent)
+                target = protocols.Target.of(pop.model.model.input(k))
+                try:
+                    inputs[k] = protocols.resolve(given.text, target, ctx)
+                except ModelError as e:  # point at the network file's line
+                    d = e.diagnostics[0]
+                    raise ModelError([Diagnostic(d.code, given.span, d.message, d.hint)]) from None
+                if not callable(inputs[k]):
+                    inputs[k] = _constant(_per_neuron(inputs[k], pop.n, k))
+            else:
+                inputs[k] = _constant(_per_neuron(given, pop.n, k))
         with np.errstate(all="ignore"):
             state = module.initial_state(p, inputs, pop.n, dict(pop.initial))
             step, observe, receive, _run = module.make_simulator(state, p, inputs, dt)

@@ -196,3 +196,18 @@ def test_cli_network_raster_plot(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_step_current_drive(tmp_path):
+    text = """network Step
+population A = "lif.model" (n = 2)
+input A (I_ext = step(300 pA, on = 50 ms, off = 150 ms))
+"""
+    r = load_network(write(tmp_path, text)).run(200.0, 0.1, out_dir=tmp_path / "gen")
+    _, t = r.spikes("A")
+    # from rest, 300 pA makes the first spike 13.9 ms after the onset (as with a constant drive)
+    assert t.min() == pytest.approx(50.0 + 13.9, abs=1e-9)
+    assert t.max() < 150.0 + 0.1
+    bad = write(tmp_path, text.replace("300 pA", "300 mV"), "bad.network")
+    with pytest.raises(ModelError, match="bad.network:3:"):
+        load_network(bad).run(10.0, 0.1, out_dir=tmp_path / "gen")
