@@ -28,9 +28,9 @@ import numpy as np
 
 from . import language as L
 from . import protocols
-from .protocols import SIGNATURES
 from .diagnostics import Diagnostic, ModelError, Span, sort_key
 from .model import lower_constant
+from .protocols import SIGNATURES
 from .units import DIMENSIONLESS, TIME, Dimension, describe, suggested_unit, unit_text_scale
 
 __all__ = ["NetworkSpec", "Network", "NetworkResult", "parse_network_text", "load_network", "is_network_file"]
