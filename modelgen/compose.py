@@ -197,7 +197,7 @@ def _scoped(
         elif key in free:
             bindings[key] = expr
         else:
-            close = difflib.get_close_matches(key, sorted(parameters | free), n=1)
+            close = difflib.get_close_matches(key, sorted(parameters | set(free)), n=1)
             hint = (
                 f"did you mean `{close[0]}`?"
                 if close
@@ -247,9 +247,9 @@ def standalone_model(tree: L.SyntaxTree) -> L.SyntaxTree:
     """Return a model holding the current file ``tree`` alone, so that ``modelgen check x.current`` checks it.
 
     The model has a membrane potential V (1 uF/cm^2, or 100 pF for a file written in absolute
-    units such as nS), an input current, a threshold at 0 mV (for reset lines), and the
-    values of :data:`STANDALONE_VALUES` for the free names the file reads; any other free name
-    is reported, since only a model that uses the file can say what it is.
+    units such as nS), an input current, a threshold at 0 mV (for reset lines), the rk4 scheme,
+    and the values of :data:`STANDALONE_VALUES` for the free names the file reads; any other
+    free name is reported, since only a model that uses the file can say what it is.
     """
     declared = {s.name for s in tree.statements if s.kind in ("parameter", "state", "input", "expression", "current")}
     free = _free_names(tree, declared)
@@ -261,6 +261,9 @@ def standalone_model(tree: L.SyntaxTree) -> L.SyntaxTree:
         "charge Q = C_m * V",
         "current I_ext = input inward",
         "threshold V > 0 mV",
+        # a current alone has no scheme of its own (its model decides); rk4 takes any file and is planned at
+        # once, where `auto` could pick the exact propagator, slow for coupled pairs such as V and w
+        "method rk4",
     ]
     diags = []
     for name, span in free.items():
