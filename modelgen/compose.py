@@ -156,6 +156,20 @@ def _is_constant(node, host_names: set[str]) -> bool:
     return all(n.id not in host_names and lookup_unit(n.id) is not None for n in _names_in(node))
 
 
+def _misplaced_statements(tree: L.SyntaxTree) -> list[Diagnostic]:
+    """Return an error for each statement a current file may not hold (charge, threshold, use, …)."""
+    return [
+        Diagnostic(
+            "E002",
+            s.name_span or s.span,
+            f"`{s.kind}` cannot appear in a current file",
+            "a current file holds parameters, gates, states, expressions, currents, resets and synapses",
+        )
+        for s in tree.statements
+        if s.kind not in ALLOWED_IN_CURRENTS
+    ]
+
+
 def _scoped(
     tree: L.SyntaxTree, use: L.Statement, host_names: set[str]
 ) -> tuple[list[L.Statement], list[Diagnostic], list[str]]:
@@ -163,17 +177,7 @@ def _scoped(
 
     Also returns problems, and the free names left for the host to declare (those not bound by a setting).
     """
-    diags: list[Diagnostic] = []
-    for s in tree.statements:
-        if s.kind not in ALLOWED_IN_CURRENTS:
-            diags.append(
-                Diagnostic(
-                    "E002",
-                    s.name_span or s.span,
-                    f"`{s.kind}` cannot appear in a current file",
-                    "a current file holds parameters, gates, states, expressions, currents, resets and synapses",
-                )
-            )
+    diags = _misplaced_statements(tree)
     declared = {s.name for s in tree.statements if s.kind in ("parameter", "state", "input", "expression", "current")}
     currents = [s for s in tree.statements if s.kind == "current"]
     if not currents:
@@ -246,26 +250,31 @@ def _per_area(tree: L.SyntaxTree) -> bool:
 def standalone_model(tree: L.SyntaxTree) -> L.SyntaxTree:
     """Return a model holding the current file ``tree`` alone, so that ``modelgen check x.current`` checks it.
 
-    The model has a membrane potential V (1 uF/cm^2, or 100 pF for a file written in absolute
-    units such as nS), an input current, a threshold at 0 mV (for reset lines), the rk4 scheme,
+    The file's names are kept as written. The model adds a membrane potential V (1 uF/cm^2, or
+    100 pF for a file written in absolute units such as nS), an input current I_ext, a threshold
+    at 0 mV (for reset lines), the rk4 scheme,
     and the values of :data:`STANDALONE_VALUES` for the free names the file reads; any other
     free name is reported, since only a model that uses the file can say what it is.
     """
     declared = {s.name for s in tree.statements if s.kind in ("parameter", "state", "input", "expression", "current")}
     free = _free_names(tree, declared)
+    diags = _misplaced_statements(tree)
+    if not any(s.kind == "current" for s in tree.statements):
+        diags.append(Diagnostic("E003", tree.name_span, f"{tree.name} declares no `current … inward|outward` line"))
+    # the file's names stay as written (errors name them so); the membrane's own names avoid them
+    c_m, q, i_ext = (name if name not in declared else f"{name}_alone" for name in ("C_m", "Q", "I_ext"))
     capacitance = "1 uF/cm^2" if _per_area(tree) else "100 pF"
     lines = [
         f'model {tree.name} "{tree.description}"',
-        f"parameter C_m = {capacitance}",
+        f"parameter {c_m} = {capacitance}",
         "state V = -65 mV",
-        "charge Q = C_m * V",
-        "current I_ext = input inward",
+        f"charge {q} = {c_m} * V",
+        f"current {i_ext} = input inward",
         "threshold V > 0 mV",
         # a current alone has no scheme of its own (its model decides); rk4 takes any file and is planned at
         # once, where `auto` could pick the exact propagator, slow for coupled pairs such as V and w
         "method rk4",
     ]
-    diags = []
     for name, span in free.items():
         if name in STANDALONE_VALUES:
             lines.append(f"parameter {name} = {STANDALONE_VALUES[name]}")
@@ -282,12 +291,12 @@ def standalone_model(tree: L.SyntaxTree) -> L.SyntaxTree:
     if diags:
         raise ModelError(diags)
     host = L.parse_model_text("\n".join(lines) + "\n", f"{tree.file} (checked alone)")
-    use = L.Statement("use", tree.name_span, "I", tree.name_span, path=tree.file, path_span=tree.name_span)
-    statements, diags, _ = _scoped(tree, use, {s.name for s in host.statements})
-    if diags:
-        raise ModelError(diags)
     return dataclasses.replace(
-        host, file=tree.file, source=tree.source, name_span=tree.name_span, statements=(*host.statements, *statements)
+        host,
+        file=tree.file,
+        source=tree.source,
+        name_span=tree.name_span,
+        statements=(*host.statements, *tree.statements),
     )
 
 

@@ -105,6 +105,22 @@ def test_a_current_alone_may_read_only_known_free_names(tmp_path):
     assert e.value.diagnostics[0].span.line == 3
 
 
+def test_a_current_alone_is_checked_with_its_own_names(tmp_path):
+    path = tmp_path / "slow.current"
+    path.write_text(
+        'current Slow "a time constant without a unit"\nparameter g = 1 mS/cm^2\nparameter tau = 200\n'
+        "gate n: inf = 1 / (1 + exp(-(V + 35 mV)/10 mV)), tau = tau\ncurrent I = g * n * (V + 90 mV)   outward\n"
+    )
+    with pytest.raises(ModelError) as e:
+        modelgen.load(path)
+    assert "dn/dt must have dimension 1/time (n is dimensionless)" in errors(e)
+    assert (e.value.diagnostics[0].span.line, e.value.diagnostics[0].span.col) == (4, 6)
+    path.write_text('current Empty "no current line"\nparameter g = 1 mS/cm^2\n')
+    with pytest.raises(ModelError) as e:
+        modelgen.load(path)
+    assert "Empty declares no `current … inward|outward` line" in errors(e)
+
+
 # ------------------------------------------------------------------ composition
 def test_hh_composed_gives_the_spike_times_of_hh(gen):
     inputs = {"I_ext": [5.0, 10.0, 20.0]}
@@ -367,7 +383,7 @@ refractory 5 ms
 
 # ------------------------------------------------------------------ channel properties
 def test_nmda_magnesium_block_gives_a_negative_slope_region(gen):
-    nmda = modelgen.load(MODELS / "currents" / "syn_nmda.current")  # alone: V, and the pool at peak w = 1 nS
+    nmda = modelgen.load(MODELS / "currents" / "syn_nmda.current")  # alone, with its names as written
     v = np.arange(-100.0, 41.0, 5.0)
     peak = 2 * 100 / 98 * np.log(50)
     x_r, x_d = np.exp(-peak / 2), np.exp(-peak / 100)
@@ -375,13 +391,13 @@ def test_nmda_magnesium_block_gives_a_negative_slope_region(gen):
         duration="0.01 ms",
         dt="0.01 ms",
         n=v.size,
-        initial={"V": v, "I_x_r": x_r, "I_x_d": x_d},
-        record=["I", "I_B", "I_g"],
+        initial={"V": v, "x_r": x_r, "x_d": x_d},
+        record=["I", "B", "g"],
         record_indices=np.arange(v.size),
         out_dir=gen,
     )
-    current, block = r["I"][:, 0], r["I_B"][:, 0]
-    assert r["I_g"][:, 0] == pytest.approx(1.0, rel=1e-12)
+    current, block = r["I"][:, 0], r["B"][:, 0]
+    assert r["g"][:, 0] == pytest.approx(1.0, rel=1e-12)
     assert block == pytest.approx(1 / (1 + np.exp(-0.062 * v) / 3.57), rel=1e-12)
     assert block[v == -60][0] == pytest.approx(0.0796, abs=1e-4)  # mostly blocked at rest
     assert current[v == 0][0] == pytest.approx(0.0, abs=1e-12)  # reverses at E = 0 mV
