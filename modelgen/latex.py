@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import re
 from dataclasses import dataclass
 
@@ -11,12 +12,40 @@ from sympy.printing.latex import LatexPrinter
 from .derive import MembraneDerivation, all_odes
 from .model import Model
 
-__all__ = ["Block", "model_blocks", "model_latex", "symbol_latex"]
+__all__ = ["Block", "model_blocks", "model_latex", "scoped_names", "symbol_latex"]
+
+
+# LaTeX of the names a model took from current files (``I_Na_m`` -> ``m_{Na}``), while its blocks are built
+_SCOPED: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("scoped_names", default=None)
 
 
 def symbol_latex(name: str) -> str:
     """Return LaTeX for a model name: ``g_Na`` -> ``g_{\\mathrm{Na}}``, ``alpha_m`` -> ``\\alpha_{m}``."""
-    return sympy.latex(sympy.Symbol(name))
+    return (_SCOPED.get() or {}).get(name) or sympy.latex(sympy.Symbol(name))
+
+
+def scoped_names(model: Model) -> dict[str, str]:
+    """Return LaTeX for each name scoped by a ``use`` line: the file's own name tagged with the current's.
+
+    ``use "currents/na_hh" as I_Na`` makes ``I_Na_m``, ``I_Na_g``, ``I_Na_alpha_m``; they are shown as
+    ``m_{Na}``, ``g_{Na}``, ``\\alpha_{m,Na}`` (the way a textbook writes them), not ``I_{Na m}``. A name
+    belongs to the current declared in the same file whose name is its longest prefix.
+    """
+    aliases: dict[str, list[str]] = {}
+    for c in model.currents:
+        if c.span is not None and c.span.file != model.file:
+            aliases.setdefault(c.span.file, []).append(c.name)
+    out = {}
+    for item in (*model.parameters, *model.states, *model.expressions):
+        for alias in sorted(aliases.get(item.span.file if item.span else "", ()), key=len, reverse=True):
+            if item.name.startswith(alias + "_"):
+                tag = (alias[2:] if alias.startswith("I_") and len(alias) > 2 else alias).replace("_", " ")
+                local = sympy.latex(sympy.Symbol(item.name[len(alias) + 1 :]))
+                out[item.name] = (
+                    f"{local[:-1]},{tag}}}" if local.endswith("}") and "_{" in local else f"{local}_{{{tag}}}"
+                )
+                break
+    return out
 
 
 def _ddt(name: str) -> str:
@@ -37,7 +66,7 @@ class _Printer(LatexPrinter):
                 else expr.name[5:]
             )
             return r"\,\mathrm{" + unit + "}"  # a thin space after the number, as in print
-        return super()._print_Symbol(expr, style)
+        return (_SCOPED.get() or {}).get(expr.name) or super()._print_Symbol(expr, style)
 
     def _print_ExpBase(self, expr, exp=None):
         r"""Return ``e^{x}`` for a simple argument, ``\exp(…)`` for a fraction or sum (legible, not a tiny superscript)."""
@@ -124,6 +153,16 @@ def model_blocks(
 
     ``expand`` substitutes intermediate expressions and currents into the ODEs.
     """
+    token = _SCOPED.set(scoped_names(model))
+    try:
+        return _model_blocks(model, derivation, derivation_steps, expand)
+    finally:
+        _SCOPED.reset(token)
+
+
+def _model_blocks(
+    model: Model, derivation: MembraneDerivation | None, derivation_steps: bool, expand: bool
+) -> list[Block]:
     blocks: list[Block] = []
     if derivation is not None:
         V = derivation.state

@@ -193,6 +193,23 @@ def test_settings_bind_parameters_to_host_expressions(tmp_path, gen):
     assert r["I_K2"][:, 0] == pytest.approx(36 * 0.5**4 * (-65 - np.array([-72.0, -85.0])), rel=1e-9)
 
 
+def test_latex_shows_each_used_current_with_its_own_name(tmp_path):
+    hh = modelgen.load(MODELS / "hh_composed.model").latex()
+    assert r"C_{m} \, \frac{dV}{dt} &= -I_{Na} - I_{K} - I_{L} + I_{ext}" in hh
+    # the names inside a current are shown as the file writes them, tagged with the current
+    assert r"I_{Na} &= g_{Na} m_{Na}^{3} h_{Na} \left(V - E_{Na}\right)" in hh
+    assert r"\frac{dm_{Na}}{dt} &= \alpha_{m,Na} \left(1 - m_{Na}\right) - \beta_{m,Na} m_{Na}" in hh
+    assert r"$g_{K}$ & 36 & $\mathrm{mS/cm^{2}}$" in hh
+    two = load_text(
+        tmp_path,
+        HOST
+        + "parameter I_K_max = 1 uA/cm^2\n"  # the model's own name, not a scoped one
+        + 'use "currents/k_hh" as I_K\nuse "currents/k_hh" as I_K2 (g = 5 mS/cm^2)\n',
+    ).latex()
+    assert r"I_{K} &= g_{K} n_{K}^{4}" in two and r"I_{K2} &= g_{K2} n_{K2}^{4}" in two
+    assert r"$I_{K max}$ & 1" in two
+
+
 def test_unknown_setting_is_reported_with_a_suggestion(tmp_path):
     with pytest.raises(ModelError) as e:
         load_text(tmp_path, HOST + 'use "currents/leak" as I_L (gg = 1 mS/cm^2)\n')
