@@ -258,6 +258,8 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
                     if not (A.is_Symbol and A in B.free_symbols):
                         targets.append((f"_A_{py(s)}", A, _derivative_comment(model, derivation, s) + " = A + B*x"))
                     targets.append((f"_B_{py(s)}", B, f"B = d(d{s}/dt)/d{s}"))
+                    A_value = A if A.is_Symbol and A in B.free_symbols else _sym(f"_A_{py(s)}")
+                    targets.append((f"_q_{py(s)}", A_value / _sym(f"_B_{py(s)}"), f"q = A/B = -{s}_inf"))
                 elif fixed[s] is None:
                     targets.append(derivative(s))
                     if plan.linear_rates.get(s) is not None:
@@ -274,11 +276,13 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
                     new = x * sympy.exp(B * DT) + (_sym(f"_A_{py(s)}") * (expm1(B * DT) / B) if A != 0 else 0)
                     comment = f"{s} = {s}*exp(B*dt) + A*(exp(B*dt) - 1)/B, B = {sympy.sstr(B)}"
                 elif split[s] is not None:
-                    B = _sym(f"_B_{py(s)}")
-                    A = split[s][0] if split[s][0].is_Symbol and split[s][0] in split[s][1].free_symbols else None
-                    A = A if A is not None else _sym(f"_A_{py(s)}")
-                    new = x + (A + B * x) * (expm1(B * DT) / B)
-                    comment = f"{_derivative_comment(model, derivation, s)}\n= A + B*{s}, A = {split[s][0]}: {s} += (A + B*{s})*(exp(B*dt) - 1)/B"
+                    # x relaxes to x_inf = -A/B: x = x_inf + (x - x_inf)*exp(B*dt) = (x + q)*exp(B*dt) - q
+                    B, q = _sym(f"_B_{py(s)}"), _sym(f"_q_{py(s)}")
+                    new = (x + q) * sympy.exp(B * DT) - q
+                    comment = (
+                        f"{_derivative_comment(model, derivation, s)}\n= A + B*{s} with A = {split[s][0]}: "
+                        f"{s} relaxes to {s}_inf = -A/B, {s} = {s}_inf + ({s} - {s}_inf)*exp(B*dt)"
+                    )
                 elif plan.linear_rates.get(s) is not None:
                     B = _sym(f"_B_{py(s)}")
                     new = x + _sym(f"_d{py(s)}_dt") * (expm1(B * DT) / B)
