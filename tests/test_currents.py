@@ -491,3 +491,40 @@ threshold V > -20 mV
     (without, rest_without), (with_nap, rest_with) = rheobase(0.0), rheobase(0.03)
     assert (without, with_nap) == pytest.approx((0.2, 0.1))  # uA/cm^2, on a grid of 0.02
     assert rest_with > rest_without + 0.3  # the window current depolarises the resting potential
+
+
+# ------------------------------------------------------------------ the README's worked example
+def _block_after(text: str, marker: str) -> str:
+    """Return the first fenced code block after ``marker`` in the README."""
+    return re.search(r"```\n(.*?)```", text[text.index(marker) :], re.S).group(1)
+
+
+def test_readme_worked_example_runs_as_written(tmp_path, gen):
+    readme = (ROOT / "README.md").read_text()
+    current = _block_after(readme, "**1. Write the file**")
+    model = _block_after(readme, "**3. Use it in a model.**")
+    (tmp_path / "mycurrents").mkdir()
+    (tmp_path / "mycurrents" / "kslow.current").write_text(current)
+    with pytest.raises(ModelError) as e:  # step 2: the time constant without its unit
+        modelgen.load(tmp_path / "mycurrents" / "kslow.current")
+    assert "dn/dt must have dimension 1/time (n is dimensionless)" in errors(e)
+    (tmp_path / "mycurrents" / "kslow.current").write_text(current.replace("tau = 200\n", "tau = 200 ms\n"))
+    assert modelgen.load(tmp_path / "mycurrents" / "kslow.current").warnings == ()
+    (tmp_path / "rs_slowk.model").write_text(model)
+    m = modelgen.load(tmp_path / "rs_slowk.model")
+    assert m.parameters["I_Ks_g"] == "0.3 mS/cm^2"
+    assert m.states == ("V", "I_Na_m", "I_Na_h", "I_Kd_n", "I_Ks_n")
+    r = m.run(
+        duration="1 s",
+        dt="0.05 ms",
+        n=2,
+        inputs={"I_ext": 2.0},
+        params={"I_Ks_g": [0.3, 0.0]},
+        record=["V", "I_Ks_n"],
+        out_dir=gen,
+    )
+    assert [len(r.spike_times(i)) for i in range(2)] == [28, 71]
+    assert np.diff(r.spike_times(0))[[0, -1]] == pytest.approx([17.0, 46.1], abs=0.05)
+    assert np.diff(r.spike_times(1))[[0, -1]] == pytest.approx([14.0, 13.9], abs=0.05)
+    assert r["I_Ks_n"][0, [0, -1]] == pytest.approx([0.028, 0.136], abs=5e-4)
+    assert r"I_{Ks} &= g_{Ks} n_{Ks} \left(V - E_{K}\right)" in m.latex()
