@@ -59,8 +59,18 @@ def symbol(name: str) -> sympy.Symbol:
 
 
 # ----------------------------------------------------------------------- IR
+class _Named:
+    """A model quantity with a name, and so a sympy symbol."""
+
+    name: str
+
+    @property
+    def symbol(self) -> sympy.Symbol:
+        return symbol(self.name)
+
+
 @dataclass(frozen=True)
-class Parameter:
+class Parameter(_Named):
     name: str
     value: float  # internal units
     dimension: Dimension
@@ -69,16 +79,12 @@ class Parameter:
     span: Span
 
     @property
-    def symbol(self) -> sympy.Symbol:
-        return symbol(self.name)
-
-    @property
     def display_value(self) -> float:
         return self.value / self.display_scale
 
 
 @dataclass(frozen=True)
-class State:
+class State(_Named):
     name: str
     init: sympy.Expr  # in parameters and inputs (states already substituted), internal units
     dimension: Dimension
@@ -86,13 +92,9 @@ class State:
     display_scale: float
     span: Span
 
-    @property
-    def symbol(self) -> sympy.Symbol:
-        return symbol(self.name)
-
 
 @dataclass(frozen=True)
-class Input:
+class Input(_Named):
     name: str
     default: float
     dimension: Dimension
@@ -100,13 +102,9 @@ class Input:
     display_scale: float
     span: Span
 
-    @property
-    def symbol(self) -> sympy.Symbol:
-        return symbol(self.name)
-
 
 @dataclass(frozen=True)
-class Expression:
+class Expression(_Named):
     """A named intermediate expression (``alpha_m = …``)."""
 
     name: str
@@ -115,13 +113,9 @@ class Expression:
     span: Span
     shown: sympy.Expr | None = None  # as written, units kept (for display)
 
-    @property
-    def symbol(self) -> sympy.Symbol:
-        return symbol(self.name)
-
 
 @dataclass(frozen=True)
-class Current:
+class Current(_Named):
     name: str
     expr: sympy.Expr  # for an input current, the input's symbol
     direction: str  # inward | outward
@@ -129,10 +123,6 @@ class Current:
     span: Span
     is_input: bool = False
     shown: sympy.Expr | None = None
-
-    @property
-    def symbol(self) -> sympy.Symbol:
-        return symbol(self.name)
 
 
 @dataclass(frozen=True)
