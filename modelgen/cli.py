@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import click
@@ -34,6 +36,30 @@ def _fail(err: ModelError, as_json: bool = False) -> None:
 def _warn(model) -> None:
     if model.warnings:
         click.echo(format_diagnostics(list(model.warnings)), err=True)
+
+
+@contextlib.contextmanager
+def _reporting_errors(progress=None):
+    """Run a block that simulates: warnings are printed after it; modelgen's errors end the
+    command with their message and exit status 1 (never a traceback)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except ModelError as e:
+            if progress is not None:
+                progress.close()
+            _print_warnings(caught)
+            _fail(e)
+        except (SimulationError, StaleModuleError) as e:
+            if progress is not None:
+                progress.close()
+            _print_warnings(caught)
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+    if progress is not None:
+        progress.close()
+    _print_warnings(caught)
 
 
 def _print_warnings(caught) -> None:
@@ -262,7 +288,6 @@ def run(
     dtype,
 ) -> None:
     """Simulate N neurons of FILE (or a network file) and print a summary (and save results)."""
-    import warnings
 
     import numpy as np
 
@@ -277,41 +302,29 @@ def run(
     inputs, params = _assignments(inputs, "--input"), _assignments(params, "--param")
     n = n or implied_n([*inputs.values(), *params.values()]) or 1
     progress = _Progress("simulating", enabled=not quiet)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            m = _load(file)
-            _warn(m.model)
-            record = list(record)
-            if plot:  # draw the inputs too
-                record = record or [m.model.membrane_state or m.model.states[0].name]
-                record += [i.name for i in m.model.inputs if i.name not in record]
-            result = m.run(
-                duration=duration,
-                dt=dt,
-                n=n,
-                inputs=inputs,
-                params=params,
-                initial=_assignments(initial, "--init"),
-                record=record or None,
-                record_indices=np.arange(min(n, record_neurons)),
-                method=method,
-                out_dir=out_dir,
-                seed=seed,
-                progress=progress,
-                dtype=dtype,
-                backend=backend,
-            )
-        except ModelError as e:
-            progress.close()
-            _fail(e)
-        except (SimulationError, StaleModuleError) as e:
-            progress.close()
-            _print_warnings(caught)
-            click.echo(f"error: {e}", err=True)
-            sys.exit(1)
-    progress.close()
-    _print_warnings(caught)
+    with _reporting_errors(progress):
+        m = _load(file)
+        _warn(m.model)
+        record = list(record)
+        if plot:  # draw the inputs too
+            record = record or [m.model.membrane_state or m.model.states[0].name]
+            record += [i.name for i in m.model.inputs if i.name not in record]
+        result = m.run(
+            duration=duration,
+            dt=dt,
+            n=n,
+            inputs=inputs,
+            params=params,
+            initial=_assignments(initial, "--init"),
+            record=record or None,
+            record_indices=np.arange(min(n, record_neurons)),
+            method=method,
+            out_dir=out_dir,
+            seed=seed,
+            progress=progress,
+            dtype=dtype,
+            backend=backend,
+        )
     if save:
         try:
             saved = result.save(save)
@@ -330,16 +343,11 @@ def _run_network(file, duration, dt, seed, record, save, out_dir, method, plot=N
     from .api import quantity
     from .units import TIME
 
-    try:
+    with _reporting_errors():
         net = load_network(file, seed=seed)
         result = net.run(
             quantity(duration, TIME, "duration", "ms"), quantity(dt, TIME, "dt", "ms"), out_dir, method, list(record)
         )
-    except ModelError as e:
-        _fail(e)
-    except (SimulationError, StaleModuleError) as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(1)
     if save:
         save = save if save.endswith(".npz") else save + ".npz"
         Path(save).parent.mkdir(parents=True, exist_ok=True)
@@ -451,35 +459,22 @@ def sweep(file, params, inputs, duration, dt, transient, out, plot_fi, out_dir, 
     latency (ms from the start; empty if the point never spiked) and the mean membrane
     potential.
     """
-    import warnings
 
     from .sweep import run_sweep
 
     progress = _Progress("sweep", enabled=not quiet)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            m = _load(file)
-            _warn(m.model)
-            p_axes, p_fixed = _axes_and_values(m, _assignments(params, "--param"), "parameter")
-            i_axes, i_fixed = _axes_and_values(m, _assignments(inputs, "--input"), "input")
-            if not p_axes and not i_axes:
-                raise click.UsageError("give at least one range to sweep, e.g. --input I_ext=0:20:1uA/cm^2")
-            start = time.perf_counter()
-            table = run_sweep(
-                m, p_axes + i_axes, p_fixed, i_fixed, duration, dt, transient, method, seed, out_dir, progress
-            )
-            wall = time.perf_counter() - start
-        except ModelError as e:
-            progress.close()
-            _fail(e)
-        except (SimulationError, StaleModuleError) as e:
-            progress.close()
-            _print_warnings(caught)
-            click.echo(f"error: {e}", err=True)
-            sys.exit(1)
-    progress.close()
-    _print_warnings(caught)
+    with _reporting_errors(progress):
+        m = _load(file)
+        _warn(m.model)
+        p_axes, p_fixed = _axes_and_values(m, _assignments(params, "--param"), "parameter")
+        i_axes, i_fixed = _axes_and_values(m, _assignments(inputs, "--input"), "input")
+        if not p_axes and not i_axes:
+            raise click.UsageError("give at least one range to sweep, e.g. --input I_ext=0:20:1uA/cm^2")
+        start = time.perf_counter()
+        table = run_sweep(
+            m, p_axes + i_axes, p_fixed, i_fixed, duration, dt, transient, method, seed, out_dir, progress
+        )
+        wall = time.perf_counter() - start
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(table.to_csv(), encoding="utf-8")
