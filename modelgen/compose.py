@@ -14,7 +14,7 @@ expression of the host). Spans keep pointing into the current file, so an error 
 it is reported there.
 
 Files are looked up relative to the model file, then on the search path
-(``MODELGEN_PATH``, ``--path``), then in the bundled library; a path that leaves those
+(``search_path`` of ``modelgen.load``, then ``MODELGEN_PATH``), then in the bundled library; a path that leaves those
 folders is refused.
 """
 
