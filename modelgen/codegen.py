@@ -44,16 +44,10 @@ BACKENDS = ("numpy", "numba")
 _RESERVED = {"np", "math", "numba", "dt", "float", "bool", "range", "min", "max", "abs"}
 
 
-class NumpyPrinter(NumPyPrinter):
-    """sympy's numpy printer, printing ``np.f`` and readable numbers and branches."""
+class _ReadablePrinting:
+    """What both printers share: model names as renamed for Python, numbers as short floats."""
 
-    def __init__(self, names: dict[str, str] | None = None):
-        super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False})
-        self.names = names or {}
-
-    def _module_format(self, fqn, register=True):
-        s = super()._module_format(fqn, register)
-        return "np." + s[len("numpy.") :] if s.startswith("numpy.") else s
+    names: dict[str, str]
 
     def doprint(self, expr, assign_to=None):
         # print non-integer rationals as floats, so that 3/10*x reads 0.3*x
@@ -75,6 +69,18 @@ class NumpyPrinter(NumPyPrinter):
 
     def _print_Half(self, expr):
         return "0.5"
+
+
+class NumpyPrinter(_ReadablePrinting, NumPyPrinter):
+    """sympy's numpy printer, printing ``np.f`` and readable numbers and branches."""
+
+    def __init__(self, names: dict[str, str] | None = None):
+        super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False})
+        self.names = names or {}
+
+    def _module_format(self, fqn, register=True):
+        s = super()._module_format(fqn, register)
+        return "np." + s[len("numpy.") :] if s.startswith("numpy.") else s
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.as_base_exp()
@@ -111,32 +117,12 @@ class NumpyPrinter(NumPyPrinter):
         return out
 
 
-class ScalarPrinter(PythonCodePrinter):
+class ScalarPrinter(_ReadablePrinting, PythonCodePrinter):
     """Python (and numba) code on floats: ``math.exp``, ``a if c else b``, ``min``/``max``."""
 
     def __init__(self, names: dict[str, str] | None = None):
         super().__init__({"fully_qualified_modules": True})
         self.names = names or {}
-
-    def doprint(self, expr, assign_to=None):
-        expr = sympy.sympify(expr)
-        rationals = {r: sympy.Float(float(r)) for r in expr.atoms(sympy.Rational) if not r.is_Integer}
-        return super().doprint(expr.xreplace(rationals) if rationals else expr, assign_to)
-
-    def _print_Symbol(self, expr):
-        return self.names.get(expr.name, expr.name)
-
-    def _print_Rational(self, expr):
-        return _float_text(float(expr))
-
-    def _print_Integer(self, expr):
-        return str(int(expr))
-
-    def _print_Float(self, expr):
-        return _float_text(float(expr))
-
-    def _print_Half(self, expr):
-        return "0.5"
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.as_base_exp()
