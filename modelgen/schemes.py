@@ -110,16 +110,42 @@ def linear_system(model: Model, odes: dict) -> tuple[sympy.Matrix, sympy.Matrix,
     return sympy.Matrix(rows_A), sympy.Matrix(c), sympy.Matrix(len(F), len(U), [b for r in rows_B for b in r])
 
 
+def triangular_order(A: sympy.Matrix) -> list[int] | None:
+    """Return an order of the states that makes A lower triangular, or None if states feed back on each other.
+
+    The symbolic exponential of a triangular matrix is quick (its eigenvalues are its
+    diagonal); for coupled states (V <-> w of an adaptive neuron) sympy may take minutes.
+    """
+    n = A.shape[0]
+    order: list[int] = []
+    placed: set[int] = set()
+    while len(order) < n:
+        ready = [
+            i for i in range(n) if i not in placed and all(A[i, j] == 0 for j in range(n) if j != i and j not in placed)
+        ]
+        if not ready:
+            return None
+        order.append(ready[0])
+        placed.add(ready[0])
+    return order
+
+
 def exact_propagator(model: Model, odes: dict, system) -> Propagator:
     """Return the propagator exp(M dt) of the augmented system [x, 1, u] (sympy, at build time)."""
     A, c, B = system
     n, k = A.shape[0], B.shape[1]
+    order = triangular_order(A) or list(range(n))
     M = sympy.zeros(n + 1 + k, n + 1 + k)
-    M[:n, :n] = A
-    M[:n, n] = c
+    M[:n, :n] = A.extract(order, order)  # triangular in this order
+    M[:n, n] = c.extract(order, [0])
     if k:
-        M[:n, n + 1 :] = B
-    P = (M * DT_SYMBOL).exp()[:n, :].applyfunc(sympy.simplify)
+        M[:n, n + 1 :] = B.extract(order, list(range(k)))
+    P_ordered = (M * DT_SYMBOL).exp()[:n, :].applyfunc(sympy.simplify)
+    P = sympy.zeros(n, n + 1 + k)
+    for a, i in enumerate(order):  # back to the declaration order
+        for b, j in enumerate(order):
+            P[i, j] = P_ordered[a, b]
+        P[i, n:] = P_ordered[a, n:]
     columns = (*odes, "1", *(i.name for i in model.inputs))
     return Propagator(tuple(odes), columns, P)
 
@@ -140,6 +166,7 @@ def plan_integration(
     odes = all_odes(model, derivation)
     reasons: dict[str, str] = {}
     rates: dict[str, sympy.Expr | None] = {}
+    auto_note = ""
     if method in ("auto", "exact"):
         system = linear_system(model, odes)
         if isinstance(system, str):
@@ -154,6 +181,20 @@ def plan_integration(
                         )
                     ]
                 )
+        elif triangular_order(system[0]) is None:
+            coupled = "linear with constant coefficients, but its states feed back on each other"
+            if method == "exact":
+                raise ModelError(
+                    [
+                        Diagnostic(
+                            "E501",
+                            span or model.method_span,
+                            f"the exact method is limited to systems without feedback between states; this one is {coupled}",
+                            "use exponential_euler, which auto picks for it",
+                        )
+                    ]
+                )
+            auto_note = f"the system is {coupled} (no symbolic propagator); "
         else:
             prop = exact_propagator(model, odes, system)
             for name in odes:
@@ -186,7 +227,7 @@ def plan_integration(
                         f"d{name}/dt does not depend on {name}: forward Euler step (exact for a constant rate)"
                     )
                 else:
-                    reasons[name] = f"d{name}/dt is linear in {name}: exponential Euler (Rush-Larsen)"
+                    reasons[name] = auto_note + f"d{name}/dt is linear in {name}: exponential Euler (Rush-Larsen)"
             return Plan("exponential_euler", odes, rates, reasons, None)
         method = "rk4"
         for name in odes:

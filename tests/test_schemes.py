@@ -91,3 +91,39 @@ def test_stability_warning_for_large_explicit_step(lif_path, tmp_path):
 def test_no_stability_warning_for_exponential_euler(lif_path, tmp_path, recwarn):
     modelgen.load(lif_path).run(duration="100 ms", dt="50 ms", out_dir=tmp_path)
     assert not [w for w in recwarn if issubclass(w.category, modelgen.api.StabilityWarning)]
+
+
+COUPLED = """model AdaptiveLIF
+parameter C = 200 pF
+parameter g_L = 10 nS
+parameter E_L = -70 mV
+parameter a = 2 nS
+parameter tau_w = 100 ms
+state V = -70 mV
+state w = 0 pA
+charge Q = C * V
+current I_L = g_L * (V - E_L)  outward
+current I_w = w  outward
+dw/dt = (a*(V - E_L) - w)/tau_w
+"""
+
+
+def test_coupled_linear_system_is_not_given_to_the_symbolic_exponential():
+    # V and w feed back on each other: sympy's symbolic exp(A dt) can take minutes, so auto
+    # takes exponential Euler and `exact` says why it cannot
+    m = modelgen.load_text(COUPLED)
+    plan = m.plan()
+    assert plan.method == "exponential_euler"
+    assert "feed back on each other" in plan.reasons["V"]
+    with pytest.raises(ModelError, match="without feedback between states"):
+        m.plan("exact")
+
+
+def test_triangular_order_puts_drivers_first():
+    from modelgen.schemes import triangular_order
+
+    a, b, c = sympy.symbols("a b c")
+    # x0 is driven by x2, x2 by x1: order 1, 2, 0
+    A = sympy.Matrix([[a, 0, 1], [0, b, 0], [0, 1, c]])
+    assert triangular_order(A) == [1, 2, 0]
+    assert triangular_order(sympy.Matrix([[a, 1], [1, b]])) is None
