@@ -96,8 +96,19 @@ backend_option = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="modelgen")
-def main() -> None:
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Folder to search for current files used by models (repeatable; before MODELGEN_PATH and the library).",
+)
+def main(paths: tuple[str, ...]) -> None:
     """Neuron membrane models as text -> sympy -> generated numpy simulators."""
+    if paths:
+        import os
+
+        os.environ["MODELGEN_PATH"] = os.pathsep.join([*paths, *filter(None, [os.environ.get("MODELGEN_PATH")])])
 
 
 @main.command()

@@ -7,6 +7,8 @@ from click.testing import CliRunner
 
 from modelgen.cli import main
 
+ROOT_MODELS = __import__("pathlib").Path(__file__).resolve().parent.parent / "models"
+
 
 def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
@@ -102,3 +104,16 @@ def test_missing_file(tmp_path):
     r = invoke("check", tmp_path / "nope.model")
     assert r.exit_code == 1
     assert "no such file" in r.output
+
+
+def test_path_option_finds_current_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELGEN_PATH", "")  # restored after the test: --path extends it
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    leak = (ROOT_MODELS / "currents" / "leak.current").read_text()
+    (lib / "myleak.current").write_text(leak)
+    model = tmp_path / "m.model"
+    model.write_text('model P\nparameter C = 1 uF/cm^2\nstate V = -65 mV\ncharge Q = C * V\nuse "myleak" as I_L\n')
+    assert invoke("check", model).exit_code == 1
+    r = CliRunner().invoke(main, ["--path", str(lib), "check", str(model)])
+    assert r.exit_code == 0, r.output
