@@ -148,3 +148,22 @@ def test_every_model_runs_the_same_on_both_numpy_paths(out_dir, path):
         b = _run(m, out_dir, 12, duration="3 ms", method=method, record=list(m.states))
         assert np.isfinite(a[m.states[0]]).all()
         _same(a, b, list(m.states), rtol=1e-9, atol=1e-9)
+
+
+def test_cli_backend_and_dtype(tmp_path):
+    from click.testing import CliRunner
+
+    from modelgen.cli import main
+
+    hh = str(MODELS / "hh.model")
+    r = CliRunner().invoke(main, ["build", hh, "--backend", "numba", "-o", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "hh_numba.py").read_text()
+    assert "# backend:       numba" in text and "@numba.njit(cache=True" in text
+    r = CliRunner().invoke(
+        main,
+        ["run", hh, "--n", "20", "--duration", "20ms", "--input", "I_ext=10uA/cm^2", "--dtype", "float32"]
+        + ["-o", str(tmp_path), "--quiet", "--save", str(tmp_path / "out.npz")],
+    )
+    assert r.exit_code == 0, r.output
+    assert np.load(tmp_path / "out.npz")["spike_i"].size >= 20
