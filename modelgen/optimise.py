@@ -251,19 +251,30 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
             fixed = {s: _constant_rate(model, b, plan, s, params) for s in group}
             # a gate, dx/dt = alpha*(1 - x) - beta*x: f = A + B*x with A = alpha, B = -(alpha + beta)
             split = {s: _split_rate(model, b, plan, s) if fixed[s] is None else None for s in group}
+            factored: dict[str, sympy.Expr] = {}
             targets = []
             for s in group:
                 if split[s] is not None:
                     A, B = split[s]
-                    if not (A.is_Symbol and A in B.free_symbols):
+                    S = sympy.expand(-B)  # the relaxation rate, alpha + beta for a gate
+                    if not (A.is_Symbol and A in S.free_symbols):
                         targets.append((f"_A_{py(s)}", A, _derivative_comment(model, derivation, s) + " = A + B*x"))
-                    targets.append((f"_B_{py(s)}", B, f"B = d(d{s}/dt)/d{s}"))
-                    A_value = A if A.is_Symbol and A in B.free_symbols else _sym(f"_A_{py(s)}")
-                    targets.append((f"_q_{py(s)}", A_value / _sym(f"_B_{py(s)}"), f"q = A/B = -{s}_inf"))
+                    targets.append((f"_S_{py(s)}", S, f"{s} relaxes at the rate S = -d(d{s}/dt)/d{s}"))
+                    A_value = A if A.is_Symbol and A in S.free_symbols else _sym(f"_A_{py(s)}")
+                    targets.append((f"_{py(s)}_inf", A_value / _sym(f"_S_{py(s)}"), f"... to {s}_inf = A/S"))
                 elif fixed[s] is None:
-                    targets.append(derivative(s))
-                    if plan.linear_rates.get(s) is not None:
-                        targets.append((f"_B_{py(s)}", b.expr(plan.linear_rates[s]), f"B = d(d{s}/dt)/d{s}"))
+                    f_full, rate = derivative(s), plan.linear_rates.get(s)
+                    common = _common_factor(f_full[1], b.expr(rate), params) if rate is not None else None
+                    if common is not None:
+                        # dV/dt = c*F and B = c*G with c constant (c = 1/C_m): the update needs only F/G and c*dt
+                        c, F, G = common
+                        targets.append((f"_F_{py(s)}", F, f"{f_full[2]}\n= c*F with c = {c}"))
+                        targets.append((f"_G_{py(s)}", G, f"B = d(d{s}/dt)/d{s} = c*G"))
+                        factored[s] = c
+                    else:
+                        targets.append(f_full)
+                        if rate is not None:
+                            targets.append((f"_B_{py(s)}", b.expr(rate), f"B = d(d{s}/dt)/d{s}"))
                 elif fixed[s][1] != 0:
                     comment = f"d{s}/dt = A + B*{s} with a constant B: A  ({_derivative_comment(model, derivation, s)})"
                     targets.append((f"_A_{py(s)}", fixed[s][1], comment))
@@ -276,13 +287,16 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
                     new = x * sympy.exp(B * DT) + (_sym(f"_A_{py(s)}") * (expm1(B * DT) / B) if A != 0 else 0)
                     comment = f"{s} = {s}*exp(B*dt) + A*(exp(B*dt) - 1)/B, B = {sympy.sstr(B)}"
                 elif split[s] is not None:
-                    # x relaxes to x_inf = -A/B: x = x_inf + (x - x_inf)*exp(B*dt) = (x + q)*exp(B*dt) - q
-                    B, q = _sym(f"_B_{py(s)}"), _sym(f"_q_{py(s)}")
-                    new = (x + q) * sympy.exp(B * DT) - q
+                    S, inf = _sym(f"_S_{py(s)}"), _sym(f"_{py(s)}_inf")
+                    new = inf + (x - inf) * sympy.exp(-DT * S)
                     comment = (
-                        f"{_derivative_comment(model, derivation, s)}\n= A + B*{s} with A = {split[s][0]}: "
-                        f"{s} relaxes to {s}_inf = -A/B, {s} = {s}_inf + ({s} - {s}_inf)*exp(B*dt)"
+                        f"{_derivative_comment(model, derivation, s)}\n= A + B*{s} with A = {split[s][0]}, B = -S: "
+                        f"{s} = {s}_inf + ({s} - {s}_inf)*exp(-S*dt)"
                     )
+                elif s in factored:
+                    F, G = _sym(f"_F_{py(s)}"), _sym(f"_G_{py(s)}")
+                    new = x + (F / G) * (expm1(G * (factored[s] * DT)))
+                    comment = f"{s} += f*(exp(B*dt) - 1)/B with f = c*F, B = c*G"
                 elif plan.linear_rates.get(s) is not None:
                     B = _sym(f"_B_{py(s)}")
                     new = x + _sym(f"_d{py(s)}_dt") * (expm1(B * DT) / B)
@@ -366,6 +380,22 @@ def _constant_rate(model: Model, b: _Builder, plan: Plan, s: str, params: set[st
     if x in A.free_symbols:
         return None
     return B, A
+
+
+def _common_factor(f: sympy.Expr, B: sympy.Expr, params: set[str]):
+    """Return (c, F, G) with f = c*F, B = c*G and c a product of parameters (not 1), else None."""
+    constant = {_sym(p) for p in params}
+
+    def split(e):
+        if not e.is_Mul:
+            return sympy.Integer(1), e
+        c = [a for a in e.args if a.free_symbols and a.free_symbols <= constant]
+        return sympy.Mul(*c), sympy.Mul(*[a for a in e.args if a not in c])
+
+    (cf, F), (cb, G) = split(f), split(B)
+    if cf == 1 or cf != cb:
+        return None
+    return cf, F, G
 
 
 def _split_rate(model: Model, b: _Builder, plan: Plan, s: str):
