@@ -277,7 +277,7 @@ def latex(file: str, derivation: bool, expand: bool, fmt: str, standalone: bool)
     type=click.Choice(["float64", "float32"]),
     default="float64",
     show_default=True,
-    help="Float type of the state (float32: half the memory traffic, ~1e-4 relative error; see README).",
+    help="Float type of the state (float32: half the memory traffic; HH spike times within one step of float64).",
 )
 def run(
     file,
