@@ -234,8 +234,8 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
                 b.statements.append(
                     Statement(
                         "note",
-                        comment="exponential Euler, x += f*(exp(B*dt) - 1)/B (exact for dx/dt = A + B*x): "
-                        + (
+                        comment=(
+                            "exponential Euler (exact for dx/dt = A + B*x with A, B frozen over the step):\n"
                             "first every state but the membrane potential, from the values at t ..."
                             if gi == 0
                             else "... then the membrane potential, with those states already updated (staggered, as in NEURON)"
@@ -244,7 +244,9 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
                 )
             else:
                 b.statements.append(
-                    Statement("note", comment="exponential Euler: x += f*(exp(B*dt) - 1)/B, exact for dx/dt = A + B*x")
+                    Statement(
+                        "note", comment="exponential Euler (exact for dx/dt = A + B*x with A, B frozen over the step)"
+                    )
                 )
             # dx/dt = A + B*x with B constant (a leak, a synaptic decay): x = x*exp(B*dt) + A*(exp(B*dt) - 1)/B,
             # where exp(B*dt) is computed once
