@@ -50,6 +50,15 @@ __all__ = [
 ]
 
 TIME_SYMBOL = sympy.Symbol("t", real=True)
+# comparison operator -> sympy relation
+RELATIONS = {
+    "<": sympy.StrictLessThan,
+    ">": sympy.StrictGreaterThan,
+    "<=": sympy.LessThan,
+    ">=": sympy.GreaterThan,
+    "==": sympy.Eq,
+    "!=": sympy.Ne,
+}
 _BOOL = Dimension((Fraction(99),) * 6)  # marker: the value of a comparison
 
 
@@ -637,14 +646,7 @@ class _Lowerer:
                 f"cannot compare {_what(node.left)} ({describe(a[1])}) with {_what(node.right)} ({describe(b[1])})",
             )
             return None
-        rel = {
-            "<": sympy.StrictLessThan,
-            ">": sympy.StrictGreaterThan,
-            "<=": sympy.LessThan,
-            ">=": sympy.GreaterThan,
-            "==": sympy.Eq,
-            "!=": sympy.Ne,
-        }[node.op]
+        rel = RELATIONS[node.op]
         return rel(a[0], b[0], evaluate=False), _BOOL
 
     # --- declarations
@@ -864,14 +866,7 @@ def display_expr(node, names: frozenset = frozenset()) -> sympy.Expr:
             return fn(*args, evaluate=False)
         return sympy.Function(node.func)(*args)
     if isinstance(node, L.Compare):
-        rel = {
-            "<": sympy.StrictLessThan,
-            ">": sympy.StrictGreaterThan,
-            "<=": sympy.LessThan,
-            ">=": sympy.GreaterThan,
-            "==": sympy.Eq,
-            "!=": sympy.Ne,
-        }[node.op]
+        rel = RELATIONS[node.op]
         return rel(display_expr(node.left, names), display_expr(node.right, names), evaluate=False)
     raise AssertionError(node)
 

@@ -10,19 +10,14 @@ import re
 
 import sympy
 
+from .language import _strip_comment as strip_comment
 from .units import suggested_unit
 
 __all__ = ["model_summary"]
 
 
 def _strip_comment(line: str) -> str:
-    in_string = False
-    for i, ch in enumerate(line):
-        if ch == '"':
-            in_string = not in_string
-        elif ch == "#" and not in_string:
-            return line[:i].rstrip()
-    return line.rstrip()
+    return strip_comment(line).rstrip()
 
 
 def _written(line: str, keyword: str = "") -> str:
