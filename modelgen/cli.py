@@ -354,10 +354,16 @@ def _run_network(file, duration, dt, seed, record, save, out_dir, method, plot=N
     from .api import quantity
     from .units import TIME
 
-    with _reporting_errors():
+    progress = _Progress("simulating", enabled=not quiet)
+    with _reporting_errors(progress):
         net = load_network(file, seed=seed)
         result = net.run(
-            quantity(duration, TIME, "duration", "ms"), quantity(dt, TIME, "dt", "ms"), out_dir, method, list(record)
+            quantity(duration, TIME, "duration", "ms"),
+            quantity(dt, TIME, "dt", "ms"),
+            out_dir,
+            method,
+            list(record),
+            progress=progress,
         )
     if save:
         save = save if save.endswith(".npz") else save + ".npz"

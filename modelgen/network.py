@@ -358,9 +358,13 @@ class Network:
         out_dir="generated",
         method: str | None = None,
         record: list[str] | None = None,
+        progress=None,
     ) -> NetworkResult:
-        """Simulate ``duration`` ms in steps of ``dt`` ms; record spikes and chosen traces."""
-        return _simulate(self, duration, dt, out_dir, method, record or [])
+        """Simulate ``duration`` ms in steps of ``dt`` ms; record spikes and chosen traces.
+
+        ``progress(done_steps, total_steps)`` is called every 50 steps if given.
+        """
+        return _simulate(self, duration, dt, out_dir, method, record or [], progress)
 
 
 def _resolve_model_path(spec_file: str, path: str, span: Span | None) -> Path:
@@ -792,7 +796,9 @@ class NetworkResult:
         return path
 
 
-def _simulate(net: Network, duration: float, dt: float, out_dir, method, extra_record: list[str]) -> NetworkResult:
+def _simulate(
+    net: Network, duration: float, dt: float, out_dir, method, extra_record: list[str], progress=None
+) -> NetworkResult:
     from .runtime import SimulationError, _constant, _per_neuron
 
     n_steps = int(round(duration / dt))
@@ -915,6 +921,8 @@ def _simulate(net: Network, duration: float, dt: float, out_dir, method, extra_r
                 events += total
             sample(k + 1, (k + 1) * dt)
             if (k + 1) % 50 == 0 or k + 1 == n_steps:
+                if progress is not None:
+                    progress(k + 1, n_steps)
                 for name in names:
                     for var, arr in sims[name][1].items():
                         if not np.all(np.isfinite(arr)):

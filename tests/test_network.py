@@ -211,3 +211,11 @@ input A (I_ext = step(300 pA, on = 50 ms, off = 150 ms))
     bad = write(tmp_path, text.replace("300 pA", "300 mV"), "bad.network")
     with pytest.raises(ModelError, match="bad.network:3:"):
         load_network(bad).run(10.0, 0.1, out_dir=tmp_path / "gen")
+
+
+def test_progress_callback(tmp_path):
+    calls = []
+    load_network(write(tmp_path, PAIR)).run(
+        20.0, 0.1, out_dir=tmp_path / "gen", progress=lambda d, t: calls.append((d, t))
+    )
+    assert calls[0] == (50, 200) and calls[-1] == (200, 200)
