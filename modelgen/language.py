@@ -841,18 +841,16 @@ def _parse_statement(toks: list[Token], span: Span, names: frozenset[str]) -> St
             raise _Fail(d)
         return toks[k].text, name_span
 
+    def expect(k: int, allowed: tuple[str, ...], message: str, hint: str = "") -> str:
+        """Return token k's text if it is one of ``allowed``, else fail with ``message`` at it."""
+        if len(toks) > k and toks[k].text in allowed:
+            return toks[k].text
+        t = toks[k] if len(toks) > k else None
+        col = t.col if t else len(span.text.rstrip()) + 1
+        raise _Fail(Diagnostic("E003", span.at(col, len(t.text) if t else 1), message, hint))
+
     def expect_eq(k: int, example: str):
-        if len(toks) <= k or toks[k].text != "=":
-            t = toks[k] if len(toks) > k else None
-            col = t.col if t else len(span.text.rstrip()) + 1
-            raise _Fail(
-                Diagnostic(
-                    "E003",
-                    span.at(col, len(t.text) if t else 1),
-                    f"expected `=` in `{head.text}` statement",
-                    f"write e.g. `{example}`",
-                )
-            )
+        expect(k, ("=",), f"expected `=` in `{head.text}` statement", f"write e.g. `{example}`")
 
     kind = head.text
     if kind in ("parameter", "state", "input", "charge"):
@@ -890,41 +888,17 @@ def _parse_statement(toks: list[Token], span: Span, names: frozenset[str]) -> St
         return Statement("refractory", span, expr=expr_of(toks[1:]), name_span=span.at(head.col, len(head.text)))
     if kind == "reset":
         name, nspan = name_at(1, "a state variable to reset, e.g. `reset V = V_reset`")
-        if len(toks) < 3 or toks[2].text not in ("=", "+=", "-=", "*=", "/="):
-            t = toks[2] if len(toks) > 2 else None
-            col = t.col if t else len(span.text.rstrip()) + 1
-            raise _Fail(
-                Diagnostic("E003", span.at(col, 1), "expected `=`, `+=`, `-=`, `*=` or `/=` after the reset variable")
-            )
-        return Statement("reset", span, name, nspan, expr_of(toks[3:]), op=toks[2].text)
+        op = expect(2, ("=", "+=", "-=", "*=", "/="), "expected `=`, `+=`, `-=`, `*=` or `/=` after the reset variable")
+        return Statement("reset", span, name, nspan, expr_of(toks[3:]), op=op)
     if kind == "use":
         return _parse_use(toks, span, names)
     if kind == "synapse":
         # synapse exc: g_e += w   (what a presynaptic spike of weight w arriving at `exc` does)
         receptor, _ = name_at(1, "a receptor name, e.g. `synapse exc: g_e += w`")
-        if len(toks) < 3 or toks[2].text != ":":
-            t = toks[2] if len(toks) > 2 else None
-            col = t.col if t else len(span.text.rstrip()) + 1
-            raise _Fail(
-                Diagnostic(
-                    "E003",
-                    span.at(col, 1),
-                    "expected `:` after the receptor name",
-                    "write e.g. `synapse exc: g_e += w`",
-                )
-            )
+        example = "write e.g. `synapse exc: g_e += w`"
+        expect(2, (":",), "expected `:` after the receptor name", example)
         target, tspan = name_at(3, "a state variable after the `:`, e.g. `synapse exc: g_e += w`")
-        if len(toks) < 5 or toks[4].text not in ("+=", "-="):
-            t = toks[4] if len(toks) > 4 else None
-            col = t.col if t else len(span.text.rstrip()) + 1
-            raise _Fail(
-                Diagnostic(
-                    "E003",
-                    span.at(col, 1),
-                    "a synapse adds to a state: expected `+=` or `-=`",
-                    "write e.g. `synapse exc: g_e += w`",
-                )
-            )
+        expect(4, ("+=", "-="), "a synapse adds to a state: expected `+=` or `-=`", example)
         return Statement("synapse", span, target, tspan, expr_of(toks[5:]), op=toks[4].text, receptor=receptor)
     if kind == "method":
         if len(toks) != 2 or toks[1].kind != "NAME":
