@@ -613,12 +613,7 @@ def generate_code(
     # what the step reads besides states and inputs: parameters and hoisted invariants
     param_names = [py(p.name) for p in model.parameters]
     invariant_names = [n for n, _, _ in program.invariants]
-    used = set()
-    for st in program.statements:
-        if st.expr is not None:
-            used |= {s.name for s in st.expr.free_symbols}
-    for e in event_exprs:
-        used |= {s.name for s in e.free_symbols}
+    used = program.used_names(event_exprs)
     step_values = [n for n in param_names + invariant_names if n in used]
 
     vector_lines, writer, buffers = _vector_block(program, printer)

@@ -1060,9 +1060,7 @@ def _build_model(tree: L.SyntaxTree) -> Model:
             )
             continue
         seen_ode[s.name] = s
-        decl = lw.decls.get(s.name)
-        if decl is None or decl.kind != "state":
-            what = f"is a {decl.kind}" if decl else "is not declared"
+        if (what := _not_a_state(lw, s.name)) is not None:
             lw.error(
                 "E202",
                 s.name_span,
@@ -1385,6 +1383,14 @@ def _vanishes(e: sympy.Expr) -> bool:
     return True
 
 
+def _not_a_state(lw: _Lowerer, name: str) -> str | None:
+    """Return why ``name`` is not a state variable ("is a parameter", "is not declared"), or None."""
+    decl = lw.decls.get(name)
+    if decl is None:
+        return "is not declared"
+    return None if decl.kind == "state" else f"is a {decl.kind}"
+
+
 def _lower_synapses(lw: _Lowerer, S) -> list[Synapse]:
     """Return the synapses: each adds (a constant times) the weight w to a state."""
     out: list[Synapse] = []
@@ -1393,9 +1399,7 @@ def _lower_synapses(lw: _Lowerer, S) -> list[Synapse]:
         for s in S:
             if s.kind != "synapse":
                 continue
-            decl = lw.decls.get(s.name)
-            if decl is None or decl.kind != "state":
-                what = f"is a {decl.kind}" if decl else "is not declared"
+            if (what := _not_a_state(lw, s.name)) is not None:
                 lw.error(
                     "E206",
                     s.name_span,
@@ -1464,9 +1468,7 @@ def _lower_event(lw: _Lowerer, S, seen_ode, membrane) -> Event | None:
             strict = th.expr.op in ("<", ">")
     out_resets = []
     for s in resets:
-        decl = lw.decls.get(s.name)
-        if decl is None or decl.kind != "state":
-            what = f"is a {decl.kind}" if decl else "is not declared"
+        if (what := _not_a_state(lw, s.name)) is not None:
             lw.error("E206", s.name_span, f"`reset` can only change state variables, and `{s.name}` {what}")
             continue
         rr = lw.lower(s.expr)

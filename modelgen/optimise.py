@@ -90,14 +90,19 @@ class StepProgram:
     uses_t: bool = False
     names: dict[str, str] = field(default_factory=dict)  # model name -> Python name
 
-    def used_invariants(self, extra: list[sympy.Expr] = ()) -> list[str]:
-        """Return the invariants that the statements (and ``extra`` expressions) read directly."""
+    def used_names(self, extra: list[sympy.Expr] = ()) -> set[str]:
+        """Return the names the statements (and ``extra`` expressions) read directly."""
         used = set()
         for st in self.statements:
             if st.expr is not None:
                 used |= {s.name for s in st.expr.free_symbols}
         for e in extra:
             used |= {s.name for s in e.free_symbols}
+        return used
+
+    def used_invariants(self, extra: list[sympy.Expr] = ()) -> list[str]:
+        """Return the invariants that the statements (and ``extra`` expressions) read directly."""
+        used = self.used_names(extra)
         return [name for name, _, _ in self.invariants if name in used]
 
 
