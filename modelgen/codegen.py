@@ -41,7 +41,38 @@ __all__ = ["generate_code", "NumpyPrinter", "ScalarPrinter", "UfuncWriter", "bui
 BACKENDS = ("numpy", "numba")
 
 # names the generated module uses at top level or as locals besides `_`-prefixed ones
-_RESERVED = {"np", "math", "numba", "dt", "float", "bool", "range", "min", "max", "abs"}
+_RESERVED = {
+    "np", "math", "numba", "dt", "float", "bool", "range", "min", "max", "abs", "t", "ir", "intrinsic",
+    "BLOCK", "KERNEL_MAX_N", "SERIAL_MAX_N", "INPUT_OFFSETS", "HAS_SPIKES", "RECEPTORS", "STATES",
+    "PARAMETERS", "INPUTS", "OBSERVABLES", "MODEL", "SOURCE_FILE", "SOURCE_SHA256", "BUILD_HASH",
+    "MODELGEN_VERSION", "BACKEND", "METHOD",
+}  # fmt: skip
+
+# the kernels' own locals (module.py.j2); the arrays of states, parameters and inputs that the
+# kernels take are named with a prefix chosen so that they can meet none of these
+_KERNEL_LOCALS = {
+    "_i", "_j", "_k", "_kk", "_c", "_q", "_w", "_lo", "_block", "_n_all", "_n_spiked", "_row",
+    "_was", "_until", "_ref_steps", "_above", "_spiked", "_refractory", "_held", "_k_start",
+    "_k_stop", "_was_above", "_refractory_until", "_refractory_steps", "_rec_row", "_rec_which",
+    "_rec", "_spikes", "_blk_was", "_blk_until", "_blk_spiked", "_blk_recorded", "_exp", "_expm1",
+    "_exprel", "_exprel_scalar", "_taylor13", "_int_bits_as_float",
+}  # fmt: skip
+
+
+def _kernel_prefixes(names: list[str], taken: set[str]) -> dict[str, str]:
+    """Return the prefixes of the kernels' array names: ``arg`` (the arrays passed in), ``lane``
+    (a block's copies, one value per neuron) and ``view`` (a block's part of a state array).
+
+    Each is the first of its candidates (``_``, ``_a_``, ``_a1_``, ...) that, put before any
+    of ``names``, gives no name in ``taken`` nor one of another prefix."""
+    taken = set(taken)
+    out = {}
+    for key, first, letter in (("arg", "_", "a"), ("lane", "_b_", "b"), ("view", "_s_", "s")):
+        candidates = [first, f"_{letter}_"] + [f"_{letter}{i}_" for i in range(1, 100)]
+        prefix = next(c for c in candidates if not any(c + n in taken for n in names))
+        taken |= {prefix + n for n in names}
+        out[key] = prefix
+    return out
 
 
 class _ReadablePrinting:
@@ -143,6 +174,22 @@ class ScalarPrinter(_ReadablePrinting, PythonCodePrinter):
 
     def _print_Min(self, expr):
         return "min(" + ", ".join(self._print(a) for a in sorted(expr.args, key=sympy.default_sort_key)) + ")"
+
+
+class NumbaPrinter(ScalarPrinter):
+    """Scalar code for numba's block kernel: exp, expm1 and exprel through the module's own
+    branch-free versions (``_exp``, ``_expm1``, ``_exprel_lane``), so that loops over neurons
+    compile to SIMD instructions (numba's math.exp is a call into libm, which the compiler
+    cannot vectorise without Intel's SVML, absent from llvmlite's PyPI wheels)."""
+
+    def _print_exp(self, expr):
+        return f"_exp({self._print(expr.args[0])})"
+
+    def _print_expm1(self, expr):
+        return f"_expm1({self._print(expr.args[0])})"
+
+    def _print_exprel(self, expr):
+        return f"_exprel_lane({self._print(expr.args[0])})"
 
 
 def _float_text(x: float) -> str:
@@ -537,15 +584,20 @@ def _buffer_slots(program: StepProgram, buffers: list[str]) -> list[int]:
     return [slots[b] for b in buffers]
 
 
-def _scalar_block(program: StepProgram, printer: ScalarPrinter) -> list[Line]:
+def _scalar_block(program: StepProgram, printer: ScalarPrinter, prefixes: dict[str, str], lanes=False) -> list[Line]:
+    """Return the step of one neuron on floats, reading inputs from the kernel's arrays, or
+    (``lanes``: numba's block kernel) from its block's copies."""
     out = []
     for st in program.statements:
         if st.kind == "note":
             out.append(Line("", st.comment))
+        elif st.kind == "input" and lanes:
+            out.append(Line(f"{st.target} = {prefixes['lane']}{st.target}[{st.stage}, _j]"))
         elif st.kind == "input":
+            a = prefixes["arg"] + st.target
             out.append(
                 Line(
-                    f"{st.target} = float(_{st.target}[_kk if _{st.target}_varies else 0, {st.stage}, _{st.target}_i])"
+                    f"{st.target} = float({a}[_kk if {a}.shape[0] > 1 else 0, {st.stage}, _i if {a}.shape[2] > 1 else 0])"
                 )
             )
         else:
@@ -569,6 +621,7 @@ def generate_code(
     names = python_names(model)
     printer = NumpyPrinter(names)
     scalar = ScalarPrinter(names)
+    lanes = NumbaPrinter(names)
     py = lambda n: names.get(n, n)  # noqa: E731
     rename = {sympy.Symbol(k, real=True): sympy.Symbol(v, real=True) for k, v in names.items()}
 
@@ -603,6 +656,7 @@ def generate_code(
             "lhs": printer.doprint(lhs),
             "rhs": printer.doprint(rhs),
             "scalar_condition": f"{scalar.doprint(lhs)} {ev.relation.rel_op} {scalar.doprint(rhs)}",
+            "lane_condition": f"{lanes.doprint(lhs)} {ev.relation.rel_op} {lanes.doprint(rhs)}",
             "text": _source_line(model, ev.span),
             "resets": resets,
             "crossing": not ev.resets,
@@ -617,7 +671,13 @@ def generate_code(
     step_values = [n for n in param_names + invariant_names if n in used]
 
     vector_lines, writer, buffers = _vector_block(program, printer)
-    scalar_lines = _scalar_block(program, scalar)
+    kernel_arrays = [*states, *step_values, *program.inputs]
+    taken = _KERNEL_LOCALS | set(_RESERVED) | {py(n) for n in _all_names(model)} | set(invariant_names)
+    taken |= {st.target for st in program.statements} | {s.name for e in event_exprs for s in e.free_symbols}
+    taken |= {s.name for st in program.statements if st.expr is not None for s in st.expr.free_symbols}
+    prefixes = _kernel_prefixes(kernel_arrays, taken)
+    scalar_lines = _scalar_block(program, scalar, prefixes)
+    lane_lines = _scalar_block(program, lanes, prefixes, lanes=True) if backend == "numba" else []
     stateset = set(states)
     buffers = [b for b in buffers if b not in stateset]
     slots = _buffer_slots(program, buffers)
@@ -646,7 +706,9 @@ def generate_code(
     receptor_targets = ", ".join(dict.fromkeys(py(s.target) for s in model.synapses))
 
     all_code = [ln.code for ln in [*vector_lines, *scalar_lines, *invariants, *obs_body]] + [c for _, c in init_body]
-    all_code += [r["vector"] for r in (event or {}).get("resets", [])]
+    all_code += [r[k] for r in (event or {}).get("resets", []) for k in ("vector", "scalar")]
+    all_code += [event["scalar_condition"]] if event else []
+    lane_code = [ln.code for ln in lane_lines] + ([event["lane_condition"]] if event and lane_lines else [])
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("modelgen", "templates"),
         undefined=jinja2.StrictUndefined,
@@ -681,6 +743,10 @@ def generate_code(
         step_values=step_values,
         vector_lines=vector_lines,
         scalar_lines=scalar_lines,
+        lane_lines=lane_lines,
+        arg=prefixes["arg"],
+        lane=prefixes["lane"],
+        view=prefixes["view"],
         buffers=buffers,
         float_slots=float_slots,
         block=block,
@@ -693,6 +759,8 @@ def generate_code(
         uses_t=program.uses_t,
         uses_exprel=any("_exprel(" in c for c in all_code),
         uses_exprel_scalar=any("_exprel_scalar(" in c for c in all_code),
+        uses_lane_math=any(f in c for c in lane_code for f in ("_exp(", "_expm1(", "_exprel_lane(")),
+        uses_exprel_lane=any("_exprel_lane(" in c for c in lane_code),
         repr=repr,
     )
 

@@ -1,9 +1,10 @@
 """Generated simulators: the vectorised numpy step, the per-neuron kernel and numba agree.
 
 The numpy module steps up to KERNEL_MAX_N neurons with Python floats and more with ufunc
-calls over blocks of BLOCK neurons; the numba module compiles the per-neuron kernel. All
-print the same step program, so they agree to rounding (tolerances far below any model
-effect), spike for spike.
+calls over blocks of BLOCK neurons; the numba module compiles the per-neuron kernel for a
+few neurons and a block kernel for more (tests/test_numba_blocks.py). All print the same
+step program, so they agree to rounding (tolerances far below any model effect), spike for
+spike.
 """
 
 import importlib.util
@@ -131,7 +132,7 @@ def test_numba_matches_numpy(out_dir, model, method):
 @requires_numba
 def test_numba_parallel_per_neuron_parameters(out_dir):
     lif = modelgen.load(MODELS / "lif.model")
-    n = 2500  # >= PARALLEL_MIN_N: the neurons are split across cores
+    n = 2500  # > SERIAL_MAX_N: blocks of neurons across cores
     kw = dict(duration="50 ms", dt="0.1 ms", params={"g_L": np.linspace(5.0, 20.0, n)}, inputs={"I_ext": 250.0})
     a = _run(lif, out_dir, n, **kw)
     b = _run(lif, out_dir, n, backend="numba", **kw)
@@ -167,3 +168,37 @@ def test_cli_backend_and_dtype(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert np.load(tmp_path / "out.npz")["spike_i"].size >= 20
+
+
+CLASH = """model Clash "parameters named like the generated kernels' own variables"
+parameter C = 200 pF
+parameter k = 10 nS       # the kernels' step counter is _k, its arrays were _<name>
+parameter i = -65 mV      # ... and the neuron index _i
+parameter w = 1 nS
+parameter j = 1 mV
+parameter c = 4 mV
+parameter row = -50 mV
+parameter BLOCK = 3 mV    # a module constant of the generated code
+state V = i
+charge Q = C * V
+current I_leak = k * (V - i) outward
+current I_w = w * (V - i - j + c - BLOCK) outward
+current I_ext = input inward
+threshold V > row
+reset V = i
+refractory 2 ms
+"""
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=requires_numba)])
+def test_names_like_the_kernels_variables(tmp_path, backend):
+    # an LIF with tau = C/(k + w) and V_inf = i + I/(k + w) (I_w vanishes: j = c - BLOCK):
+    # its interspike interval is t_ref + tau ln((V_inf - V_reset)/(V_inf - V_th))
+    m = modelgen.load_text(CLASH, "clash.model")
+    tau, v_inf = 200.0 / 11.0, -65.0 + 500.0 / 11.0
+    isi = 2.0 + tau * np.log((v_inf + 65.0) / (v_inf + 50.0))
+    for n in (1, 50):  # the per-neuron kernel, then the vectorised step or the block kernel
+        r = m.run(duration="200 ms", dt="0.01 ms", n=n, inputs={"I_ext": 500.0}, backend=backend, out_dir=tmp_path)
+        t = r.spike_times(n - 1)
+        assert t.size == int(200.0 // isi)
+        np.testing.assert_allclose(np.diff(t), isi, atol=0.011)

@@ -1,0 +1,103 @@
+"""The numba backend's block kernel: its branch-free exp/expm1/exprel, and its results.
+
+Populations of more than SERIAL_MAX_N neurons run `_advance_blocks`: blocks of BLOCK neurons
+across cores, each step one SIMD loop over a block (exp through the module's own `_exp`), then
+resets, refractory periods and recording for the neurons concerned. These tests hold that
+kernel to references: the C library's exp/expm1 to 3 units in the last place, and the numpy
+backend to rounding, spike for spike, for every bundled model.
+"""
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import modelgen
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None, reason="numba backend: pip install -e '.[numba]'"
+)
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+@pytest.fixture(scope="module")
+def out_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("generated_numba")
+
+
+@pytest.fixture(scope="module")
+def hh_module(out_dir):
+    return modelgen.load(MODELS / "hh.model").load_module(out_dir, None, backend="numba")
+
+
+def _arguments() -> np.ndarray:
+    rng = np.random.default_rng(7)
+    return np.concatenate(
+        [
+            rng.uniform(-30.0, 30.0, 4000),
+            rng.uniform(-0.35, 0.35, 2000),  # expm1's series
+            rng.uniform(-1e-6, 1e-6, 500),
+            np.geomspace(1e-300, 1.0, 300) * rng.choice([-1.0, 1.0], 300),
+            rng.uniform(-745.0, 709.7, 2000),  # to both ends of the double range
+            [0.0, -0.0, 0.34657359027997264, -0.34657359027997264, 0.3466, -0.3466, 709.78, -708.39, -744.4],
+        ]
+    )
+
+
+def _ulps(got: np.ndarray, want: np.ndarray) -> np.ndarray:
+    return np.abs(got - want) / np.spacing(np.abs(want))
+
+
+def test_exp_within_one_ulp_of_the_c_library(hh_module):
+    x = _arguments()
+    got = np.array([hh_module._exp(v) for v in x])
+    want = np.array([math.exp(v) for v in x])
+    normal = want >= sys.float_info.min
+    assert _ulps(got[normal], want[normal]).max() <= 1.0
+    # gradual underflow: subnormal results as exact as their spacing allows (two roundings)
+    np.testing.assert_allclose(got[~normal], want[~normal], rtol=0, atol=2 * 5e-324)
+
+
+def test_expm1_and_exprel_within_three_ulp(hh_module):
+    x = _arguments()
+    x = x[x < 709.0]
+    got = np.array([hh_module._expm1(v) for v in x])
+    want = np.array([math.expm1(v) for v in x])
+    nonzero = want != 0
+    assert _ulps(got[nonzero], want[nonzero]).max() <= 3.0
+    assert np.all(got[~nonzero] == 0)
+    rel = np.array([hh_module._exprel_lane(v) for v in x])
+    want = np.array([math.expm1(v) / v if v != 0 else 1.0 for v in x])
+    assert _ulps(rel, want).max() <= 3.0
+    assert hh_module._exprel_lane(0.0) == 1.0
+
+
+def test_special_values_as_the_c_library(hh_module):
+    for v in (math.inf, -math.inf, 710.0, 1e308, -1e308, -746.0):
+        assert hh_module._exp(v) == math.exp(v) if v < 709.8 else hh_module._exp(v) == math.inf
+        assert hh_module._expm1(v) == (math.inf if v > 0 else -1.0)
+    assert math.isnan(hh_module._exp(math.nan))
+    assert math.isnan(hh_module._expm1(math.nan))
+    assert math.isnan(hh_module._exprel_lane(math.nan))
+
+
+N = 300  # two blocks of BLOCK = 256: a full one and a part
+
+
+@pytest.mark.parametrize("path", sorted(MODELS.glob("*.model")), ids=lambda p: p.stem)
+def test_block_kernel_matches_the_numpy_backend(out_dir, path):
+    m = modelgen.load(path)
+    # the input spread from 0 to well above rheobase: some neurons fire, some do not
+    top = {"uA/cm^2": 20.0, "pA": 1000.0, "mV/ms": 20.0}
+    kw = dict(duration="20 ms", dt="0.01 ms", record=list(m.states), record_indices=[0, 1, 255, 256, N - 1])
+    kw["inputs"] = {k: np.linspace(0.0, top[m.model.input(k).unit], N) for k in m.inputs}
+    a = m.run(n=N, out_dir=out_dir, **kw)
+    b = m.run(n=N, out_dir=out_dir, backend="numba", **kw)
+    for s in m.states:
+        np.testing.assert_allclose(b[s], a[s], rtol=1e-7, atol=1e-7 * (1 + np.abs(a[s]).max()))
+    assert sorted(zip(a.spike_i.tolist(), a.spike_t.tolist())) == sorted(zip(b.spike_i.tolist(), b.spike_t.tolist()))
+    assert 0 < np.unique(a.spike_i).size < N, "the test needs neurons that fire and neurons that do not"
