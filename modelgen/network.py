@@ -796,6 +796,9 @@ class NetworkResult:
         return path
 
 
+FEW_SPIKES = 8  # up to this many spikes per step, a projection delivers spike by spike (cheaper than gathering)
+
+
 @dataclass
 class _Member:
     """A population's place in its group: neurons offset .. offset + n of the group's arrays."""
@@ -899,13 +902,28 @@ class _Buffer:
     """Input arriving at one receptor of a group: a ring of future steps (delays rounded to steps).
 
     ``pending[slot][j]`` says whether member j's part of a slot holds anything; slots nobody
-    wrote to are neither applied nor cleared.
+    wrote to are neither applied nor cleared. ``touched[slot]`` lists the neurons written to
+    (arrays of the group's indices, possibly repeating), or is None once that list would be
+    long: a slot reached by a few spikes is applied and cleared at those neurons only.
     """
 
     group: _Group
     receptor: str
     values: np.ndarray  # (longest delay + 1, group size)
     pending: list[list[bool]]
+    touched: list[list[np.ndarray] | None]
+    counts: list[int]  # entries in touched[slot]
+
+    def touch(self, slot: int, neurons: np.ndarray | None) -> None:
+        """Note that ``neurons`` (None: maybe all) of a slot were written to."""
+        where = self.touched[slot]
+        if where is None:
+            return
+        if neurons is None or self.counts[slot] + neurons.size > self.values.shape[1] // 4:
+            self.touched[slot] = None
+        else:
+            where.append(neurons)
+            self.counts[slot] += neurons.size
 
 
 @dataclass
@@ -968,8 +986,11 @@ def _simulate(
                 ),
                 default=0,
             )
-            pending = [[False] * len(g.members) for _ in range(longest + 1)]
-            buffers[key] = _Buffer(g, receptor, np.zeros((longest + 1, g.n)), pending)
+            slots = longest + 1
+            pending = [[False] * len(g.members) for _ in range(slots)]
+            buffers[key] = _Buffer(
+                g, receptor, np.zeros((slots, g.n)), pending, [[] for _ in range(slots)], [0] * slots
+            )
         return buffers[key]
 
     routes = []
@@ -998,8 +1019,7 @@ def _simulate(
     order = {(id(g), r): (gi, g.module.RECEPTORS.index(r)) for gi, g in enumerate(groups) for r in g.module.RECEPTORS}
     incoming = sorted(buffers.values(), key=lambda b: order[(id(b.group), b.receptor)])
     incoming = [
-        (b.group.receive, b.receptor, b.values, b.pending, [(m.offset, m.offset + m.n) for m in b.group.members])
-        for b in incoming
+        (b, b.group.receive, b.receptor, [(m.offset, m.offset + m.n) for m in b.group.members]) for b in incoming
     ]
 
     # recording
@@ -1058,17 +1078,26 @@ def _simulate(
                 slot = k % len(buf.pending)
                 buf.values[slot, lo : lo + n] += weight * counts
                 buf.pending[slot][j] = True
+                buf.touch(slot, None)
                 events += int(counts.sum())
-            for receive, receptor, values, pending, spans in incoming:
-                slot = k % len(pending)
-                hit = pending[slot]
+            for buf, receive, receptor, spans in incoming:
+                slot = k % len(buf.pending)
+                hit = buf.pending[slot]
                 if True in hit:
-                    row = values[slot]
-                    receive(receptor, row)
-                    for j, (lo, hi) in enumerate(spans):
-                        if hit[j]:
-                            row[lo:hi] = 0.0
-                            hit[j] = False
+                    row = buf.values[slot]
+                    where = buf.touched[slot]
+                    if where is None:
+                        receive(receptor, row)
+                        for j, (lo, hi) in enumerate(spans):
+                            if hit[j]:
+                                row[lo:hi] = 0.0
+                    else:
+                        idx = where[0] if len(where) == 1 else np.concatenate(where)
+                        receive(receptor, row[idx], idx)
+                        row[idx] = 0.0
+                    buf.pending[slot] = [False] * len(spans)
+                    buf.touched[slot] = []
+                    buf.counts[slot] = 0
             spiking = {}
             for gi, (step, members) in enumerate(steppers):
                 mask = step(k)
@@ -1117,39 +1146,51 @@ def _simulate(
 
 def _deliver(r: _Route, src: np.ndarray, k: int) -> int:
     """Add the weights of the spikes of sources ``src`` in step k to the slots they arrive in; return their number."""
-    indptr = r.indptr
-    if src.size == 1:
-        a, b = indptr[src[0]], indptr[src[0] + 1]
-        if a == b:
-            return 0
-        pos = slice(a, b)
-        total = int(b - a)
-    else:
-        starts = indptr[src]
-        counts = indptr[src + 1] - starts
-        total = int(counts.sum())
-        if total == 0:
-            return 0
-        pos = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
-    targets, weights = r.indices[pos], r.weights[pos]
     buf = r.buffer
     slots = len(buf.pending)
     if r.delay is not None:
         slot = (k + 1 + r.delay) % slots
         hit = buf.pending[slot]
-        part = buf.values[slot, r.offset : r.offset + r.n]
-        if hit[r.member]:
-            # earlier arrivals in this slot: add this projection's sum per target to them
-            part += np.bincount(targets, weights, minlength=r.n)
-        else:
-            np.add.at(part, targets, weights)  # the same sums, accumulated in synapse order from zero
-            hit[r.member] = True
-    else:
+        if not hit[r.member] and src.size <= FEW_SPIKES:
+            # spike by spike: the sums np.bincount would give, accumulated in synapse order from zero
+            row, indptr, total = buf.values[slot], r.indptr, 0
+            for i in src.tolist():
+                a, b = indptr[i], indptr[i + 1]
+                if a < b:
+                    targets = r.indices[a:b] + r.offset if r.offset else r.indices[a:b]
+                    np.add.at(row, targets, r.weights[a:b])
+                    buf.touch(slot, targets)
+                    total += int(b - a)
+            hit[r.member] = hit[r.member] or total > 0
+            return total
+    pos, total = _synapses_of(r.indptr, src)
+    if total == 0:
+        return 0
+    targets, weights = r.indices[pos], r.weights[pos]
+    if r.delay is None:
         arrive = (k + 1 + r.delays[pos]) % slots
         np.add.at(buf.values, (arrive, targets + r.offset), weights)
         for slot in np.unique(arrive).tolist():
             buf.pending[slot][r.member] = True
+            buf.touch(slot, None)
+    elif hit[r.member]:
+        # earlier arrivals in this slot: add this projection's sum per target to them
+        buf.values[slot, r.offset : r.offset + r.n] += np.bincount(targets, weights, minlength=r.n)
+        buf.touch(slot, None)
+    else:
+        targets = targets + r.offset if r.offset else targets
+        np.add.at(buf.values[slot], targets, weights)  # the same sums, accumulated in synapse order from zero
+        hit[r.member] = True
+        buf.touch(slot, targets)
     return total
+
+
+def _synapses_of(indptr: np.ndarray, src: np.ndarray) -> tuple[np.ndarray, int]:
+    """Return the positions of the synapses of the sources ``src`` in a CSR, and their number."""
+    starts = indptr[src]
+    counts = indptr[src + 1] - starts
+    total = int(counts.sum())
+    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total), total
 
 
 def _spike_table(fired: list, groups: list[_Group]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
