@@ -262,9 +262,9 @@ class Projection:
     receptor: str
     indptr: np.ndarray
     indices: np.ndarray
-    weights: np.ndarray  # internal units
+    weights: np.ndarray  # internal units; a read-only broadcast view if all synapses share one
     delays: np.ndarray  # in steps (filled at run time from delay_ms)
-    delay_ms: np.ndarray
+    delay_ms: np.ndarray  # a read-only broadcast view if all synapses share one
 
     @property
     def n_synapses(self) -> int:
@@ -635,38 +635,42 @@ def _projection(st, src: Population, tgt: Population, vals: _Values, diags, rng,
     d = vals.value(d_item.value, TIME, "delay", s.size) if d_item is not None and d_item.value is not None else 0.0
     if w is None or d is None:
         return None
+    # a value shared by every synapse is stored once (a read-only broadcast view), not per synapse
     w = np.broadcast_to(np.asarray(w, dtype=float), s.shape)
     d = np.broadcast_to(np.asarray(d, dtype=float), s.shape)
     if np.any(d < 0):
         diags.append(Diagnostic("E003", d_item.span, "delays cannot be negative"))
         return None
-    order = np.argsort(s, kind="stable")
-    s, t, w, d = s[order], t[order], w[order], d[order]
+    if not np.all(s[:-1] <= s[1:]):  # most rules draw the synapses by source already
+        order = np.argsort(s, kind="stable")
+        s, t = s[order], t[order]
+        w = w[order] if w.strides[0] else w
+        d = d[order] if d.strides[0] else d
     indptr = np.searchsorted(s, np.arange(ns + 1)).astype(np.int64)
     return Projection(
         src.name,
         tgt.name,
         receptor,
         indptr,
-        t.astype(np.int64),
-        np.array(w),
-        np.zeros(s.size, dtype=np.int64),
-        np.array(d),
+        t.astype(np.int64, copy=False),
+        w,
+        np.broadcast_to(np.int64(0), s.shape),
+        d,
     )
 
 
 def _fixed_probability(rng, ns: int, nt: int, p: float, allow_self: bool):
     counts = rng.binomial(nt - (0 if allow_self else 1), p, size=ns)
-    targets = []
+    t = np.empty(int(counts.sum()), dtype=np.int64)  # filled source by source: no list of small arrays
+    end = 0
     for i, k in enumerate(counts):
         if allow_self:
-            targets.append(rng.choice(nt, size=k, replace=False))
+            t[end : end + k] = rng.choice(nt, size=k, replace=False)
         else:
             c = rng.choice(nt - 1, size=k, replace=False)
-            targets.append(c + (c >= i))  # skip i itself
-    s = np.repeat(np.arange(ns), counts)
-    t = np.concatenate(targets) if targets else np.zeros(0, dtype=np.int64)
-    return s, t.astype(np.int64)
+            t[end : end + k] = c + (c >= i)  # skip i itself
+        end += k
+    return np.repeat(np.arange(ns), counts), t
 
 
 def _fixed_indegree(rng, ns: int, nt: int, k: int, allow_self: bool):
@@ -945,9 +949,12 @@ class _Route:
 def _delays_in_steps(proj: Projection, dt: float) -> np.ndarray:
     """Return the projection's delays in whole steps (a broadcast view if they are all the same)."""
     d = proj.delay_ms
-    if d.size and (d.strides == (0,) or np.all(d == d[0])):
+    if d.size and d.strides == (0,):
         return np.broadcast_to(np.rint(d[:1] / dt).astype(np.int64), d.shape)
-    return np.rint(d / dt).astype(np.int64)
+    steps = np.rint(d / dt).astype(np.int64)
+    if steps.size and np.all(steps == steps[0]):  # different delays may round to the same step
+        return np.broadcast_to(steps[:1], d.shape)
+    return steps
 
 
 def _simulate(
@@ -1023,7 +1030,7 @@ def _simulate(
     ]
 
     # recording
-    rec = []  # (trace, group, var, is_state, which neurons of the group, scale)
+    rec = []  # (samples, group, var, is_state, which neurons of the group, scale)
     traces, units = {}, {}
     for name, pop in net.populations.items():
         m = pop.model.model
@@ -1040,20 +1047,20 @@ def _simulate(
                 unit = suggested_unit(dim)
                 scale = float(unit_text_scale(unit)[1])
             key = f"{name}.{var}"
-            traces[key] = np.empty((count, n_steps + 1))
             units[key] = unit
-            rec.append((traces[key], g, var, var in g.state, which, scale))
+            # one row per sample (a row is cheaper to write than a column); in units of `unit` at the end
+            rec.append((np.empty((n_steps + 1, count)), g, var, var in g.state, which, scale, key))
 
     def sample(j: int, t: float) -> None:
         observed = {}  # observe() once per group and step
-        for trace, g, var, is_state, which, scale in rec:
+        for samples, g, var, is_state, which, _, _ in rec:
             if is_state:
                 values = g.state[var]
             else:
                 if id(g) not in observed:
                     observed[id(g)] = g.observe(t)
                 values = observed[id(g)][var]
-            trace[:, j] = values[which] / scale
+            samples[j] = values[which]
 
     def check_finite(t: float) -> None:
         for g in groups:
@@ -1124,6 +1131,8 @@ def _simulate(
                     progress(k + 1, n_steps)
                 check_finite((k + 1) * dt)
     wall = time.perf_counter() - start
+    for samples, *_, scale, key in rec:
+        traces[key] = np.divide(samples.T, scale, out=np.empty(samples.T.shape))
     spike_pop, spike_i, spike_k = _spike_table(fired, groups)
     return NetworkResult(
         network=net.name,
