@@ -701,7 +701,17 @@ def generate_code(
         for syn in model.synapses:
             if syn.receptor == name:
                 inc = syn.factor.xreplace(rename) * sympy.Symbol("w", real=True)
-                statements.append((py(syn.target), printer.doprint(inc), f"{syn.text}  {_source_ref(model, syn.span)}"))
+                # for receive(..., index): w holds the weights of the neurons `index`; so do the factor's values
+                at_index = {s: sympy.Symbol(f"_take({s.name}, index)", real=True) for s in inc.free_symbols}
+                at_index[sympy.Symbol("w", real=True)] = sympy.Symbol("w", real=True)
+                statements.append(
+                    (
+                        py(syn.target),
+                        printer.doprint(inc),
+                        printer.doprint(inc.xreplace(at_index)),
+                        f"{syn.text}  {_source_ref(model, syn.span)}",
+                    )
+                )
         receptors.append({"name": name, "statements": statements})
     receptor_targets = ", ".join(dict.fromkeys(py(s.target) for s in model.synapses))
 

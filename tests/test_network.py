@@ -219,3 +219,162 @@ def test_progress_callback(tmp_path):
         20.0, 0.1, out_dir=tmp_path / "gen", progress=lambda d, t: calls.append((d, t))
     )
     assert calls[0] == (50, 200) and calls[-1] == (200, 200)
+
+
+# ----------------------------------------------------------------------- the loop against a plain reference
+MIXED = """network Mixed
+population A = "lif.model" (n = 30, V = uniform(-65 mV, -50 mV))
+population B = "lif.model" (n = 20)
+population C = "coba_lif.model" (n = 25, V = uniform(-60 mV, -50 mV))
+population D = "lif.model" (n = 3)
+population E = "coba_lif.model" (n = 15)
+population F = "lif.model" (n = 20, tau_syn = uniform(3 ms, 6 ms))
+population G = "coba_lif.model" (n = 20, V = normal(-55 mV, 2 mV))
+population H = "lifk.model" (n = 12, k_syn = uniform(0.5, 2))
+input A (I_ext = step(250 pA, on = 20 ms, off = 80 ms))
+input D (I_ext = 300 pA)
+input C (I_ext = 150 pA)
+input G (I_ext = 150 pA)
+connect A to B (receptor = exc, rule = fixed_probability(0.2), weight = 3 nS, delay = 1 ms)
+connect A to B (receptor = exc, rule = fixed_probability(0.1), weight = uniform(1 nS, 4 nS), delay = normal(2 ms, 0.4 ms))
+connect B to C (receptor = inh, rule = fixed_indegree(5), weight = 2 nS, delay = 0.5 ms)
+connect A to C (receptor = exc, rule = fixed_probability(0.3), weight = 1.5 nS)
+connect C to C (receptor = exc, rule = fixed_probability(0.2), weight = 1 nS, delay = uniform(0.1 ms, 3 ms))
+connect D to A (receptor = exc, rule = all_to_all, weight = 5 nS, delay = 2 ms)
+connect D to A (receptor = exc, rule = all_to_all, weight = uniform(1 nS, 3 nS), delay = 2 ms)
+connect B to B (receptor = exc, rule = one_to_one, weight = 1 nS, autapses = 1)
+connect A to F (receptor = exc, rule = fixed_probability(0.2), weight = 3 nS)
+connect G to E (receptor = exc, rule = fixed_probability(0.3), weight = 2 nS, delay = 0.3 ms)
+connect E to G (receptor = inh, rule = fixed_probability(0.3), weight = 4 nS)
+connect C to G (receptor = exc, rule = fixed_probability(0.3), weight = 2 nS)
+connect G to C (receptor = exc, rule = fixed_probability(0.3), weight = 1 nS, delay = 1 ms)
+connect A to H (receptor = exc, rule = fixed_probability(0.5), weight = 2 nS)
+poisson B (receptor = exc, rate = 200 Hz, weight = 1 nS)
+poisson B (receptor = exc, rate = 100 Hz, weight = 2 nS)
+poisson C (receptor = exc, rate = 500 Hz, weight = 0.5 nS)
+poisson E (receptor = exc, rate = 800 Hz, weight = 1 nS)
+poisson F (receptor = exc, rate = 400 Hz, weight = 1 nS)
+poisson H (receptor = exc, rate = 400 Hz, weight = 1 nS)
+record A (V, I_syn, neurons = 30)
+record B (V, neurons = 20)
+record C (V, g_e, g_i, neurons = 25)
+record E (V, neurons = 15)
+record G (V, g_i, neurons = 20)
+record H (V, g_syn, neurons = 12)
+"""
+
+
+def write_mixed(tmp_path):
+    """MIXED's files: lifk.model is lif.model whose synapse scales the weight by a parameter."""
+    lif = (MODELS / "lif.model").read_text()
+    (tmp_path / "lifk.model").write_text(
+        lif.replace("synapse exc: g_syn += w", "parameter k_syn = 1\nsynapse exc: g_syn += w * k_syn")
+    )
+    return write(tmp_path, MIXED)
+
+
+def reference_run(net, duration, dt, out_dir):
+    """Simulate ``net`` the plain way: one simulator per population, a dense ring buffer per
+    (population, receptor) applied and cleared every step, each projection's spikes summed
+    per target (np.bincount) and added to the slot they arrive in (np.add.at with per-synapse delays).
+    Returns the spikes as (population, neuron, step) by step, population and neuron, and the states of every neuron after every step."""
+    from modelgen.network import _population_setup
+
+    n_steps = int(round(duration / dt))
+    rng = np.random.default_rng([net.seed, 1])
+    sims, buffers = {}, {}
+    for name, pop in net.populations.items():
+        module = pop.model.load_module(out_dir)
+        p, inputs = _population_setup(net, pop, module, dt, n_steps)
+        with np.errstate(all="ignore"):
+            state = module.initial_state(p, inputs, pop.n, dict(pop.initial))
+            step, _, receive, _ = module.make_simulator(state, p, inputs, dt)
+        sims[name] = (state, step, receive)
+        for r in module.RECEPTORS:
+            delays = [p.delay_ms / dt for p in net.projections if p.target == name and p.receptor == r]
+            longest = max((int(np.rint(d).max(initial=0)) for d in delays), default=0)
+            buffers[(name, r)] = np.zeros((longest + 1, pop.n))
+    spikes, states = [], []
+    names = list(net.populations)
+    with np.errstate(all="ignore"):
+        for k in range(n_steps):
+            for drive in net.poisson:
+                counts = rng.poisson(drive.rate * dt, size=net.populations[drive.target].n)
+                buf = buffers[(drive.target, drive.receptor)]
+                buf[k % len(buf)] += drive.weight * counts
+            for (name, r), buf in buffers.items():
+                sims[name][2](r, buf[k % len(buf)])
+                buf[k % len(buf)] = 0.0
+            fired = {}
+            for name in names:
+                fired[name] = np.flatnonzero(sims[name][1](k))
+                spikes += [(names.index(name), int(i), k) for i in fired[name]]
+            for proj in net.projections:
+                buf = buffers[(proj.target, proj.receptor)]
+                delays = np.rint(proj.delay_ms / dt).astype(np.int64)
+                pos = np.concatenate([np.arange(proj.indptr[i], proj.indptr[i + 1]) for i in fired[proj.source]] + [[]])
+                pos = pos.astype(np.int64)
+                if pos.size and np.all(delays == delays[0]):
+                    slot = (k + 1 + delays[0]) % len(buf)
+                    buf[slot] += np.bincount(proj.indices[pos], proj.weights[pos], minlength=buf.shape[1])
+                elif pos.size:
+                    np.add.at(buf, ((k + 1 + delays[pos]) % len(buf), proj.indices[pos]), proj.weights[pos])
+            states.append({f"{n}.{v}": x.copy() for n in names for v, x in sims[n][0].items()})
+    return sorted(spikes, key=lambda s: (s[2], s[0], s[1])), states
+
+
+def test_network_loop_is_bit_identical_to_a_plain_reference(tmp_path):
+    from modelgen.network import _make_groups
+
+    path = write_mixed(tmp_path)
+    dt, duration = 0.1, 100.0
+    net = load_network(path, seed=5)
+    groups = _make_groups(net, dt, 10, tmp_path / "gen", None)
+    # C and G (same model, parameters and constant input) share a simulator; the others run alone
+    assert sorted(tuple(m.name for m in g.members) for g in groups) == [
+        ("A",),
+        ("B",),
+        ("C", "G"),
+        ("D",),
+        ("E",),
+        ("F",),
+        ("H",),
+    ]
+    r = load_network(path, seed=5).run(duration, dt, out_dir=tmp_path / "gen")
+    spikes, states = reference_run(load_network(path, seed=5), duration, dt, tmp_path / "gen")
+    assert len(spikes) > 500 and {p for p, _, _ in spikes} == set(range(8))
+    k = np.rint(r.spike_t / dt).astype(np.int64) - 1
+    assert list(zip(r.spike_pop.tolist(), r.spike_i.tolist(), k.tolist())) == spikes  # same spikes, same order
+    units = {"V": 1.0, "I_syn": None, "g_e": 1e-6, "g_i": 1e-6, "g_syn": 1e-6}  # mV; nS traces of mS states
+    for key, trace in r.traces.items():
+        pop, var = key.split(".")
+        if units[var] is None:
+            continue
+        ref = np.array([s[key] for s in states]).T / units[var]
+        assert np.array_equal(trace[:, 1:], ref), key
+    # a slot reached by no spike is left alone: B's excitatory buffer was empty in some steps
+    assert r.synaptic_events > 0
+
+
+def test_receive_at_some_neurons_equals_receive_of_a_full_vector(tmp_path):
+    write_mixed(tmp_path)
+    from modelgen import load
+
+    module = load(tmp_path / "lifk.model").load_module(tmp_path / "gen")
+    n = 6
+    k_syn = np.array([0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
+    params = {**module.PARAMETERS, "k_syn": k_syn}
+    inputs = {"I_ext": lambda t: 0.0}
+    index = np.array([4, 1, 4, 0])  # neuron 4 twice: its weight is applied once
+    w = np.array([3e-6, 1e-6, 3e-6, 2e-6])
+    dense = np.zeros(n)
+    dense[index] = w
+    results = []
+    for args in (("exc", dense), ("exc", w, index)):
+        state = module.initial_state(params, inputs, n)
+        state["g_syn"][:] = 1e-6
+        _, _, receive, _ = module.make_simulator(state, params, inputs, 0.1)
+        receive(*args)
+        results.append(state["g_syn"].copy())
+    assert np.array_equal(results[0], results[1])
+    assert results[1][4] == 1e-6 + 2.5 * 3e-6 and results[1][2] == 1e-6
