@@ -147,3 +147,6 @@ def test_rate_functions_are_finite_at_their_removable_singularity(hh_path, tmp_p
         assert r["alpha_m"][0, 0] == pytest.approx(1.0, rel=1e-12)
     else:
         assert r["alpha_n"][0, 0] == pytest.approx(0.1, rel=1e-12)
+    # the vectorised step (more than KERNEL_MAX_N neurons) takes the same limit
+    many = m.run(duration="1 ms", dt="0.01 ms", n=20, initial={"V": v0}, record=["V"], out_dir=tmp_path)
+    np.testing.assert_allclose(many["V"], np.broadcast_to(r["V"], many["V"].shape), rtol=1e-12)
