@@ -101,3 +101,37 @@ def test_block_kernel_matches_the_numpy_backend(out_dir, path):
         np.testing.assert_allclose(b[s], a[s], rtol=1e-7, atol=1e-7 * (1 + np.abs(a[s]).max()))
     assert sorted(zip(a.spike_i.tolist(), a.spike_t.tolist())) == sorted(zip(b.spike_i.tolist(), b.spike_t.tolist()))
     assert 0 < np.unique(a.spike_i).size < N, "the test needs neurons that fire and neurons that do not"
+
+
+DECAY = """model Decay "no threshold; an input that changes within the step (rk4 reads it at t, t + dt/2, t + dt)"
+parameter tau = 10 ms
+input x_in = 0
+state x = 1
+dx/dt = (x_in - x)/tau
+"""
+
+
+def test_block_kernel_time_varying_input_without_threshold(out_dir):
+    # dx/dt = (t - x)/tau with x(0) = 1: x(t) = t - tau + (1 + tau) exp(-t/tau)
+    m = modelgen.load_text(DECAY, "decay.model")
+    t_end, tau = 5.0, 10.0
+    kw = dict(duration=f"{t_end} ms", dt="0.01 ms", n=N, inputs={"x_in": lambda t: t}, record="x", method="rk4")
+    a = m.run(out_dir=out_dir, **kw)
+    b = m.run(out_dir=out_dir, backend="numba", **kw)
+    t = a.t
+    exact = t - tau + (1 + tau) * np.exp(-t / tau)
+    np.testing.assert_allclose(b["x"], np.broadcast_to(exact, b["x"].shape), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b["x"], a["x"], rtol=0, atol=1e-13)
+
+
+def test_block_kernel_float32_and_per_neuron_parameters(out_dir):
+    lif = modelgen.load(MODELS / "lif.model")
+    kw = dict(duration="100 ms", dt="0.1 ms", n=N, params={"g_L": np.linspace(5.0, 20.0, N)}, inputs={"I_ext": 250.0})
+    a = lif.run(out_dir=out_dir, **kw)
+    b = lif.run(out_dir=out_dir, backend="numba", dtype="float32", **kw)
+    assert b["V"].dtype == np.float32 or b["V"].dtype == np.float64
+    # the same neurons fire, at most a step apart (single precision storage between steps)
+    assert np.array_equal(np.unique(a.spike_i), np.unique(b.spike_i)) and 0 < np.unique(a.spike_i).size < N
+    for i in np.unique(a.spike_i)[::25]:
+        ta, tb = a.spike_times(i), b.spike_times(i)
+        assert ta.size == tb.size and np.abs(ta - tb).max() <= 0.1 + 1e-9
