@@ -138,7 +138,7 @@ class NeuronModel:
 
     # --- building
     def code(self, method: str | None = None, backend: str = "numpy") -> str:
-        """Return the generated module's text (numpy; or numba, a compiled per-neuron loop)."""
+        """Return the generated module's text (numpy; or numba: compiled loops over the neurons)."""
         return generate_code(self.model, self.derivation, self.plan(method), backend, self.build_hash(method, backend))
 
     def build_hash(self, method: str | None = None, backend: str = "numpy") -> str:
@@ -221,7 +221,7 @@ class NeuronModel:
         values of states. ``seed`` seeds every random value (default: a fresh seed, recorded
         in ``result.metadata``); ``progress(steps_done, n_steps)`` is called now and then.
         ``dtype`` ("float64" or "float32") is the state's float type; ``backend`` "numpy" or
-        "numba" (a compiled per-neuron loop; needs ``pip install numba``).
+        "numba" (compiled SIMD loops over the neurons on all cores; needs ``pip install numba``).
         """
         m = self.model
         dt_ms = quantity(dt, TIME, "dt", "ms")

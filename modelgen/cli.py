@@ -90,7 +90,7 @@ backend_option = click.option(
     type=click.Choice(["numpy", "numba"]),
     default="numpy",
     show_default=True,
-    help="numpy, or numba: a compiled per-neuron loop (pip install numba).",
+    help="numpy, or numba: compiled SIMD loops over the neurons on all cores (pip install numba).",
 )
 
 
@@ -305,6 +305,11 @@ def run(
     if is_network_file(file):
         if inputs or params or initial:
             raise click.UsageError("for a network, set inputs, parameters and initial values in the network file")
+        if backend != "numpy" or dtype != "float64":
+            raise click.UsageError(
+                "networks run on the numpy backend in float64: leave out --backend and --dtype "
+                "(the numba step's cost per call outweighs its gain when the loop delivers spikes every step)"
+            )
         _run_network(file, duration, dt, seed, record, save, out_dir, method, plot, quiet)
         return
 
