@@ -78,7 +78,7 @@ def test_expm1_and_exprel_within_three_ulp(hh_module):
 
 def test_special_values_as_the_c_library(hh_module):
     for v in (math.inf, -math.inf, 710.0, 1e308, -1e308, -746.0):
-        assert hh_module._exp(v) == math.exp(v) if v < 709.8 else hh_module._exp(v) == math.inf
+        assert hh_module._exp(v) == (math.inf if v > 709.8 else math.exp(v))
         assert hh_module._expm1(v) == (math.inf if v > 0 else -1.0)
     assert math.isnan(hh_module._exp(math.nan))
     assert math.isnan(hh_module._expm1(math.nan))
@@ -129,7 +129,6 @@ def test_block_kernel_float32_and_per_neuron_parameters(out_dir):
     kw = dict(duration="100 ms", dt="0.1 ms", n=N, params={"g_L": np.linspace(5.0, 20.0, N)}, inputs={"I_ext": 250.0})
     a = lif.run(out_dir=out_dir, **kw)
     b = lif.run(out_dir=out_dir, backend="numba", dtype="float32", **kw)
-    assert b["V"].dtype == np.float32 or b["V"].dtype == np.float64
     # the same neurons fire, at most a step apart (single precision storage between steps)
     assert np.array_equal(np.unique(a.spike_i), np.unique(b.spike_i)) and 0 < np.unique(a.spike_i).size < N
     for i in np.unique(a.spike_i)[::25]:
