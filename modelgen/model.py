@@ -51,6 +51,18 @@ __all__ = [
 
 TIME_SYMBOL = sympy.Symbol("t", real=True)
 # comparison operator -> sympy relation
+# the model language's functions of one dimensionless argument that are sympy functions as they are
+_ELEMENTARY = {
+    "exp": sympy.exp,
+    "log": sympy.log,
+    "sin": sympy.sin,
+    "cos": sympy.cos,
+    "tan": sympy.tan,
+    "sinh": sympy.sinh,
+    "cosh": sympy.cosh,
+    "tanh": sympy.tanh,
+}
+
 RELATIONS = {
     "<": sympy.StrictLessThan,
     ">": sympy.StrictGreaterThan,
@@ -576,17 +588,10 @@ class _Lowerer:
                 return None
             x = exprs[0]
             f = {
-                "exp": sympy.exp,
+                **_ELEMENTARY,
                 "expm1": lambda v: sympy.exp(v) - 1,
-                "log": sympy.log,
                 "log10": lambda v: sympy.log(v, 10),
                 "log1p": lambda v: sympy.log(1 + v),
-                "sin": sympy.sin,
-                "cos": sympy.cos,
-                "tan": sympy.tan,
-                "sinh": sympy.sinh,
-                "cosh": sympy.cosh,
-                "tanh": sympy.tanh,
             }[fn]
             return f(x), DIMENSIONLESS
         if fn == "sqrt":
@@ -848,20 +853,7 @@ def display_expr(node, names: frozenset = frozenset()) -> sympy.Expr:
         return sympy.Pow(a, b, **ne)
     if isinstance(node, L.Call):
         args = [display_expr(a, names) for a in node.args]
-        fn = {
-            "exp": sympy.exp,
-            "log": sympy.log,
-            "sqrt": sympy.sqrt,
-            "abs": sympy.Abs,
-            "sin": sympy.sin,
-            "cos": sympy.cos,
-            "tan": sympy.tan,
-            "sinh": sympy.sinh,
-            "cosh": sympy.cosh,
-            "tanh": sympy.tanh,
-            "min": sympy.Min,
-            "max": sympy.Max,
-        }.get(node.func)
+        fn = {**_ELEMENTARY, "sqrt": sympy.sqrt, "abs": sympy.Abs, "min": sympy.Min, "max": sympy.Max}.get(node.func)
         if fn is not None:
             return fn(*args, evaluate=False)
         return sympy.Function(node.func)(*args)
