@@ -51,15 +51,7 @@ def plot_run(result, path, max_traces: int = 10, title: str | None = None) -> Pa
     names = sorted(result.traces, key=lambda v: (v not in input_names, v != meta.get("membrane_state")))
     raster = result.spike_t.size > 0 or result.n > 1
     heights = [1.0 if v in input_names else 2.5 for v in names] + ([1.5] if raster else [])
-    fig, axes = plt.subplots(
-        len(heights),
-        1,
-        sharex=True,
-        figsize=(8, 1.2 + 1.3 * sum(heights)),
-        gridspec_kw={"height_ratios": heights},
-        squeeze=False,
-    )
-    axes = axes[:, 0]
+    fig, axes = _stacked_axes(heights, width=8, margin=1.2)
     shown = result.record_indices[:max_traces]
     colors = plt.cm.viridis(np.linspace(0.0, 0.85, max(1, len(shown))))
     for ax, name in zip(axes, names):
@@ -92,20 +84,25 @@ def plot_run(result, path, max_traces: int = 10, title: str | None = None) -> Pa
     return path
 
 
+def _stacked_axes(heights: list[float], width: float, margin: float):
+    """Return a figure of panels one above the other, sharing t, with the given relative heights."""
+    fig, axes = plt.subplots(
+        len(heights),
+        1,
+        sharex=True,
+        figsize=(width, margin + 1.3 * sum(heights)),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+    )
+    return fig, axes[:, 0]
+
+
 def plot_network(result, path, bin_ms: float = 5.0, max_traces: int = 5) -> Path:
     """Draw a network run: a spike raster of every population (stacked), population rates, traces."""
     path = _target(path)
     traces = list(result.traces)
     heights = [3.0, 1.2] + [1.8] * len(traces)
-    fig, axes = plt.subplots(
-        len(heights),
-        1,
-        sharex=True,
-        figsize=(9, 1.5 + 1.3 * sum(heights)),
-        gridspec_kw={"height_ratios": heights},
-        squeeze=False,
-    )
-    axes = axes[:, 0]
+    fig, axes = _stacked_axes(heights, width=9, margin=1.5)
     offsets = np.concatenate([[0], np.cumsum(result.sizes)])
     colors = plt.cm.tab10(np.arange(len(result.populations)) % 10)
     edges = np.arange(0.0, result.duration + bin_ms, bin_ms)
