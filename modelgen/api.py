@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, protocols, runtime
+from .atomic import write_text_atomic
 from .codegen import build_hash, generate_code
 from .compose import expand_uses
 from .derive import MembraneDerivation, derive_voltage_ode
@@ -158,14 +159,11 @@ class NeuronModel:
     ) -> Path:
         """Write the generated module (unless an up-to-date one is there) and return its path."""
         target = self.generated_path(out_dir, backend)
-        if runtime.recorded_build_hash(target) == self.build_hash(method, backend):
-            return target  # cached: generated from this model, method, backend and modelgen
+        if runtime.verified_build_hash(target) == self.build_hash(method, backend):
+            return target  # cached: generated from this model, method, backend and modelgen, and unedited
         code = self.code(method, backend)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists() or target.read_text(encoding="utf-8") != code:
-            tmp = target.with_suffix(".py.tmp")
-            tmp.write_text(code, encoding="utf-8")
-            tmp.replace(target)
+        write_text_atomic(target, code)  # a unique temporary name: concurrent builds never collide
         return target
 
     def load_module(
@@ -181,10 +179,14 @@ class NeuronModel:
         if target.exists():
             try:
                 return runtime.load_generated(target, expected)
-            except runtime.StaleModuleError:
+            except runtime.ModifiedModuleError:
                 if not rebuild:
                     raise
-            except Exception:  # a damaged file: regenerate it
+                warnings.warn(
+                    f"{target} was edited or replaced after modelgen generated it; it was not run, and was rebuilt",
+                    stacklevel=2,
+                )
+            except runtime.StaleModuleError:
                 if not rebuild:
                     raise
         elif not rebuild:

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .atomic import write_text_atomic
 from .diagnostics import ModelError, format_diagnostics
 from .network import is_network_file, load_network
 from .runtime import SimulationError, StaleModuleError
@@ -57,9 +58,26 @@ def _reporting_errors(progress=None):
             _print_warnings(caught)
             click.echo(f"error: {e}", err=True)
             sys.exit(1)
+        except OSError as e:  # an unwritable or full output folder (generated/, a results file)
+            if progress is not None:
+                progress.close()
+            _print_warnings(caught)
+            _cannot_write(e.filename or "a file", e)
     if progress is not None:
         progress.close()
     _print_warnings(caught)
+
+
+def _cannot_write(path, err: OSError) -> None:
+    """Stop with one line: which file could not be written and why (never a traceback)."""
+    reason = err.strerror or str(err)
+    hint = ""
+    if isinstance(err, PermissionError) or err.errno == 30:  # EROFS: a read-only file system
+        hint = "; choose a writable place (e.g. --out-dir for generated code)"
+    elif err.errno == 28:  # ENOSPC
+        hint = "; free some space or write elsewhere (an earlier file of that name was left as it was)"
+    click.echo(f"error: cannot write {path}: {reason}{hint}", err=True)
+    sys.exit(1)
 
 
 def _print_warnings(caught) -> None:
@@ -165,20 +183,16 @@ def check(files: tuple[str, ...], fmt: str, method: str | None) -> None:
 def build(file: str, out_dir: str, method: str | None, backend: str) -> None:
     """Generate the simulator module of FILE (a model, or every model of a network)."""
     if is_network_file(file):
-        try:
+        with _reporting_errors():
             net = load_network(file)
             for pop in net.populations.values():
                 click.echo(f"wrote {pop.model.build(out_dir, method)}  ({pop.model.plan(method).method})")
-        except ModelError as e:
-            _fail(e)
         return
-    try:
+    with _reporting_errors():
         m = _load(file)
         _warn(m.model)
         plan = m.plan(method)
         path = m.build(out_dir, method, backend)
-    except ModelError as e:
-        _fail(e)
     click.echo(f"wrote {path}  ({plan.method})")
     for state, why in plan.reasons.items():
         click.echo(f"  {state}: {why}")
@@ -344,9 +358,8 @@ def run(
     if save:
         try:
             saved = result.save(save)
-        except (OSError, SimulationError) as e:
-            click.echo(f"error: cannot save {save}: {e}", err=True)
-            sys.exit(1)
+        except OSError as e:
+            _cannot_write(save, e)
         if not quiet:
             click.echo(f"saved {saved}", err=True)
     if plot:
@@ -372,8 +385,10 @@ def _run_network(file, duration, dt, seed, record, save, out_dir, method, plot=N
         )
     if save:
         save = save if save.endswith(".npz") else save + ".npz"
-        Path(save).parent.mkdir(parents=True, exist_ok=True)
-        result.save(save)
+        try:
+            result.save(save)
+        except OSError as e:
+            _cannot_write(save, e)
         click.echo(f"saved {save}", err=True)
     click.echo(result.summary(), err=True)
     if plot:
@@ -498,8 +513,11 @@ def sweep(file, params, inputs, duration, dt, transient, out, plot_fi, out_dir, 
         )
         wall = time.perf_counter() - start
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(table.to_csv(), encoding="utf-8")
+        try:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(out, table.to_csv())
+        except OSError as e:
+            _cannot_write(out, e)
     else:
         click.echo(table.to_csv(), nl=False)
     if plot_fi:

@@ -32,6 +32,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from . import __version__
 from .derive import MembraneDerivation
+from .integrity import TEXT_HASH_PLACEHOLDER, check_generated_text, comment_text, seal
 from .model import Model
 from .optimise import DT, StepProgram, exprel, regularize, step_program
 from .schemes import Plan
@@ -726,8 +727,9 @@ def generate_code(
         lstrip_blocks=True,
         autoescape=False,
     )
+    env.filters["comment"] = comment_text
     template = env.get_template("module.py.j2")
-    return template.render(
+    text = template.render(
         version=__version__,
         backend=backend,
         model=model,
@@ -770,8 +772,11 @@ def generate_code(
         uses_exprel_scalar=any("_exprel_scalar(" in c for c in all_code),
         uses_lane_math=any(f in c for c in lane_code for f in ("_exp(", "_expm1(", "_exprel_lane(")),
         uses_exprel_lane=any("_exprel_lane(" in c for c in lane_code),
+        text_hash=TEXT_HASH_PLACEHOLDER,
         repr=repr,
     )
+    check_generated_text(text)  # no user text can have ended a comment or declared a coding
+    return seal(text)
 
 
 def _observe_body(model: Model, printer: NumpyPrinter, names: dict[str, str]) -> list[Line]:

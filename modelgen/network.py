@@ -30,6 +30,7 @@ import numpy as np
 
 from . import language as L
 from . import protocols
+from .atomic import atomic_file
 from .diagnostics import Diagnostic, ModelError, Span, sort_key
 from .model import lower_constant
 from .protocols import SIGNATURES
@@ -798,7 +799,9 @@ class NetworkResult:
             "units": np.array([f"{k}={v}" for k, v in self.units.items()]),
         }
         arrays.update(self.traces)
-        np.savez(path, **arrays)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(path) as f:  # a failed save leaves an earlier file as it was
+            np.savez(f, **arrays)
         return path
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_file, atomic_folder
+
 __all__ = ["save_result", "load_result", "result_metadata", "to_dataframe", "to_xarray"]
 
 _METADATA_KEY = "_metadata"  # model names never start with "_", so this cannot clash with a variable
@@ -37,53 +39,79 @@ def result_metadata(result) -> dict:
     return meta
 
 
+# the arrays of an .npz besides the traces; a trace whose name is one of these is stored as
+# "_trace_<name>" (model names never start with "_", so that cannot clash either)
+_BUILTIN_ARRAYS = ("t", "spike_i", "spike_t", "record_indices", "units", _METADATA_KEY)
+_TRACE_PREFIX = "_trace_"
+# the files of a results folder: saving over a folder that holds anything else is refused
+RESULT_FILES = ("result.npz", "traces.csv", "spikes.csv", "metadata.json")
+
+
 def save_result(result, path) -> Path:
-    """Write ``result`` by the path's form: ``.npz``, ``.csv`` (traces), or else a results folder."""
+    """Write ``result`` by the path's form: ``.npz``, ``.csv`` (traces), or else a results folder.
+
+    Nothing is written in place: a save that fails (a full disk, an interrupt, a kill) leaves an
+    earlier result under the same name as it was (see :mod:`modelgen.atomic`).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".npz":
-        return _save_npz(result, path)
-    if suffix == ".csv":
+    if suffix in (".npz", ".csv"):
         path.parent.mkdir(parents=True, exist_ok=True)
-        _save_traces_csv(result, path)
+        if suffix == ".npz":
+            with atomic_file(path) as f:
+                _write_npz(result, f)
+        else:
+            with atomic_file(path, "w", encoding="utf-8") as f:
+                _write_traces_csv(result, f)
         return path
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{path} exists and is not a folder; save to .npz, .csv or a folder")
-    path.mkdir(parents=True, exist_ok=True)
-    _save_npz(result, path / "result.npz")
-    _save_traces_csv(result, path / "traces.csv")
-    _save_spikes_csv(result, path / "spikes.csv")
-    (path / "metadata.json").write_text(
-        json.dumps(result_metadata(result), indent=2, default=str) + "\n", encoding="utf-8"
-    )
+    if path.exists():
+        if not path.is_dir():
+            raise FileExistsError(f"{path} exists and is not a folder; save to .npz, .csv or a folder")
+        foreign = sorted(p.name for p in path.iterdir() if p.name not in RESULT_FILES)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise FileExistsError(
+                f"{path} holds files that are not a saved result ({shown}); "
+                "save to a new folder (a results folder is replaced whole when saved again)"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(path) as folder:
+        with open(folder / "result.npz", "wb") as f:
+            _write_npz(result, f)
+        with open(folder / "traces.csv", "w", encoding="utf-8", newline="") as f:
+            _write_traces_csv(result, f)
+        with open(folder / "spikes.csv", "w", encoding="utf-8", newline="") as f:
+            _write_spikes_csv(result, f)
+        (folder / "metadata.json").write_text(
+            json.dumps(result_metadata(result), indent=2, default=str) + "\n", encoding="utf-8"
+        )
     return path
 
 
-def _save_npz(result, path: Path) -> Path:
-    from .runtime import SimulationError
+def trace_key(name: str) -> str:
+    """Return the .npz key of the trace of variable ``name``."""
+    return _TRACE_PREFIX + name if name in _BUILTIN_ARRAYS else name
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+
+def _write_npz(result, f) -> None:
     arrays = {
         "t": result.t,
         "spike_i": result.spike_i,
         "spike_t": result.spike_t,
         "record_indices": result.record_indices,
+        "units": np.array([f"{k}={v}" for k, v in result.units.items()]),
+        _METADATA_KEY: np.array(json.dumps(result_metadata(result), default=str)),
     }
     for name, trace in result.traces.items():
-        if name in arrays:
-            raise SimulationError(f"cannot save a variable called {name!r} next to the built-in array of that name")
-        arrays[name] = trace
-    arrays["units"] = np.array([f"{k}={v}" for k, v in result.units.items()])
-    arrays[_METADATA_KEY] = np.array(json.dumps(result_metadata(result), default=str))
-    np.savez(path, **arrays)
-    return path
+        arrays[trace_key(name)] = trace
+    np.savez(f, **arrays)
 
 
 def _header(name: str, unit: str) -> str:
     return f"{name} ({unit})" if unit not in ("", "1") else name
 
 
-def _save_traces_csv(result, path: Path) -> None:
+def _write_traces_csv(result, f) -> None:
     """Write one row per time: t (ms), then every recorded variable of every recorded neuron."""
     columns, header = [result.t], ["t (ms)"]
     for name, trace in result.traces.items():
@@ -91,14 +119,13 @@ def _save_traces_csv(result, path: Path) -> None:
         for row, i in enumerate(result.record_indices):
             columns.append(trace[row])
             header.append(_header(f"{name}[{i}]", unit))
-    np.savetxt(path, np.column_stack(columns), delimiter=",", header=",".join(header), comments="", fmt="%.10g")
+    np.savetxt(f, np.column_stack(columns), delimiter=",", header=",".join(header), comments="", fmt="%.10g")
 
 
-def _save_spikes_csv(result, path: Path) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("neuron,t (ms)\n")
-        for i, t in zip(result.spike_i, result.spike_t):
-            f.write(f"{int(i)},{t:.10g}\n")
+def _write_spikes_csv(result, f) -> None:
+    f.write("neuron,t (ms)\n")
+    for i, t in zip(result.spike_i, result.spike_t):
+        f.write(f"{int(i)},{t:.10g}\n")
 
 
 def load_result(path):
@@ -111,8 +138,7 @@ def load_result(path):
     with np.load(path, allow_pickle=False) as data:
         units = dict(entry.split("=", 1) for entry in data["units"].tolist())
         meta = json.loads(str(data[_METADATA_KEY])) if _METADATA_KEY in data.files else {}
-        builtin = {"t", "spike_i", "spike_t", "record_indices", "units", _METADATA_KEY}
-        traces = {name: data[name] for name in data.files if name not in builtin}
+        traces = {key.removeprefix(_TRACE_PREFIX): data[key] for key in data.files if key not in _BUILTIN_ARRAYS}
         t = data["t"]
         return Result(
             model=meta.get("model", ""),

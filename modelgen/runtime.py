@@ -17,67 +17,92 @@ from types import ModuleType
 
 import numpy as np
 
-__all__ = ["StaleModuleError", "SimulationError", "Result", "load_generated", "recorded_build_hash", "simulate"]
+from .integrity import header_field, text_hash
+
+__all__ = [
+    "StaleModuleError",
+    "ModifiedModuleError",
+    "SimulationError",
+    "Result",
+    "load_generated",
+    "verified_build_hash",
+    "simulate",
+]
 
 
 class StaleModuleError(Exception):
     """The generated module was made from another version of the model (or toolkit)."""
 
 
+class ModifiedModuleError(StaleModuleError):
+    """The generated module's text was changed after it was generated (it is never executed)."""
+
+
 class SimulationError(Exception):
     """The simulation produced NaN or infinite values, or was asked something impossible."""
 
 
-_loaded: dict[tuple[str, int, int], ModuleType] = {}  # (path, mtime, size) -> module, for repeated runs
+_loaded: dict[tuple[str, str], ModuleType] = {}  # (path, text sha256) -> module, for repeated runs
 
 
 def load_generated(path: str | Path, expected_hash: str | None = None) -> ModuleType:
-    """Return the generated module at ``path``; raise StaleModuleError if its hash differs.
+    """Return the generated module at ``path``, having checked its text before executing any of it.
 
-    A file loaded before and unchanged since gives the same module object (numba's compiled
-    functions then stay loaded).
+    Raises ModifiedModuleError if the text does not match the hash in its own header (an edited
+    or replaced file), StaleModuleError if its build hash is not ``expected_hash`` (made from
+    another version of the model or of modelgen). The text that was checked is the text that
+    runs (the file is read once). A file loaded before and unchanged since gives the same module
+    object (numba's compiled functions then stay loaded).
     """
     path = Path(path)
     try:
-        st = path.stat()
-        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
-    except OSError:
-        key = None
-    cached = _loaded.get(key) if key else None
-    if cached is not None and (expected_hash is None or cached.BUILD_HASH == expected_hash):
-        return cached
-    # the same name in every process: numba's on-disk cache finds the module by it
-    name = f"_modelgen_generated_{path.stem}_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise StaleModuleError(f"{path} is not a Python module")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    found = getattr(module, "BUILD_HASH", None)
+        data = path.read_bytes()
+    except OSError as e:
+        raise StaleModuleError(f"cannot read the generated module {path}: {e.strerror or e}") from e
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModifiedModuleError(
+            f"{path} is not a module that modelgen generated (not UTF-8 text); rebuild it"
+        ) from None
+    recorded = header_field(text, "text sha256")
+    actual = text_hash(text)
+    if recorded != actual:
+        raise ModifiedModuleError(
+            f"{path} was edited or replaced after modelgen generated it (its text no longer matches the "
+            "text sha256 in its header), so it was not run; rebuild it (`modelgen build`), or delete it"
+        )
+    found = header_field(text, "build hash")
     if expected_hash is not None and found != expected_hash:
         raise StaleModuleError(
             f"{path} was generated from a different version of the model or of modelgen (build hash {str(found)[:12]}…, expected {expected_hash[:12]}…); rebuild it"
         )
-    if getattr(module, "BACKEND", "numpy") == "numba":
+    key = (str(path.resolve()), actual)
+    cached = _loaded.get(key)
+    if cached is not None:
+        return cached
+    # the same name in every process: numba's on-disk cache finds the module by it
+    name = f"_modelgen_generated_{path.stem}_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    if header_field(text, "backend") == "numba":
         sys.modules[name] = module  # compiled functions refer to their module by name
     else:
         sys.modules.pop(name, None)
-    if key:
-        _loaded[key] = module
+    exec(compile(text, str(path), "exec"), module.__dict__)  # the checked text, not a second read
+    _loaded[key] = module
     return module
 
 
-def recorded_build_hash(path: str | Path) -> str | None:
-    """Return the build hash written in a generated module's header (None if there is no such file)."""
+def verified_build_hash(path: str | Path) -> str | None:
+    """Return the build hash of the generated module at ``path`` if its text is intact, else None."""
     try:
-        with open(path, encoding="utf-8") as f:
-            for _ in range(12):
-                line = f.readline()
-                if line.startswith("# build hash:"):
-                    return line.split(":", 1)[1].strip()
+        text = Path(path).read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    return None
+    if header_field(text, "text sha256") != text_hash(text):
+        return None
+    return header_field(text, "build hash")
 
 
 @dataclass

@@ -1,0 +1,5 @@
+"""``python -m modelgen``: the same command as ``modelgen``."""
+
+from .cli import main
+
+main()
