@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -950,9 +951,15 @@ def read_source(path: str | Path) -> tuple[str, str]:
     shown = str(path)
     span = Span(shown, 1, 1, 1, "")
     try:
-        if p.is_dir():
+        st = p.stat()  # follows symbolic links: what counts is what they point to
+        if stat.S_ISDIR(st.st_mode):
             raise ModelError([Diagnostic("E004", span, f"{shown} is a directory, not a model file")])
-        size = p.stat().st_size
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block or never end
+            kind = "a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "not a regular file"
+            raise ModelError(
+                [Diagnostic("E004", span, f"{shown} is {kind}, not a model file", "give the path of a text file")]
+            )
+        size = st.st_size
         if size <= LIMITS["file_bytes"]:
             with p.open("rb") as f:  # never more than the limit: /dev/zero has size 0 and no end
                 data = f.read(LIMITS["file_bytes"] + 1)

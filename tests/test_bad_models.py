@@ -10,7 +10,10 @@ the tests below. ``tests/good_models`` holds files that must load despite odd en
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -241,9 +244,32 @@ def test_missing_file_and_directory(tmp_path):
 
 
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
-def test_endless_device_is_not_read_to_the_end():
+def test_endless_device_is_not_read():
     diags, raised = diagnostics_of("/dev/zero")  # stat() says 0 bytes; reading never ends
-    assert raised and diags[0].code == "E004" and "limit" in diags[0].message
+    assert raised and diags[0].code == "E004" and "not a regular file" in diags[0].message
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+@pytest.mark.parametrize("via_link", [False, True])
+def test_a_named_pipe_is_refused_before_it_is_opened(tmp_path, via_link):
+    """Opening a FIFO with no writer blocks forever; it must be refused from its stat alone."""
+    fifo = tmp_path / "pipe.model"
+    os.mkfifo(fifo)
+    path = fifo
+    if via_link:
+        path = tmp_path / "link.model"
+        path.symlink_to(fifo)
+    done = subprocess.run(
+        [sys.executable, "-m", "modelgen", "check", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert "named pipe (FIFO)" in done.stderr and "Traceback" not in done.stderr
+    net = tmp_path / "net.network"
+    net.write_text('network N\npopulation A = "pipe.model" (n = 1)\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "modelgen", "check", str(net)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and "'pipe.model' not found" in done.stderr  # only regular files are found
 
 
 def test_odd_paths_never_reach_the_terminal_raw(tmp_path):
