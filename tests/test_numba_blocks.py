@@ -88,7 +88,15 @@ def test_special_values_as_the_c_library(hh_module):
 N = 300  # two blocks of BLOCK = 256: a full one and a part
 
 
-@pytest.mark.parametrize("path", sorted(MODELS.glob("*.model")), ids=lambda p: p.stem)
+# hh and lif in the default run; the other models (10-20 s of numba compiling each) with `pytest -m slow`
+QUICK = ("hh", "lif")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, marks=() if p.stem in QUICK else pytest.mark.slow) for p in sorted(MODELS.glob("*.model"))],
+    ids=lambda p: p.stem,
+)
 def test_block_kernel_matches_the_numpy_backend(out_dir, path):
     m = modelgen.load(path)
     # the input spread from 0 to well above rheobase: some neurons fire, some do not
