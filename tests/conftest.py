@@ -1,6 +1,15 @@
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis profiles: "ci" is deterministic (the same examples every run: a red CI is always
+# reproducible), "fuzz" runs long for hunting locally (HYPOTHESIS_PROFILE=fuzz pytest tests/test_fuzz.py),
+# "default" draws new examples each run. CI=true selects "ci" unless HYPOTHESIS_PROFILE says otherwise.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("fuzz", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default"))
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"

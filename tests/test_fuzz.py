@@ -25,7 +25,7 @@ MODELS = Path(__file__).resolve().parent.parent / "models"
 SOURCES = [(MODELS / f"{name}.model").read_text(encoding="utf-8") for name in ("hh", "lif")]
 
 FUZZ = settings(
-    max_examples=200,
+    max_examples=max(200, settings().max_examples),  # more under the "fuzz" profile (tests/conftest.py)
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -393,7 +393,7 @@ def test_quantities_with_language_functions_are_not_protocols():
     assert P.is_spec("step(1 mV)") and P.is_spec("stpe(1 mV)") and P.is_spec(P.normal(1, 2))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=max(300, settings().max_examples), deadline=None)
 @given(st.text(alphabet="stepoulinacfrm(),=+ 0123456789.-/^muAcsHz'\"", max_size=40))
 def test_any_text_gives_a_value_or_a_model_error(text):
     try:
