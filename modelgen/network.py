@@ -962,11 +962,9 @@ def _delays_in_steps(proj: Projection, dt: float) -> np.ndarray:
 def _simulate(
     net: Network, duration: float, dt: float, out_dir, method, extra_record: list[str], progress=None
 ) -> NetworkResult:
-    from .runtime import SimulationError
+    from .runtime import SimulationError, steps_of
 
-    n_steps = int(round(duration / dt))
-    if n_steps < 1 or abs(n_steps * dt - duration) > 1e-9 * max(1.0, duration):
-        raise SimulationError(f"the duration {duration:g} ms is not a whole number of steps of {dt:g} ms")
+    n_steps = steps_of(duration, dt)
     rng = np.random.default_rng([net.seed, 1])  # run-time randomness, separate from construction
     names = list(net.populations)
     for entry in extra_record:

@@ -144,6 +144,17 @@ def test_network_errors_are_clear(tmp_path, line, message):
     assert "net.network:4:" in str(e.value) or "lif.model" in str(e.value)
 
 
+@pytest.mark.parametrize(
+    "duration, dt, message",
+    [("0ms", "0.1ms", "duration must be positive, not 0 ms"), ("1ms", "0ms", "time step must be positive, not 0 ms")],
+)
+def test_cli_network_duration_and_step_must_be_positive(tmp_path, duration, dt, message):
+    net = str(MODELS / "two_neurons.network")
+    r = CliRunner().invoke(main, ["run", net, "--duration", duration, "--dt", dt, "-o", str(tmp_path)])
+    assert r.exit_code == 1
+    assert f"error: the {message}" in r.output and "Traceback" not in r.output
+
+
 def test_network_syntax_keeps_positions():
     spec = parse_network_text("network N\nconnect A to B (receptor = exc, weight = 1 nS)\n", "n.network")
     st = spec.statements[0]
