@@ -67,6 +67,16 @@ def test_run_refuses_the_same_name_given_twice(hh_path, tmp_path):
     assert r.exit_code == 2 and "I_ext is given twice" in r.output
 
 
+def test_run_refuses_impossible_values_in_one_line(lif_path, tmp_path):
+    r = invoke("run", lif_path, "--param", "C=0pF", "--duration", "1ms", "-o", tmp_path)
+    assert r.exit_code == 1
+    assert r.output.splitlines()[0] == (
+        "error[E501]: C must be a finite number > 0 (the capacitance of the charge relation), but it is 0 pF"
+    )
+    r = invoke("sweep", lif_path, "--param", "tau_syn=-5:5:5ms", "--duration", "1ms", "-o", tmp_path)
+    assert r.exit_code == 1 and "but tau_syn[0] is -5 ms" in r.output and "Traceback" not in r.output
+
+
 def test_check_ok_and_plan(hh_path, lif_path):
     r = invoke("check", hh_path, lif_path)
     assert r.exit_code == 0, r.output
