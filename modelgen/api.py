@@ -17,6 +17,7 @@ import numpy as np
 
 from . import __version__, protocols, runtime
 from .atomic import write_text_atomic
+from .checks import check_model_values, check_values
 from .codegen import build_hash, generate_code
 from .compose import expand_uses
 from .derive import MembraneDerivation, derive_voltage_ode
@@ -39,12 +40,12 @@ def load(path: str | os.PathLike, search_path: list[str] | None = None) -> Neuro
     ``search_path``: extra folders for the current files the model uses (see compose.py).
     """
     tree = expand_uses(parse_model(path), search_path)
-    return NeuronModel(build_model(tree), Path(path))
+    return NeuronModel(check_model_values(build_model(tree)), Path(path))
 
 
 def load_text(text: str, name: str = "<string>", search_path: list[str] | None = None) -> NeuronModel:
     """Return the checked model written in ``text``."""
-    return NeuronModel(build_model(expand_uses(parse_model_text(text, name), search_path)), None)
+    return NeuronModel(check_model_values(build_model(expand_uses(parse_model_text(text, name), search_path))), None)
 
 
 def quantity(value, dim: Dimension, what: str, unit: str = "", unit_scale: float = 1.0):
@@ -247,6 +248,7 @@ class NeuronModel:
                 in_internal[name] = protocols.resolve(value, protocols.Target.of(i), ctx)
             else:
                 in_internal[name] = quantity(value, i.dimension, name, i.unit, i.display_scale)
+        check_values(m, {**p_internal, **in_internal}, dt_ms)
         init_internal = {}
         for name, value in (initial or {}).items():
             if name not in m.state_names:

@@ -91,6 +91,11 @@ def _assignments(pairs: tuple[str, ...], option: str) -> dict[str, str]:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip() or not value.strip():
             raise click.BadParameter(f"expected NAME=VALUE, e.g. I_ext=10uA/cm^2, got {pair!r}", param_hint=option)
+        if name.strip() in out:
+            raise click.BadParameter(
+                f"{name.strip()} is given twice ({out[name.strip()]!r} and {value.strip()!r}); give it once",
+                param_hint=option,
+            )
         out[name.strip()] = value.strip()
     return out
 

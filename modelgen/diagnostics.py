@@ -57,6 +57,10 @@ CODES: dict[str, tuple[str, str]] = {
     "E302": ("error", "argument must be dimensionless"),
     "E303": ("error", "bad exponent"),
     "E304": ("error", "number out of range (overflow, division by zero or not a real number)"),
+    "E305": (
+        "error",
+        "value not physically possible (a capacitance or time constant <= 0, a negative refractory period)",
+    ),
     # warnings
     "W401": ("warning", "parameter never used"),
     "W402": ("warning", "current does not depend on anything that changes"),

@@ -51,6 +51,7 @@ __all__ = [
     "Compare",
     "Statement",
     "SyntaxTree",
+    "node_extent",
 ]
 
 # allowed functions: name -> (min args, max args)
@@ -158,6 +159,39 @@ class Compare:
     left: object
     right: object
     span: Span
+
+
+# after an expression's last leaf: a unit's power (`cm^2`) or a closing parenthesis
+_EXTENT_TAIL = re.compile(r"\s*(?:(?:\^|\*\*)\s*[-+]?\d+(?:\.\d*)?|\))")
+
+
+def node_extent(node) -> Span | None:
+    """Return the span from the first to the last character of an expression (a caret under a whole value)."""
+    spans = list(_spans_in(node))
+    if not spans:
+        return None
+    first = min(spans, key=lambda s: s.col)
+    text, start = first.text, first.col - 1
+    end = max(s.col - 1 + s.length for s in spans)
+    while (head := text[:start].rstrip()).endswith("(") and text.count(")", start, end) > text.count("(", start, end):
+        start = len(head) - 1
+    while (m := _EXTENT_TAIL.match(text, end)) and (
+        m.group().strip() != ")" or text.count("(", start, end) > text.count(")", start, end)
+    ):
+        end = m.end()
+    return first.at(start + 1, end - start)
+
+
+def _spans_in(node):
+    """Yield the spans of a syntax tree's nodes and unit factors."""
+    if isinstance(node, Span):
+        yield node
+    elif isinstance(node, tuple):
+        for item in node:
+            yield from _spans_in(item)
+    elif isinstance(node, (Num, Name, UnitLit, Unary, Binary, Call, Compare)):
+        for value in vars(node).values():
+            yield from _spans_in(value)
 
 
 @dataclass(frozen=True)
@@ -974,6 +1008,17 @@ def read_source(path: str | Path) -> tuple[str, str]:
         raise ModelError(
             [Diagnostic("E004", None, f"cannot read {shown}: {getattr(e, 'strerror', None) or e}")]
         ) from None
+    if _looks_utf16(data):
+        raise ModelError(
+            [
+                Diagnostic(
+                    "E004",
+                    span,
+                    "file looks like UTF-16 text (a byte-order mark or a NUL byte after every character)",
+                    "save the file as UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8`, or 'UTF-8' in the editor's save dialog)",
+                )
+            ]
+        )
     if b"\x00" in data:
         text = data.decode("utf-8", "replace")
         raise ModelError(
@@ -1002,6 +1047,15 @@ def read_source(path: str | Path) -> tuple[str, str]:
             ]
         ) from None
     return shown, text
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """Return True for UTF-16 text: a byte-order mark, or NUL in every other byte (ASCII text in UTF-16)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    head = data[:200]
+    even, odd = head[0::2], head[1::2]
+    return len(head) >= 4 and (even.count(0) == len(even) or odd.count(0) == len(odd)) and b"\x00\x00" not in head
 
 
 def _span_of_offset(text: str, offset: int, file: str) -> Span:

@@ -98,6 +98,7 @@ class Parameter(_Named):
     unit: str  # as written (display unit)
     display_scale: float  # internal value of one display unit
     span: Span
+    value_span: Span | None = None  # the value as written
 
     @property
     def display_value(self) -> float:
@@ -122,6 +123,7 @@ class Input(_Named):
     unit: str
     display_scale: float
     span: Span
+    value_span: Span | None = None  # the default as written
 
 
 @dataclass(frozen=True)
@@ -987,10 +989,12 @@ def _build_model(tree: L.SyntaxTree) -> Model:
     for s in S:
         if s.kind == "parameter" and s.name in lw.exprs and lw.decls[s.name].stmt is s:
             unit, scale = _display_unit(s.expr, lw.dims[s.name])
-            params.append(Parameter(s.name, _as_float(lw.exprs[s.name]), lw.dims[s.name], unit, scale, s.name_span))
+            value, dim = _as_float(lw.exprs[s.name]), lw.dims[s.name]
+            params.append(Parameter(s.name, value, dim, unit, scale, s.name_span, L.node_extent(s.expr)))
         if s.kind == "input" and s.name in lw.exprs and lw.decls[s.name].stmt is s:
             unit, scale = _display_unit(s.expr, lw.dims[s.name])
-            inputs.append(Input(s.name, _as_float(lw.exprs[s.name]), lw.dims[s.name], unit, scale, s.name_span))
+            value, dim = _as_float(lw.exprs[s.name]), lw.dims[s.name]
+            inputs.append(Input(s.name, value, dim, unit, scale, s.name_span, L.node_extent(s.expr)))
 
     # currents
     currents = []
@@ -1494,10 +1498,15 @@ def _lower_event(lw: _Lowerer, S, seen_ode, membrane) -> Event | None:
             elif {s.name for s in rr[0].free_symbols} - {d for d, v in lw.decls.items() if v.kind == "parameter"}:
                 lw.error("E205", refr[0].name_span, "the refractory period must be a constant or a parameter")
             elif (
-                value := _as_float(
-                    rr[0].xreplace({symbol(p): e for p, e in lw.exprs.items() if lw.decls[p].kind == "parameter"})
+                (
+                    value := _as_float(
+                        rr[0].xreplace({symbol(p): e for p, e in lw.exprs.items() if lw.decls[p].kind == "parameter"})
+                    )
                 )
-            ) is not None and value < 0:
+                is not None
+                and value < 0
+                and not rr[0].is_Symbol
+            ):  # a parameter: checked at its value (checks.py)
                 lw.error("E206", refr[0].name_span, f"the refractory period is negative ({value:g} ms)")
             else:
                 refractory, refr_span = rr[0], refr[0].name_span

@@ -31,6 +31,7 @@ import numpy as np
 from . import language as L
 from . import protocols
 from .atomic import atomic_file
+from .checks import check_values, value_problem, value_rules
 from .diagnostics import Diagnostic, ModelError, Span, sort_key
 from .model import lower_constant
 from .protocols import SIGNATURES
@@ -374,7 +375,7 @@ def _resolve_model_path(spec_file: str, path: str, span: Span | None) -> Path:
     base = Path(spec_file).resolve().parent
     p = Path(path)
     if p.is_absolute():
-        raise ModelError([Diagnostic("E003", span, f"model path {path!r} must be relative to the network file")])
+        raise ModelError([Diagnostic("E003", span, f"path {path!r} must be relative to the network file")])
     for root in (base, Path.cwd().resolve()):
         candidate = (root / p).resolve()
         if candidate.is_relative_to(root) and candidate.is_file():
@@ -425,7 +426,7 @@ def build_network(spec: NetworkSpec, seed: int = 0) -> Network:
                 diags.append(Diagnostic("E003", item.span, f"`{item.key}` needs a value, e.g. {item.key} = …"))
             elif item.key in {p.name for p in m.parameters}:
                 v = vals.value(item.value, m.parameter(item.key).dimension, item.key, pop.n)
-                if v is not None:
+                if v is not None and _physical(m, item, v, diags):
                     pop.params[item.key] = v
             elif item.key in m.state_names:
                 v = vals.value(item.value, m.state(item.key).dimension, item.key, pop.n)
@@ -495,7 +496,7 @@ def build_network(spec: NetworkSpec, seed: int = 0) -> Network:
                 tgt.inputs[item.key] = item.value  # resolved when the run's dt and duration are known
             elif item.value is not None:
                 v = vals.value(item.value, m.input(item.key).dimension, item.key, tgt.n)
-                if v is not None:
+                if v is not None and _physical(m, item, v, diags):
                     tgt.inputs[item.key] = v
 
     for st in spec.of_kind("record"):
@@ -517,6 +518,16 @@ def build_network(spec: NetworkSpec, seed: int = 0) -> Network:
     if errors:
         raise ModelError(sorted(diags, key=sort_key))
     return Network(spec, pops, projections, poisson, seed)
+
+
+def _physical(model, item: Item, value, diags: list[Diagnostic]) -> bool:
+    """Return True if ``value`` keeps the rule of ``item.key`` (see checks.py); else report it at the value."""
+    problem = value_problem(model, item.key, value)
+    if problem is not None:
+        diags.append(
+            Diagnostic("E305", L.node_extent(item.value) or item.span, problem, value_rules(model)[item.key].hint)
+        )
+    return problem is None
 
 
 def _unknown(item: Item, what: str, choices: list[str], model: str) -> Diagnostic:
@@ -839,11 +850,19 @@ def _population_setup(net: Network, pop: Population, module, dt: float, n_steps:
     from .runtime import _constant, _per_neuron
 
     p = {k: _per_neuron(v, pop.n, k) for k, v in {**module.PARAMETERS, **pop.params}.items()}
+    check_values(pop.model.model, pop.params, dt)  # the refractory period in steps of dt
     inputs = {}
     for k, v in module.INPUTS.items():
         given = pop.inputs.get(k, v)
         if isinstance(given, ProtocolText):
-            ctx = protocols.RunContext(pop.n, dt, n_steps * dt, net.seed, Path(net.spec.file).parent)
+            ctx = protocols.RunContext(
+                pop.n,
+                dt,
+                n_steps * dt,
+                net.seed,
+                Path(net.spec.file).parent,
+                lambda text, span=given.span: _resolve_model_path(net.spec.file, text, span),  # as from_file
+            )
             target = protocols.Target.of(pop.model.model.input(k))
             try:
                 inputs[k] = protocols.resolve(given.text, target, ctx)
@@ -965,11 +984,9 @@ def _delays_in_steps(proj: Projection, dt: float) -> np.ndarray:
 def _simulate(
     net: Network, duration: float, dt: float, out_dir, method, extra_record: list[str], progress=None
 ) -> NetworkResult:
-    from .runtime import SimulationError
+    from .runtime import SimulationError, steps_of
 
-    n_steps = int(round(duration / dt))
-    if n_steps < 1 or abs(n_steps * dt - duration) > 1e-9 * max(1.0, duration):
-        raise SimulationError(f"the duration {duration:g} ms is not a whole number of steps of {dt:g} ms")
+    n_steps = steps_of(duration, dt)
     rng = np.random.default_rng([net.seed, 1])  # run-time randomness, separate from construction
     names = list(net.populations)
     for entry in extra_record:

@@ -466,6 +466,9 @@ class RunContext:
     duration: float  # ms
     seed: int | None = None
     base_dir: Path = field(default_factory=Path)  # relative file paths start here
+    # where a file named in the text is (None: the user's own path, `~` expanded); a network
+    # file gives its rule, which keeps paths inside its folder
+    resolve_path: Callable[[str], Path] | None = None
 
     def seed_sequence(self, key: str) -> np.random.SeedSequence:
         """Return the seed of the random stream at ``key`` (input name and argument path)."""
@@ -820,9 +823,12 @@ class TimeSeries:
         def fail(message: str, hint: str = "") -> ModelError:
             return _spec_error(what, spec, "path", message, hint)
 
-        path = Path(path_text).expanduser()
-        if not path.is_absolute():
-            path = r.ctx.base_dir / path
+        if r.ctx.resolve_path is not None:
+            path = r.ctx.resolve_path(path_text)
+        else:
+            path = Path(path_text).expanduser()
+            if not path.is_absolute():
+                path = r.ctx.base_dir / path
         if not path.is_file():
             return_hint = "give the path of a .csv or .npy file" if not path.exists() else f"{path_text} is not a file"
             raise fail(f"cannot read `{path_text}`: no such file", return_hint)
@@ -833,7 +839,7 @@ class TimeSeries:
             else:
                 header, data = _read_csv(path)
         except (OSError, ValueError, UnicodeDecodeError) as e:
-            raise fail(f"cannot read `{path_text}`: {e}") from None
+            raise fail(f"cannot read `{path_text}`: {_excerpt(str(e), 200)}") from None
         data = np.asarray(data, dtype=float) if data.dtype.kind in "iuf" else None
         if data is None or data.ndim != 2 or data.shape[1] < 2 or data.shape[0] < 1:
             raise fail(f"`{path_text}` must hold a table of numbers: a time column and at least one value column")
@@ -855,7 +861,7 @@ class TimeSeries:
                     spec,
                     "column",
                     f"`{path_text}` has no value column `{col}`",
-                    "its columns: " + ", ".join(names[1:] or [str(i) for i in range(1, data.shape[1])]),
+                    "its columns: " + _excerpt(", ".join(names[1:] or [str(i) for i in range(1, data.shape[1])])),
                 )
             value_cols = [idx]
         else:
@@ -890,10 +896,16 @@ def _read_csv(path: Path) -> tuple[list[str], np.ndarray]:
         try:
             rows.append([float(c) for c in cells])
         except ValueError:
-            raise ValueError(f"row {i} is not a row of numbers: {ln[:60]!r}") from None
+            raise ValueError(f"row {i} is not a row of numbers: `{_excerpt(ln)}`") from None
     if not rows:
         raise ValueError("the file has no rows of numbers")
     return header, np.array(rows)
+
+
+def _excerpt(text: str, limit: int = 40) -> str:
+    """Return at most ``limit`` characters of ``text`` read from a file, escaped (what an error may show of it)."""
+    head = text[:limit]
+    return (head if head.isprintable() else repr(head)[1:-1]) + ("…" if len(text) > limit else "")
 
 
 _HEADER_UNIT = re.compile(r"^\s*([^(\[]*?)\s*[(\[]\s*([^)\]]*)\s*[)\]]\s*$")
@@ -919,13 +931,13 @@ def _unit_scale(text: str, dim: Dimension, arg: str, r: _Resolver, spec: _Spec) 
             got_dim, scale = unit_text_scale(text)
             got = float(scale)
         except (KeyError, ValueError):
-            raise _spec_error(r.target.name, spec, arg, f"file(): `{text}` is not a unit") from None
+            raise _spec_error(r.target.name, spec, arg, f"file(): `{_excerpt(text)}` is not a unit") from None
     if got_dim != dim:
         raise _spec_error(
             r.target.name,
             spec,
             arg,
-            f"file(): the {'time' if dim == TIME else 'value'} unit `{text}` is {describe(got_dim)}, but must be {describe(dim)} (e.g. {suggested_unit(dim)})",
+            f"file(): the {'time' if dim == TIME else 'value'} unit `{_excerpt(text)}` is {describe(got_dim)}, but must be {describe(dim)} (e.g. {suggested_unit(dim)})",
         )
     return got
 

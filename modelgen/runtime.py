@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ __all__ = [
     "load_generated",
     "verified_build_hash",
     "simulate",
+    "steps_of",
 ]
 
 
@@ -196,11 +198,7 @@ def simulate(
     """
     if n < 1:
         raise SimulationError("the population needs at least one neuron (--n 1 or more)")
-    if not dt > 0:
-        raise SimulationError("the time step must be positive")
-    n_steps = int(round(duration / dt))
-    if n_steps < 1 or abs(n_steps * dt - duration) > 1e-9 * max(1.0, duration):
-        raise SimulationError(f"the duration {duration:g} ms is not a whole number of steps of {dt:g} ms")
+    n_steps = steps_of(duration, dt)
     p = {k: _per_neuron(v, n, k) for k, v in {**module.PARAMETERS, **params}.items()}
     inp = {}
     for k in module.INPUTS:
@@ -298,6 +296,19 @@ def simulate(
         method=module.METHOD,
         wall_time=wall,
     )
+
+
+def steps_of(duration: float, dt: float) -> int:
+    """Return how many steps of ``dt`` make ``duration`` (both in ms); raise SimulationError unless
+    both are positive and the duration is a whole number of steps."""
+    if not (math.isfinite(dt) and dt > 0):
+        raise SimulationError(f"the time step must be positive, not {dt:g} ms")
+    if not (math.isfinite(duration) and duration > 0):
+        raise SimulationError(f"the duration must be positive, not {duration:g} ms")
+    n_steps = int(round(duration / dt))
+    if n_steps < 1 or abs(n_steps * dt - duration) > 1e-9 * max(1.0, duration):
+        raise SimulationError(f"the duration {duration:g} ms is not a whole number of steps of {dt:g} ms")
+    return n_steps
 
 
 def _constant(value):

@@ -25,7 +25,8 @@ from .units import describe, suggested_unit
 
 __all__ = ["Axis", "SweepResult", "parse_axis", "run_sweep"]
 
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+# numbers as float() reads them; nan and inf match too, to be refused by name rather than read as a single value
+_NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|(?i:nan|inf(?:inity)?))"
 _RANGE_RE = re.compile(rf"^\s*({_NUM})\s*:\s*({_NUM})\s*:\s*({_NUM})\s*(.*?)\s*$")
 _LIST_RE = re.compile(rf"^\s*({_NUM}(?:\s*,\s*{_NUM})+)\s*([^(),]*?)\s*$")
 MAX_POINTS = 1_000_000
@@ -50,7 +51,7 @@ def parse_axis(text: str, name: str, kind: str, declared) -> Axis | None:
     """
     m = _RANGE_RE.match(text)
     if m:
-        start, stop, step = (float(m.group(i)) for i in (1, 2, 3))
+        start, stop, step = _finite(name, text, [m.group(i) for i in (1, 2, 3)], ("start", "stop", "step"))
         unit = m.group(4)
         if step == 0 or (stop - start) * step < 0:
             raise _error(
@@ -67,7 +68,7 @@ def parse_axis(text: str, name: str, kind: str, declared) -> Axis | None:
         m = _LIST_RE.match(text)
         if not m:
             return None
-        values = np.array([float(v) for v in m.group(1).split(",")])
+        values = np.array(_finite(name, text, m.group(1).split(",")))
         unit = m.group(2)
     scale = 1.0
     if unit:
@@ -86,6 +87,20 @@ def parse_axis(text: str, name: str, kind: str, declared) -> Axis | None:
             f"e.g. {name}={values[0]:g}:{values[-1]:g}:{(values[1] - values[0]) if values.size > 1 else 1:g}{example}",
         )
     return Axis(name, kind, values, unit or declared.unit, scale)
+
+
+def _finite(name: str, text: str, numbers: list[str], roles: tuple[str, ...] = ()) -> list[float]:
+    """Return the numbers of a range (``roles`` start, stop, step) or list as floats; raise if one is NaN or infinite."""
+    for i, raw in enumerate(numbers):
+        if not math.isfinite(float(raw)):
+            what = f"the range's {roles[i]}" if roles else "the value"
+            raise _error(
+                name,
+                text,
+                f"{what} `{raw.strip()}` is not a finite number",
+                "write a range as START:STOP:STEP UNIT (or a list V1,V2,… UNIT) of finite numbers",
+            )
+    return [float(raw) for raw in numbers]
 
 
 def _error(name: str, text: str, message: str, hint: str = "") -> ModelError:
@@ -148,10 +163,12 @@ def run_sweep(
     measured after ``transient``; latencies from t = 0.
     """
     from .api import quantity
+    from .runtime import steps_of
     from .units import TIME
 
     m = model.model
     duration_ms = quantity(duration, TIME, "duration", "ms")
+    n_times = steps_of(duration_ms, quantity(dt, TIME, "dt", "ms")) + 1
     transient_ms = quantity(transient, TIME, "transient", "ms")
     if not 0 <= transient_ms < duration_ms:
         raise ModelError(
@@ -173,7 +190,6 @@ def run_sweep(
         raise ModelError([Diagnostic("E501", None, f"the grid has {n} points, more than {MAX_POINTS}")])
     v_name = m.membrane_state or m.states[0].name
     v_unit = m.state(v_name).unit
-    n_times = int(round(duration_ms / quantity(dt, TIME, "dt", "ms"))) + 1
     chunk = max(1, min(n, SAMPLE_BUDGET // max(1, n_times)))
     n_chunks = math.ceil(n / chunk)
     has_spikes = m.event is not None

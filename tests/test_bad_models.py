@@ -197,11 +197,10 @@ def _write(tmp_path: Path, data: bytes, name: str = "m.model") -> Path:
         (b"model M\nparameter g = 1 \xb5S\n", 2, 17),  # Latin-1 micro sign: not UTF-8
         (b"# caf\xe9\nmodel M\n", 1, 6),  # not UTF-8, even in a comment
         (b"model M\nstate V = 0 mV\x00\n", 2, 15),  # a NUL in the text
-        ("model M\n".encode("utf-16"), 1, 4),  # UTF-16: BOM (two bad bytes), "m", then a NUL
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", 3, 1),  # an image
         (b"model M\nx = V\x1b[31m red\n", 2, 6),  # terminal escape: never echoed raw
     ],
-    ids=["empty", "blank", "binary", "latin1", "latin1-comment", "nul", "utf16", "png", "escape"],
+    ids=["empty", "blank", "binary", "latin1", "latin1-comment", "nul", "png", "escape"],
 )
 def test_unreadable_file(tmp_path, data, line, col):
     path = _write(tmp_path, data)
@@ -209,6 +208,18 @@ def test_unreadable_file(tmp_path, data, line, col):
     assert raised
     d = assert_reported(diags, str(path), "E004", line, col)
     assert "\x1b" not in d.format() and "\x00" not in d.format()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_file_is_named_as_such(tmp_path, encoding):
+    """A model saved as UTF-16 (with a byte-order mark or without) is not called binary."""
+    path = _write(tmp_path, "model M\nstate V = 0 mV\n".encode(encoding))
+    diags, raised = diagnostics_of(path)
+    assert raised
+    d = assert_reported(diags, str(path), "E004", 1, 1)
+    assert d.message == "file looks like UTF-16 text (a byte-order mark or a NUL byte after every character)"
+    assert d.hint.startswith("save the file as UTF-8")
+    assert "binary" not in d.format()
 
 
 def test_file_larger_than_the_limit(tmp_path):

@@ -54,6 +54,29 @@ def test_run_rejects_malformed_assignment(hh_path, tmp_path):
     assert "NAME=VALUE" in r.output
 
 
+def test_run_refuses_the_same_name_given_twice(hh_path, tmp_path):
+    for option, a, b in (
+        ("--input", "I_ext=10uA/cm^2", "I_ext=0uA/cm^2"),
+        ("--param", "g_K=30mS/cm^2", "g_K=36mS/cm^2"),
+    ):
+        r = invoke("run", hh_path, option, a, option, b, "--duration", "1ms", "-o", tmp_path)
+        assert r.exit_code == 2, r.output
+        name, first, second = a.split("=")[0], a.split("=")[1], b.split("=")[1]
+        assert f"{name} is given twice ('{first}' and '{second}'); give it once" in r.output
+    r = invoke("sweep", hh_path, "--input", "I_ext=0:1:1uA/cm^2", "--input", "I_ext=2uA/cm^2", "-o", tmp_path)
+    assert r.exit_code == 2 and "I_ext is given twice" in r.output
+
+
+def test_run_refuses_impossible_values_in_one_line(lif_path, tmp_path):
+    r = invoke("run", lif_path, "--param", "C=0pF", "--duration", "1ms", "-o", tmp_path)
+    assert r.exit_code == 1
+    assert r.output.splitlines()[0] == (
+        "error[E501]: C must be a finite number > 0 (the capacitance of the charge relation), but it is 0 pF"
+    )
+    r = invoke("sweep", lif_path, "--param", "tau_syn=-5:5:5ms", "--duration", "1ms", "-o", tmp_path)
+    assert r.exit_code == 1 and "but tau_syn[0] is -5 ms" in r.output and "Traceback" not in r.output
+
+
 def test_check_ok_and_plan(hh_path, lif_path):
     r = invoke("check", hh_path, lif_path)
     assert r.exit_code == 0, r.output

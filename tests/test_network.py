@@ -144,6 +144,60 @@ def test_network_errors_are_clear(tmp_path, line, message):
     assert "net.network:4:" in str(e.value) or "lif.model" in str(e.value)
 
 
+@pytest.mark.parametrize(
+    "duration, dt, message",
+    [("0ms", "0.1ms", "duration must be positive, not 0 ms"), ("1ms", "0ms", "time step must be positive, not 0 ms")],
+)
+def test_cli_network_duration_and_step_must_be_positive(tmp_path, duration, dt, message):
+    net = str(MODELS / "two_neurons.network")
+    r = CliRunner().invoke(main, ["run", net, "--duration", duration, "--dt", dt, "-o", str(tmp_path)])
+    assert r.exit_code == 1
+    assert f"error: the {message}" in r.output and "Traceback" not in r.output
+
+
+def test_network_overrides_keep_the_physical_rules(tmp_path):
+    text = 'network Bad\npopulation A = "lif.model" (n = 3, C = uniform(-1 pF, 1 pF), tau_syn = 0 ms)\n'
+    with pytest.raises(ModelError) as e:
+        load_network(write(tmp_path, text))
+    c, tau = e.value.diagnostics
+    assert (c.code, c.span.line, c.span.col, c.span.length) == ("E305", 2, 40, len("uniform(-1 pF, 1 pF)"))
+    assert c.message.startswith("C must be a finite number > 0 (the capacitance of the charge relation), but C[")
+    assert (tau.code, tau.span.col) == ("E305", 72)
+    assert (
+        tau.message == "tau_syn must be a finite number > 0 (a time constant: the model divides by it), but it is 0 ms"
+    )
+
+
+def test_network_refractory_period_in_steps(tmp_path):
+    net = load_network(write(tmp_path, 'network N\npopulation A = "lif.model" (n = 2, t_ref = 1e20 ms)\n'))
+    with pytest.raises(ModelError, match=r"the refractory period t_ref is 1e\+20 ms = 1e\+21 steps of 0.1 ms"):
+        net.run(1.0, 0.1, out_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("/etc/passwd", "path '/etc/passwd' must be relative to the network file"),
+        ("../outside.csv", "file '../outside.csv' not found next to net.network"),
+        ("~/trace.csv", "file '~/trace.csv' not found next to net.network"),
+    ],
+)
+def test_file_input_stays_in_the_network_folder(tmp_path, path, message):
+    """file(…) in a network file is confined like from_file and model paths (it read any path)."""
+    (tmp_path / "outside.csv").write_text("t,I\n0,1\n1,2\n")
+    folder = tmp_path / "net"
+    folder.mkdir()
+    net = load_network(write(folder, PAIR.replace("300 pA", f'file("{path}", unit=pA)')))
+    with pytest.raises(ModelError) as e:
+        net.run(1.0, 0.1, out_dir=tmp_path)
+    (d,) = e.value.diagnostics
+    assert d.message == message and d.span.line == 4
+    # a file next to the network file is read
+    (folder / "trace.csv").write_text("t,I\n0,300\n1,300\n")
+    net = load_network(write(folder, PAIR.replace("300 pA", 'file("trace.csv", unit=pA)')))
+    assert net.run(20.0, 0.1, out_dir=tmp_path).spikes("A")[0].size > 0
+
+
 def test_network_syntax_keeps_positions():
     spec = parse_network_text("network N\nconnect A to B (receptor = exc, weight = 1 nS)\n", "n.network")
     st = spec.statements[0]

@@ -289,6 +289,25 @@ def test_file_errors_are_clear(tmp_path):
         P.resolve("file(missing.csv)", PER_AREA, ctx())
 
 
+def test_file_errors_show_only_a_short_escaped_excerpt(tmp_path):
+    """A file that is not a time series is not echoed: at most 40 characters, control characters escaped."""
+    secret = "API_KEY=0123456789abcdef0123456789abcdef0123456789abcdef\x1b[31m"
+    bad = tmp_path / "config.txt"
+    bad.write_text("t,I\n0,1\n1," + secret + "\n")
+    with pytest.raises(ModelError) as e:
+        P.resolve(f"file({bad})", PER_AREA, ctx())
+    assert e.value.diagnostics[0].message.endswith("row 3 is not a row of numbers: `" + ("1," + secret)[:40] + "…`")
+    bad.write_text("t\x07 (" + secret + "),I\n0,1\n1,2\n")  # a header whose unit is not a unit
+    with pytest.raises(ModelError) as e:
+        P.resolve(f"file({bad})", PER_AREA, ctx())
+    text = e.value.diagnostics[0].format()
+    assert "\x1b" not in text and secret not in text and "is not a unit" in text
+    bad.write_text("t," + ",".join(f"{secret}{i}" for i in range(5)) + "\n0,1,2,3,4,5\n")
+    with pytest.raises(ModelError) as e:
+        P.resolve(f"file({bad}, column=J)", PER_AREA, ctx())
+    assert e.value.diagnostics[0].hint == "its columns: " + (secret + "0, " + secret)[:40] + "…"
+
+
 def test_input_from_file_end_to_end(tmp_path):
     # a file holding the ramp x_in = t/5 reproduces the ramp's closed-form response
     t = np.linspace(0, 20, 201)

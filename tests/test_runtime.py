@@ -113,6 +113,21 @@ def test_duration_must_be_whole_steps(hh_path, tmp_path):
         modelgen.load(hh_path).run(duration="1.005 ms", dt="0.01 ms", out_dir=tmp_path)
 
 
+@pytest.mark.parametrize(
+    "duration, dt, message",
+    [
+        ("0 ms", "0.01 ms", "the duration must be positive, not 0 ms"),
+        ("-5 ms", "0.01 ms", "the duration must be positive, not -5 ms"),
+        ("1 ms", "0 ms", "the time step must be positive, not 0 ms"),
+        ("1 ms", "-0.1 ms", "the time step must be positive, not -0.1 ms"),
+    ],
+)
+def test_duration_and_step_must_be_positive(hh_path, tmp_path, duration, dt, message):
+    with pytest.raises(SimulationError) as e:
+        modelgen.load(hh_path).run(duration=duration, dt=dt, out_dir=tmp_path)
+    assert str(e.value) == message
+
+
 def test_unknown_record_variable(hh_path, tmp_path):
     with pytest.raises(ModelError, match="unknown variable to record `W`"):
         modelgen.load(hh_path).run(duration="1 ms", record=["W"], out_dir=tmp_path)

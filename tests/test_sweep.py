@@ -132,6 +132,12 @@ def test_fixed_values_and_protocols_next_to_the_axes(hh_path, tmp_path):
         (["--input", "I_ext=0:20:1 furlongs"], "`furlongs` is not a unit"),
         (["--param", "g_k=1:2:1mS/cm^2"], "unknown parameter `g_k`"),
         (["--input", "I_ext=10uA/cm^2"], "give at least one range"),
+        (["--input", "I_ext=nan:1:1uA/cm^2"], "the range's start `nan` is not a finite number"),
+        (["--input", "I_ext=0:inf:1uA/cm^2"], "the range's stop `inf` is not a finite number"),
+        (["--input", "I_ext=0:1:1e999uA/cm^2"], "the range's step `1e999` is not a finite number"),
+        (["--input", "I_ext=1,NaN,3 uA/cm^2"], "the value `NaN` is not a finite number"),
+        (["--input", "I_ext=0:1:1uA/cm^2", "--duration", "0ms"], "the duration must be positive, not 0 ms"),
+        (["--input", "I_ext=0:1:1uA/cm^2", "--dt", "0ms"], "the time step must be positive, not 0 ms"),
         (
             ["--input", "I_ext=0:1:1uA/cm^2", "--transient", "200ms", "--duration", "100ms"],
             "must be shorter than the run",
