@@ -155,22 +155,19 @@ def run_advice(needs: dict[str, int], instead: dict[str, str] | None = None) -> 
 SAMPLE = 2**20  # bytes read from the start of a text file to estimate what it holds
 
 
+_CELL = re.compile(rb"[^,;\s]+")
+
+
 def csv_values(path: Path, size: int) -> int:
     """Return an estimate (from its first MiB) of how many numbers the text table at ``path`` holds.
 
-    Without a line end in that sample, every other byte is counted as a number (the most a
-    table of single digits can hold).
+    Every word counts (a header's too). Without a line end in that sample, every other byte
+    counts as a number (the most a table of single digits can hold).
     """
     with open(path, "rb") as f:
-        head = f.read(SAMPLE)
-    if len(head) >= size:
-        lines = head.splitlines()
-    else:
-        end = head.rfind(b"\n")
-        if end < 0:
-            return size // 2 + 1
-        lines = head[: end + 1].splitlines()
-        lines = lines or [b""]
-    cells = sum(len(re.split(rb"[,;\s]+", ln.strip())) for ln in lines if ln.strip())
-    sampled = sum(len(ln) + 1 for ln in lines)
-    return math.ceil(cells * max(1.0, size / max(1, sampled)))
+        head = f.read(min(SAMPLE, size))
+    end = len(head) if len(head) >= size else head.rfind(b"\n") + 1
+    if end <= 0:
+        return size // 2 + 1
+    cells = sum(1 for _ in _CELL.finditer(head, 0, end))
+    return math.ceil(cells * max(1.0, size / end))
