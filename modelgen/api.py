@@ -254,10 +254,11 @@ class NeuronModel:
             raise ModelError([Diagnostic("E501", None, f"unsupported dtype `{dtype}`", "use float64 or float32")])
         limit = None if max_memory is None else memory.parse_size(max_memory)
         given = [*(params or {}).values(), *(inputs or {}).values(), *(initial or {}).values()]
+        steps = duration_ms / dt_ms if dt_ms > 0 else 0.0  # (not a whole number of steps: refused later)
         needs = memory.run_needs(
             n,
             len(m.states),
-            int(round(duration_ms / dt_ms)) + 1 if dt_ms > 0 else 1,
+            int(round(steps)) + 1 if steps < 2.0**62 else 2**62,
             len(record) * np.size(record_indices),
             per_neuron=sum(1 for v in given if np.ndim(v) or protocols.is_spec(v)),
             itemsize=np.dtype(dtype).itemsize,
