@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, protocols, runtime
+from . import __version__, memory, protocols, runtime
 from .atomic import write_text_atomic
 from .checks import check_model_values, check_values
 from .codegen import build_hash, generate_code
@@ -211,6 +211,7 @@ class NeuronModel:
         progress=None,
         dtype: str = "float64",
         backend: str = "numpy",
+        max_memory: int | str | None = None,
     ) -> runtime.Result:
         """Simulate ``n`` neurons and return the :class:`~modelgen.runtime.Result`.
 
@@ -225,11 +226,48 @@ class NeuronModel:
         in ``result.metadata``); ``progress(steps_done, n_steps)`` is called now and then.
         ``dtype`` ("float64" or "float32") is the state's float type; ``backend`` "numpy" or
         "numba" (compiled SIMD loops over the neurons on all cores; needs ``pip install numba``).
+        Before allocating, the memory the run needs is estimated; above ``max_memory`` (bytes, or
+        text such as ``"4GiB"``; default: the memory available) it raises
+        :class:`~modelgen.memory.MemoryLimitError`, saying what to change.
         """
         m = self.model
         dt_ms = quantity(dt, TIME, "dt", "ms")
         duration_ms = quantity(duration, TIME, "duration", "ms")
-        ctx = protocols.RunContext(n, dt_ms, duration_ms, seed)
+        if record is None:
+            record = [m.membrane_state or m.states[0].name]
+        elif isinstance(record, str):
+            record = [record]
+        rec_scale, rec_units = {}, {}
+        defs = {name: None for name, _, _ in m.definition_order()}
+        for name in record:
+            if name in defs:
+                dim = next((e.dimension for e in m.expressions if e.name == name), None) or m.current(name).dimension
+                rec_scale[name], rec_units[name] = 1.0, suggested_unit(dim)
+                rec_scale[name] = float(unit_text_scale(rec_units[name])[1])
+            else:
+                try:
+                    rec_units[name], rec_scale[name] = m.unit_of(name)
+                except KeyError:
+                    raise _unknown(
+                        "variable to record", name, list(m.state_names) + list(defs) + [i.name for i in m.inputs]
+                    ) from None
+        if record_indices is None:
+            record_indices = np.arange(min(n, 10))
+        if np.dtype(dtype) not in (np.float64, np.float32):
+            raise ModelError([Diagnostic("E501", None, f"unsupported dtype `{dtype}`", "use float64 or float32")])
+        limit = None if max_memory is None else memory.parse_size(max_memory)
+        given = [*(params or {}).values(), *(inputs or {}).values(), *(initial or {}).values()]
+        steps = duration_ms / dt_ms if dt_ms > 0 else 0.0  # (not a whole number of steps: refused later)
+        needs = memory.run_needs(
+            n,
+            len(m.states),
+            int(round(steps)) + 1 if steps < 2.0**62 else 2**62,
+            len(record) * np.size(record_indices),
+            per_neuron=sum(1 for v in given if np.ndim(v) or protocols.is_spec(v)),
+            itemsize=np.dtype(dtype).itemsize,
+        )
+        memory.require(needs, "this run", memory.run_advice(needs), limit)
+        ctx = protocols.RunContext(n, dt_ms, duration_ms, seed, max_memory=limit)
         p_internal = {}
         for name, value in (params or {}).items():
             if name not in {p.name for p in m.parameters}:
@@ -258,28 +296,6 @@ class NeuronModel:
                 init_internal[name] = protocols.resolve(value, protocols.Target.of(st), ctx, time_varying=False)
             else:
                 init_internal[name] = quantity(value, st.dimension, name, st.unit, st.display_scale)
-        if record is None:
-            record = [m.membrane_state or m.states[0].name]
-        elif isinstance(record, str):
-            record = [record]
-        rec_scale, rec_units = {}, {}
-        defs = {name: None for name, _, _ in m.definition_order()}
-        for name in record:
-            if name in defs:
-                dim = next((e.dimension for e in m.expressions if e.name == name), None) or m.current(name).dimension
-                rec_scale[name], rec_units[name] = 1.0, suggested_unit(dim)
-                rec_scale[name] = float(unit_text_scale(rec_units[name])[1])
-            else:
-                try:
-                    rec_units[name], rec_scale[name] = m.unit_of(name)
-                except KeyError:
-                    raise _unknown(
-                        "variable to record", name, list(m.state_names) + list(defs) + [i.name for i in m.inputs]
-                    ) from None
-        if record_indices is None:
-            record_indices = np.arange(min(n, 10))
-        if np.dtype(dtype) not in (np.float64, np.float32):
-            raise ModelError([Diagnostic("E501", None, f"unsupported dtype `{dtype}`", "use float64 or float32")])
         module = self.load_module(out_dir, method, backend=backend)
         if module.METHOD in STABILITY_BOUND:  # explicit schemes only (planning `exact` again would be slow)
             for message in stability_warnings(m, self.plan(method), dt_ms):

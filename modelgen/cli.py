@@ -13,6 +13,7 @@ import click
 from . import __version__
 from .atomic import write_text_atomic
 from .diagnostics import ModelError, format_diagnostics
+from .memory import MemoryLimitError, parse_size
 from .network import is_network_file, load_network
 from .runtime import SimulationError, StaleModuleError
 from .schemes import METHODS
@@ -52,7 +53,7 @@ def _reporting_errors(progress=None):
                 progress.close()
             _print_warnings(caught)
             _fail(e)
-        except (SimulationError, StaleModuleError) as e:
+        except (SimulationError, StaleModuleError, MemoryLimitError) as e:
             if progress is not None:
                 progress.close()
             _print_warnings(caught)
@@ -105,6 +106,27 @@ method_option = click.option(
     type=click.Choice(METHODS),
     default=None,
     help="Integration scheme (default: the model's `method` line, else auto).",
+)
+
+
+class _Size(click.ParamType):
+    """A memory size: 4GiB, 500MB, 2G or a number of bytes."""
+
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_size(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
+max_memory_option = click.option(
+    "--max-memory",
+    type=_Size(),
+    default=None,
+    help="Refuse (before allocating) a run estimated to need more memory than SIZE, e.g. 4GiB or 500MB "
+    "(default: the memory available).",
 )
 
 
@@ -175,6 +197,9 @@ def check(files: tuple[str, ...], fmt: str, method: str | None) -> None:
             if fmt == "text":
                 click.echo(format_diagnostics(e.diagnostics), err=True)
                 click.echo(f"{f}: {len(e.errors)} error{'s' if len(e.errors) != 1 else ''}", err=True)
+        except MemoryLimitError as e:
+            failed = True
+            click.echo(f"{f}: error: {e}", err=True)
     if fmt == "json":
         click.echo(format_diagnostics(all_diags, as_json=True))
     sys.exit(1 if failed else 0)
@@ -298,6 +323,7 @@ def latex(file: str, derivation: bool, expand: bool, fmt: str, standalone: bool)
     show_default=True,
     help="Float type of the state (float32: half the memory traffic; HH spike times within one step of float64).",
 )
+@max_memory_option
 def run(
     file,
     duration,
@@ -316,6 +342,7 @@ def run(
     method,
     backend,
     dtype,
+    max_memory,
 ) -> None:
     """Simulate N neurons of FILE (or a network file) and print a summary (and save results)."""
 
@@ -329,7 +356,7 @@ def run(
                 "networks run on the numpy backend in float64: leave out --backend and --dtype "
                 "(the numba step's cost per call outweighs its gain when the loop delivers spikes every step)"
             )
-        _run_network(file, duration, dt, seed, record, save, out_dir, method, plot, quiet)
+        _run_network(file, duration, dt, seed, record, save, out_dir, method, plot, quiet, max_memory)
         return
 
     from .protocols import implied_n
@@ -359,6 +386,7 @@ def run(
             progress=progress,
             dtype=dtype,
             backend=backend,
+            max_memory=max_memory,
         )
     if save:
         try:
@@ -373,13 +401,15 @@ def run(
         click.echo(result.summary(), err=True)
 
 
-def _run_network(file, duration, dt, seed, record, save, out_dir, method, plot=None, quiet=False) -> None:
+def _run_network(
+    file, duration, dt, seed, record, save, out_dir, method, plot=None, quiet=False, max_memory=None
+) -> None:
     from .api import quantity
     from .units import TIME
 
     progress = _Progress("simulating", enabled=not quiet)
     with _reporting_errors(progress):
-        net = load_network(file, seed=seed)
+        net = load_network(file, seed=seed, max_memory=max_memory)
         result = net.run(
             quantity(duration, TIME, "duration", "ms"),
             quantity(dt, TIME, "dt", "ms"),
@@ -494,7 +524,10 @@ def _axes_and_values(model, pairs: dict[str, str], kind: str):
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random number.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @method_option
-def sweep(file, params, inputs, duration, dt, transient, out, plot_fi, out_dir, seed, quiet, method) -> None:
+@max_memory_option
+def sweep(
+    file, params, inputs, duration, dt, transient, out, plot_fi, out_dir, seed, quiet, method, max_memory
+) -> None:
     """Run a grid of parameter/input values of FILE as one population; print a CSV table.
 
     One row per grid point: the swept values, the firing rate (Hz), the first-spike
@@ -514,7 +547,7 @@ def sweep(file, params, inputs, duration, dt, transient, out, plot_fi, out_dir, 
             raise click.UsageError("give at least one range to sweep, e.g. --input I_ext=0:20:1uA/cm^2")
         start = time.perf_counter()
         table = run_sweep(
-            m, p_axes + i_axes, p_fixed, i_fixed, duration, dt, transient, method, seed, out_dir, progress
+            m, p_axes + i_axes, p_fixed, i_fixed, duration, dt, transient, method, seed, out_dir, progress, max_memory
         )
         wall = time.perf_counter() - start
     if out:

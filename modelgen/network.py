@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from . import language as L
-from . import protocols
+from . import memory, protocols
 from .atomic import atomic_file
 from .checks import check_values, value_problem, value_rules
 from .diagnostics import Diagnostic, ModelError, Span, sort_key
@@ -41,6 +41,8 @@ __all__ = ["NetworkSpec", "Network", "NetworkResult", "parse_network_text", "loa
 
 RULES = {"all_to_all": 0, "one_to_one": 0, "fixed_probability": 1, "fixed_indegree": 1, "from_file": 1}
 DISTRIBUTIONS = {"uniform": 2, "normal": 2}
+# peak bytes per synapse while a rule builds a projection (tracemalloc, 2000 neurons); 8 of them stay
+SYNAPSE_BYTES = {"all_to_all": 18, "one_to_one": 18, "fixed_probability": 18, "fixed_indegree": 41, "from_file": 42}
 
 
 def is_network_file(path) -> bool:
@@ -274,6 +276,12 @@ class Projection:
     def n_synapses(self) -> int:
         return int(self.indices.size)
 
+    @property
+    def nbytes(self) -> int:
+        """Return the bytes its arrays hold (a value shared by every synapse counts once)."""
+        arrays = (self.indptr, self.indices, self.weights, self.delays, self.delay_ms)
+        return sum(a.itemsize if a.size and a.strides == (0,) else a.nbytes for a in arrays)
+
 
 @dataclass
 class PoissonDrive:
@@ -342,6 +350,7 @@ class Network:
     projections: list[Projection]
     poisson: list[PoissonDrive]
     seed: int
+    max_memory: int | None = None  # bytes a run may use (None: the memory available)
 
     @property
     def name(self) -> str:
@@ -363,12 +372,16 @@ class Network:
         method: str | None = None,
         record: list[str] | None = None,
         progress=None,
+        max_memory: int | str | None = None,
     ) -> NetworkResult:
         """Simulate ``duration`` ms in steps of ``dt`` ms; record spikes and chosen traces.
 
-        ``progress(done_steps, total_steps)`` is called every 50 steps if given.
+        ``progress(done_steps, total_steps)`` is called every 50 steps if given. Raises
+        MemoryLimitError before allocating if the run would take the memory in use past
+        ``max_memory`` (bytes or text such as ``"4GiB"``; default: the network's, else the memory available).
         """
-        return _simulate(self, duration, dt, out_dir, method, record or [], progress)
+        limit = self.max_memory if max_memory is None else memory.parse_size(max_memory)
+        return _simulate(self, duration, dt, out_dir, method, record or [], progress, limit)
 
 
 def _resolve_model_path(spec_file: str, path: str, span: Span | None) -> Path:
@@ -392,10 +405,15 @@ def _resolve_model_path(spec_file: str, path: str, span: Span | None) -> Path:
     )
 
 
-def build_network(spec: NetworkSpec, seed: int = 0) -> Network:
-    """Return the network of ``spec`` with models loaded and connectivity drawn from ``seed``."""
+def build_network(spec: NetworkSpec, seed: int = 0, max_memory: int | None = None) -> Network:
+    """Return the network of ``spec`` with models loaded and connectivity drawn from ``seed``.
+
+    Raises MemoryLimitError before building a population or projection that would take the
+    memory in use past ``max_memory`` bytes (None: the memory available).
+    """
     from .api import load
 
+    budget = [max_memory, 0]  # the limit, and the bytes the network holds so far
     rng = np.random.default_rng(seed)
     diags: list[Diagnostic] = []
     vals = _Values(rng, diags)
@@ -419,6 +437,10 @@ def build_network(spec: NetworkSpec, seed: int = 0) -> Network:
             continue
         pop = Population(st.name, model, int(n))
         m = model.model
+        drawn = sum(1 for item in st.items if isinstance(item.value, L.Call) and item.value.func in DISTRIBUTIONS)
+        needs = memory.run_needs(pop.n, len(m.state_names), 0, 0, per_neuron=drawn)
+        memory.require(needs, f"population {st.name} ({pop.n} neurons)", "use fewer neurons (n = …)", *budget)
+        budget[1] += needs["per-neuron values"]
         for item in st.items:
             if item.key == "n":
                 continue
@@ -459,9 +481,10 @@ def build_network(spec: NetworkSpec, seed: int = 0) -> Network:
         src, tgt = population(st.source, st.source_span), population(st.name, st.name_span)
         if src is None or tgt is None:
             continue
-        proj = _projection(st, src, tgt, vals, diags, rng, spec.file)
+        proj = _projection(st, src, tgt, vals, diags, rng, spec.file, budget)
         if proj is not None:
             projections.append(proj)
+            budget[1] += proj.nbytes
 
     poisson = []
     for st in spec.of_kind("poisson"):
@@ -517,7 +540,7 @@ def build_network(spec: NetworkSpec, seed: int = 0) -> Network:
     errors = [d for d in diags if d.severity == "error"]
     if errors:
         raise ModelError(sorted(diags, key=sort_key))
-    return Network(spec, pops, projections, poisson, seed)
+    return Network(spec, pops, projections, poisson, seed, max_memory)
 
 
 def _physical(model, item: Item, value, diags: list[Diagnostic]) -> bool:
@@ -566,7 +589,9 @@ def _receptor(st: NetStatement, tgt: Population, diags: list[Diagnostic]) -> str
     return name
 
 
-def _projection(st, src: Population, tgt: Population, vals: _Values, diags, rng, spec_file) -> Projection | None:
+def _projection(
+    st, src: Population, tgt: Population, vals: _Values, diags, rng, spec_file, budget
+) -> Projection | None:
     receptor = _receptor(st, tgt, diags)
     rule_item, w_item = st.item("rule"), st.item("weight")
     if receptor is None:
@@ -600,9 +625,26 @@ def _projection(st, src: Population, tgt: Population, vals: _Values, diags, rng,
         and vals.constant(autapses_item.value, DIMENSIONLESS, "autapses") == 1
     )
     ns, nt = src.n, tgt.n
+    drawn = sum(  # values drawn per synapse
+        1
+        for item in (w_item, st.item("delay"))
+        if item is not None and isinstance(item.value, L.Call) and item.value.func in DISTRIBUTIONS
+    )
+
+    def check(synapses: float) -> None:
+        needs = {"connectivity": int(synapses * SYNAPSE_BYTES.get(rule_name, 18))}
+        needs["weights and delays"] = int(synapses * drawn * 8)
+        what = f"connecting {src.name} to {tgt.name} ({rule_name}, about {int(synapses):,} synapses)"
+        advice = (
+            "list fewer pairs in the file"
+            if rule_name == "from_file"
+            else "use fewer neurons or a sparser rule (fixed_probability, fixed_indegree)"
+        )
+        memory.require(needs, what, advice, *budget)
+
     if rule_name == "all_to_all":
-        s = np.repeat(np.arange(ns), nt)
-        t = np.tile(np.arange(nt), ns)
+        check(ns * (nt - (0 if allow_self else 1)))
+        s, t = _all_to_all(ns, nt, allow_self)
     elif rule_name == "one_to_one":
         if ns != nt:
             diags.append(
@@ -613,9 +655,10 @@ def _projection(st, src: Population, tgt: Population, vals: _Values, diags, rng,
                 )
             )
             return None
+        check(ns)
         s = t = np.arange(ns)
     elif rule_name == "from_file":
-        s, t = _pairs_from_file(rule, spec_file, ns, nt, diags)
+        s, t = _pairs_from_file(rule, spec_file, ns, nt, diags, check)
         if s is None:
             return None
     else:
@@ -631,6 +674,7 @@ def _projection(st, src: Population, tgt: Population, vals: _Values, diags, rng,
                     Diagnostic("E003", node_span(arg), f"a connection probability must lie in [0, 1], not {x:g}")
                 )
                 return None
+            check(ns * (nt - (0 if allow_self else 1)) * x)
             s, t = _fixed_probability(rng, ns, nt, x, allow_self)
         else:
             k = int(x)
@@ -640,8 +684,9 @@ def _projection(st, src: Population, tgt: Population, vals: _Values, diags, rng,
                     Diagnostic("E003", node_span(arg), f"fixed_indegree needs a whole number between 0 and {available}")
                 )
                 return None
+            check(nt * k)
             s, t = _fixed_indegree(rng, ns, nt, k, allow_self)
-    if not allow_self and rule_name in ("all_to_all", "from_file"):
+    if not allow_self and rule_name == "from_file":
         keep = s != t
         s, t = s[keep], t[keep]
     w = vals.value(w_item.value, tgt.model.model.receptor_dimension(receptor), f"weight at receptor {receptor}", s.size)
@@ -673,6 +718,15 @@ def _projection(st, src: Population, tgt: Population, vals: _Values, diags, rng,
     )
 
 
+def _all_to_all(ns: int, nt: int, allow_self: bool):
+    """Return (sources, targets) of every pair, by source then target (without i -> i unless ``allow_self``)."""
+    if allow_self:
+        return np.repeat(np.arange(ns), nt), np.tile(np.arange(nt), ns)
+    t = np.tile(np.arange(nt - 1), ns).reshape(ns, nt - 1)
+    t += t >= np.arange(ns)[:, None]  # skip i itself (source and target are one population: ns == nt)
+    return np.repeat(np.arange(ns), nt - 1), t.reshape(-1)
+
+
 def _fixed_probability(rng, ns: int, nt: int, p: float, allow_self: bool):
     counts = rng.binomial(nt - (0 if allow_self else 1), p, size=ns)
     t = np.empty(int(counts.sum()), dtype=np.int64)  # filled source by source: no list of small arrays
@@ -700,18 +754,20 @@ def _fixed_indegree(rng, ns: int, nt: int, k: int, allow_self: bool):
     return s.astype(np.int64), t
 
 
-def _pairs_from_file(rule, spec_file: str, ns: int, nt: int, diags):
+def _pairs_from_file(rule, spec_file: str, ns: int, nt: int, diags, check):
+    """Return (sources, targets) read from a ``source,target`` file; ``check(pairs)`` is called before reading."""
     ref = rule.args[0] if len(rule.args) == 1 and isinstance(rule.args[0], FileRef) else None
     if ref is None:
         diags.append(Diagnostic("E003", rule.span, 'from_file needs a quoted file name, e.g. from_file("pairs.csv")'))
         return None, None
     try:
         path = _resolve_model_path(spec_file, ref.path, ref.span)
+        check(memory.csv_values(path, path.stat().st_size) / 2)
         pairs = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2, comments="#")
     except ModelError as e:
         diags.extend(e.diagnostics)
         return None, None
-    except ValueError as e:
+    except (OSError, ValueError) as e:
         diags.append(
             Diagnostic(
                 "E003", ref.span, f"cannot read {ref.path}: {e}", "one `source,target` pair of 0-based indices per line"
@@ -732,10 +788,11 @@ def _pairs_from_file(rule, spec_file: str, ns: int, nt: int, diags):
     return pairs[:, 0].copy(), pairs[:, 1].copy()
 
 
-def load_network(path, seed: int = 0) -> Network:
-    """Return the checked network in the file at ``path``."""
+def load_network(path, seed: int = 0, max_memory: int | str | None = None) -> Network:
+    """Return the checked network in the file at ``path`` (``max_memory``: see :func:`build_network`)."""
     shown, text = L.read_source(path)
-    return build_network(parse_network_text(text, shown), seed)
+    limit = None if max_memory is None else memory.parse_size(max_memory)
+    return build_network(parse_network_text(text, shown), seed, limit)
 
 
 # ----------------------------------------------------------------------- running
@@ -981,8 +1038,44 @@ def _delays_in_steps(proj: Projection, dt: float) -> np.ndarray:
     return steps
 
 
+def _check_memory(net: Network, n_steps: int, dt: float, limit: int | None) -> None:
+    """Raise MemoryLimitError if running ``net`` for ``n_steps`` would need more than ``limit`` (see memory.py)."""
+    needs = dict.fromkeys(("neuron state and stepping", "recording", "synaptic buffers", "delays in steps"), 0)
+    for pop in net.populations.values():
+        recorded = len(dict.fromkeys(pop.record)) * min(pop.n, pop.record_neurons)
+        part = memory.run_needs(pop.n, len(pop.model.states), n_steps + 1, recorded)
+        needs["neuron state and stepping"] += part["neuron state and stepping"]
+        needs["recording"] += part["recording"]
+    slots: dict[tuple[str, str], int] = {}  # (target, receptor) -> steps of the longest delay + 1
+    for proj in net.projections:
+        longest = int(np.rint(proj.delay_ms.max(initial=0) / dt))
+        slots[proj.target, proj.receptor] = max(slots.get((proj.target, proj.receptor), 1), longest + 1)
+        if proj.delay_ms.size and proj.delay_ms.strides != (0,):
+            needs["delays in steps"] += 2 * memory.FLOAT * proj.delay_ms.size
+    for drive in net.poisson:
+        slots.setdefault((drive.target, drive.receptor), 1)
+    needs["synaptic buffers"] = sum(memory.FLOAT * k * net.populations[t].n for (t, _), k in slots.items())
+    needs["time axis"] = memory.FLOAT * (n_steps + 1)
+    held = sum(p.nbytes for p in net.projections) + sum(
+        np.size(v) * memory.FLOAT
+        for pop in net.populations.values()
+        for v in (*pop.params.values(), *pop.initial.values())
+        if np.ndim(v)
+    )
+    advice = memory.run_advice(
+        needs,
+        {
+            "neuron state and stepping": "use fewer neurons",
+            "recording": "record fewer neurons (`neurons = K` in a record line) or variables, "
+            "or simulate fewer steps (a shorter --duration or a larger --dt)",
+            "delays in steps": "give each projection one delay, or use fewer synapses",
+        },
+    )
+    memory.require(needs, f"running network {net.name}", advice, limit, held)
+
+
 def _simulate(
-    net: Network, duration: float, dt: float, out_dir, method, extra_record: list[str], progress=None
+    net: Network, duration: float, dt: float, out_dir, method, extra_record: list[str], progress=None, limit=None
 ) -> NetworkResult:
     from .runtime import SimulationError, steps_of
 
@@ -994,6 +1087,7 @@ def _simulate(
         if pop_name not in net.populations or not var:
             raise SimulationError(f"record {entry!r}: write POPULATION.VARIABLE, e.g. {names[0]}.V")
         net.populations[pop_name].record.append(var)
+    _check_memory(net, n_steps, dt, limit)
     groups = _make_groups(net, dt, n_steps, out_dir, method)
     where = {m.name: (g, j, m) for g in groups for j, m in enumerate(g.members)}
 
@@ -1154,7 +1248,8 @@ def _simulate(
                 check_finite((k + 1) * dt)
     wall = time.perf_counter() - start
     for samples, *_, scale, key in rec:
-        traces[key] = np.divide(samples.T, scale, out=np.empty(samples.T.shape))
+        samples /= scale  # in place: no second copy of the recording
+        traces[key] = samples.T
     spike_pop, spike_i, spike_k = _spike_table(fired, groups)
     return NetworkResult(
         network=net.name,

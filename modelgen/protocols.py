@@ -45,12 +45,14 @@ import difflib
 import math
 import re
 import zlib
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import memory
 from .diagnostics import Diagnostic, ModelError, Span
 from .language import FUNCTIONS
 from .model import parse_quantity
@@ -469,6 +471,7 @@ class RunContext:
     # where a file named in the text is (None: the user's own path, `~` expanded); a network
     # file gives its rule, which keeps paths inside its folder
     resolve_path: Callable[[str], Path] | None = None
+    max_memory: int | None = None  # bytes a file may take once read (None: the memory available)
 
     def seed_sequence(self, key: str) -> np.random.SeedSequence:
         """Return the seed of the random stream at ``key`` (input name and argument path)."""
@@ -833,8 +836,21 @@ class TimeSeries:
             return_hint = "give the path of a .csv or .npy file" if not path.exists() else f"{path_text} is not a file"
             raise fail(f"cannot read `{path_text}`: no such file", return_hint)
         header: list[str] = []
+        npy = path.suffix.lower() == ".npy"
         try:
-            if path.suffix.lower() == ".npy":
+            size = path.stat().st_size
+            values = _npy_values(path) if npy else memory.csv_values(path, size)
+        except (OSError, ValueError) as e:
+            raise fail(f"cannot read `{path_text}`: {e}") from None
+        # read, converted to float, scaled: about three copies of the numbers at the peak
+        memory.require(
+            {"its numbers": 3 * memory.FLOAT * values},
+            f"reading `{path_text}` ({memory.format_size(size)}, about {values:,} numbers, for {what})",
+            "give a shorter or coarser time series",
+            r.ctx.max_memory,
+        )
+        try:
+            if npy:
                 data = np.load(path, allow_pickle=False)
             else:
                 header, data = _read_csv(path)
@@ -878,28 +894,58 @@ class TimeSeries:
 
 
 def _read_csv(path: Path) -> tuple[list[str], np.ndarray]:
-    """Return (header cells, numbers) of a comma-, semicolon- or whitespace-separated table."""
-    text = path.read_text(encoding="utf-8")
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if not lines:
-        raise ValueError("the file is empty")
-    sep = "," if "," in lines[0] else ";" if ";" in lines[0] else None
+    """Return (header cells, numbers) of a comma-, semicolon- or whitespace-separated table.
+
+    Read line by line into one growing array of floats, so reading takes little more memory
+    than the numbers themselves.
+    """
     header: list[str] = []
-    first = [c.strip() for c in lines[0].split(sep)]
-    if not all(_NUMBER_RE.fullmatch(c) for c in first):
-        header, lines = first, lines[1:]
-    rows = []
-    for i, ln in enumerate(lines, start=2 if header else 1):
-        cells = [c.strip() for c in ln.split(sep)]
-        if header and len(cells) != len(header) or rows and len(cells) != len(rows[0]):
-            raise ValueError(f"row {i} has {len(cells)} columns, expected {len(header) or len(rows[0])}")
-        try:
-            rows.append([float(c) for c in cells])
-        except ValueError:
-            raise ValueError(f"row {i} is not a row of numbers: `{_excerpt(ln)}`") from None
-    if not rows:
+    numbers = array("d")
+    sep, width, row, seen = None, 0, 0, False
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            ln = line.strip()
+            if not ln or ln.startswith("#"):
+                continue
+            if not seen:
+                seen = True
+                sep = "," if "," in ln else ";" if ";" in ln else None
+                first = [c.strip() for c in ln.split(sep)]
+                if not all(_NUMBER_RE.fullmatch(c) for c in first):
+                    header, row = first, 1
+                    continue
+            row += 1
+            cells = [c.strip() for c in ln.split(sep)]
+            expected = len(header) or width
+            if expected and len(cells) != expected:
+                raise ValueError(f"row {row} has {len(cells)} columns, expected {expected}")
+            try:
+                numbers.extend([float(c) for c in cells])
+            except ValueError:
+                raise ValueError(f"row {row} is not a row of numbers: `{_excerpt(ln)}`") from None
+            width = len(cells)
+    if not seen:
+        raise ValueError("the file is empty")
+    if not width:
         raise ValueError("the file has no rows of numbers")
-    return header, np.array(rows)
+    return header, np.frombuffer(numbers, dtype=float).reshape(-1, width)
+
+
+def _npy_values(path: Path) -> int:
+    """Return how many values the .npy file at ``path`` holds, after checking its header against its size."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+        start = f.tell()
+    count = math.prod(shape)
+    size = path.stat().st_size - start
+    if dtype.itemsize and count * dtype.itemsize > size:
+        raise ValueError(
+            f"its header announces {count} values of shape {shape} ({memory.format_size(count * dtype.itemsize)}), "
+            f"but it holds {memory.format_size(size)} of data (a damaged or truncated file)"
+        )
+    return count
 
 
 def _excerpt(text: str, limit: int = 40) -> str:

@@ -232,7 +232,8 @@ def simulate(
         except ValueError as e:
             raise SimulationError(str(e)) from None
 
-    bufs = {name: np.empty((record_indices.size, n_times)) for name in record}
+    # each trace is allocated once and scaled in place: recording takes about its traces' size
+    bufs = {} if fast else {name: np.empty((record_indices.size, n_times)) for name in record}
     state_vars = [name for name in record if name in state]
     input_vars = [name for name in record if name in inp and name not in state]  # read without observe()
     other_vars = [name for name in record if name not in state and name not in input_vars]
@@ -249,9 +250,10 @@ def simulate(
 
     spike_i: list[np.ndarray] = []
     spike_t: list[np.ndarray] = []
-    sample(0, 0.0)
     if fast:
         rec[:, :, 0] = [state[name][rows] for name in record]
+    else:
+        sample(0, 0.0)
     # between checks the generated loop runs on its own; small populations without a progress
     # callback run longer stretches, as the checks would cost more than the steps
     chunk = check_every if progress is not None else max(check_every, min(1000, 2**16 // n))
@@ -277,15 +279,19 @@ def simulate(
             k = stop
             if progress is not None:
                 progress(k, n_steps)
-    if fast:
-        for j, name in enumerate(record):
-            bufs[name] = rec[j][where]
     wall = time.perf_counter() - start
-    traces = {name: bufs[name] / record[name] for name in record}
+    if fast:  # the rows the loop recorded, in the order asked for (views unless that order differs)
+        in_order = rows.size == record_indices.size and np.array_equal(rows, record_indices)
+        for j, name in enumerate(record):
+            bufs[name] = rec[j] if in_order else rec[j][where]
+    for name in record:
+        bufs[name] /= record[name]
+    t = np.arange(n_times, dtype=float)
+    t *= dt
     return Result(
         model=module.MODEL,
-        t=np.arange(n_times) * dt,
-        traces=traces,
+        t=t,
+        traces=bufs,
         units={name: units.get(name, "") for name in record},
         record_indices=record_indices,
         spike_i=np.concatenate(spike_i) if spike_i else np.zeros(0, dtype=np.int64),

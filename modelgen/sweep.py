@@ -155,12 +155,14 @@ def run_sweep(
     seed: int | None = None,
     out_dir="generated",
     progress: Callable[[int, int], None] | None = None,
+    max_memory: int | str | None = None,
 ) -> SweepResult:
     """Simulate every point of the grid spanned by ``axes`` and return the table.
 
     ``model`` is a :class:`~modelgen.api.NeuronModel`; ``params`` and ``inputs`` hold values
     for everything not swept (as for ``NeuronModel.run``). Rates and mean potentials are
-    measured after ``transient``; latencies from t = 0.
+    measured after ``transient``; latencies from t = 0. ``max_memory`` limits each run's
+    memory (see :meth:`~modelgen.api.NeuronModel.run`).
     """
     from .api import quantity
     from .runtime import steps_of
@@ -223,6 +225,7 @@ def run_sweep(
             out_dir=out_dir,
             seed=None if seed is None else seed + c * 2**64,
             progress=chunk_progress,
+            max_memory=max_memory,
         )
         after = result.t >= transient_ms - 1e-9 * result.dt
         mean_v[lo:hi] = result[v_name][:, after].mean(axis=1)
