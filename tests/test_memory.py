@@ -161,7 +161,7 @@ def test_recorded_neurons_in_any_order(lif, tmp_path):
 
 # ----------------------------------------------------------------------- input files
 def _ctx(tmp_path, max_memory=None):
-    return RunContext(1, 0.1, 10.0, 0, tmp_path, max_memory)
+    return RunContext(1, 0.1, 10.0, 0, tmp_path, max_memory=max_memory)
 
 
 def test_file_of_20_gb_is_refused_before_reading(tmp_path):
