@@ -850,7 +850,7 @@ class NetworkResult:
         events = self.synaptic_events / self.wall_time if self.wall_time else float("inf")
         return (
             f"{self.network}: simulated {self.duration:g} ms in {self.n_steps} steps of {self.dt:g} ms, {n} neurons, "
-            f"{self.spike_t.size} spikes ({'; '.join(parts)}); loop {self.wall_time:.3f} s, "
+            f"{self.spike_t.size} spike{'s' if self.spike_t.size != 1 else ''} ({'; '.join(parts)}); loop {self.wall_time:.3f} s, "
             f"{steps_per_s / 1e6:.2f} M neuron-steps/s, {events / 1e6:.2f} M synaptic events/s"
         )
 

@@ -145,7 +145,7 @@ class Result:
         """Return the one-line summary printed after a run."""
         return (
             f"{self.model}: simulated {self.duration:g} ms in {self.n_steps} steps of {self.dt:g} ms "
-            f"({self.method}), {self.n} neuron{'s' if self.n != 1 else ''}, {len(self.spike_t)} spikes; "
+            f"({self.method}), {self.n} neuron{'s' if self.n != 1 else ''}, {len(self.spike_t)} spike{'s' if len(self.spike_t) != 1 else ''}; "
             f"loop {self.wall_time:.3f} s, {self.throughput / 1e6:.2f} M neuron-steps/s"
         )
 

@@ -137,8 +137,10 @@ def test_summary_line(hh_path, tmp_path):
     r = modelgen.load(hh_path).run(duration="10 ms", dt="0.01 ms", inputs={"I_ext": 10}, out_dir=tmp_path)
     s = r.summary()
     assert "simulated 10 ms in 1000 steps of 0.01 ms" in s
-    assert "1 neuron" in s and "1 spikes" in s
+    assert "1 neuron," in s and ", 1 spike;" in s and "spikes" not in s  # 10 uA/cm^2 for 10 ms: one spike
     assert "M neuron-steps/s" in s
+    r = modelgen.load(hh_path).run(duration="30 ms", dt="0.01 ms", n=2, inputs={"I_ext": 10}, out_dir=tmp_path)
+    assert ", 2 neurons, 4 spikes;" in r.summary()
 
 
 def test_initial_override_moves_dependent_gates(hh_path, tmp_path):
