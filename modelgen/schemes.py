@@ -77,6 +77,17 @@ def _conditionally_linear(model: Model, name: str, rhs: sympy.Expr) -> tuple[boo
     return True, B
 
 
+# Most equations a reason names: every state gets a reason, so a reason that named all of a
+# model's equations would make `check` and the module header grow with the square of its size.
+MAX_NAMED = 4
+
+
+def _derivatives(names: list[str]) -> str:
+    """Return "dx/dt, dy/dt" for ``names``, the first MAX_NAMED and how many more when there are more."""
+    shown = ", ".join(f"d{n}/dt" for n in names[:MAX_NAMED])
+    return shown if len(names) <= MAX_NAMED else f"{shown} and {len(names) - MAX_NAMED} more"
+
+
 def plan_integration(
     model: Model, derivation: MembraneDerivation | None, method: str | None = None, span: Span | None = None
 ) -> Plan:
@@ -145,7 +156,7 @@ def plan_integration(
                 nonlinear.append(name)
             rates[name] = None if B == 0 else B
         if nonlinear and method == "exponential_euler":
-            names = ", ".join(f"d{n}/dt" for n in nonlinear)
+            names = _derivatives(nonlinear)
             raise ModelError(
                 [
                     Diagnostic(
@@ -167,12 +178,9 @@ def plan_integration(
                     reasons[name] = auto_note + f"d{name}/dt is linear in {name}: exponential Euler (Rush-Larsen)"
             return Plan("exponential_euler", odes, rates, reasons, None)
         method = "rk4"
+        why = f"chosen by auto: {_derivatives(nonlinear)} not linear in its own variable, so rk4 for all"
         for name in odes:
-            reasons[name] = (
-                "chosen by auto: "
-                + ", ".join(f"d{n}/dt" for n in nonlinear)
-                + " not linear in its own variable, so rk4 for all"
-            )
+            reasons[name] = why
         return Plan("rk4", odes, {}, reasons, TABLEAUS["rk4"])
     for name in odes:
         reasons[name] = f"{method} (requested)"
