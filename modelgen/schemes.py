@@ -16,8 +16,17 @@ import sympy
 from .derive import MembraneDerivation, all_odes
 from .diagnostics import Diagnostic, ModelError, Span
 from .model import TIME_SYMBOL, Model
+from .propagator import (
+    DT_SYMBOL,
+    MAX_PROPAGATOR_TERMS,
+    Propagator,
+    TooManyTerms,
+    exact_propagator,
+    linear_system,
+    triangular_order,
+)
 
-__all__ = ["TABLEAUS", "METHODS", "Plan", "plan_integration"]
+__all__ = ["TABLEAUS", "METHODS", "DT_SYMBOL", "Plan", "plan_integration", "triangular_order"]
 
 
 @dataclass(frozen=True)
@@ -40,20 +49,6 @@ TABLEAUS: dict[str, Tableau] = {
     ),
 }
 METHODS = ("auto", "euler", "rk2", "rk4", "exponential_euler", "exact")
-DT_SYMBOL = sympy.Symbol("dt", positive=True)
-
-
-@dataclass(frozen=True)
-class Propagator:
-    """x(t + dt) = P @ [x(t), 1, u]: the exact step of a linear system with constant coefficients.
-
-    ``columns`` names what each column multiplies: the states, ``1``, then the inputs
-    (held constant over a step).
-    """
-
-    states: tuple[str, ...]
-    columns: tuple[str, ...]
-    matrix: sympy.Matrix  # len(states) x len(columns), in parameters and dt
 
 
 @dataclass(frozen=True)
@@ -82,72 +77,15 @@ def _conditionally_linear(model: Model, name: str, rhs: sympy.Expr) -> tuple[boo
     return True, B
 
 
-def linear_system(model: Model, odes: dict) -> tuple[sympy.Matrix, sympy.Matrix, sympy.Matrix] | str:
-    """Return (A, c, B) with dx/dt = A x + c + B u and A, c, B constant, or why not."""
-    X = [sympy.Symbol(s, real=True) for s in odes]
-    U = [i.symbol for i in model.inputs]
-    F = [model.expand(e) for e in odes.values()]
-    varying = set(X) | set(U) | {TIME_SYMBOL}
-    rows_A, rows_B, c = [], [], []
-    for name, f in zip(odes, F):
-        row = [sympy.diff(f, x) for x in X]
-        for x, a in zip(X, row):
-            if a.free_symbols & varying:
-                what = (
-                    "time"
-                    if TIME_SYMBOL in a.free_symbols
-                    else ", ".join(sorted(str(v) for v in a.free_symbols & varying))
-                )
-                return f"d{name}/dt is not linear with constant coefficients: its coefficient of {x} depends on {what}"
-        rest = sympy.expand(f - sum(a * x for a, x in zip(row, X)))
-        b_row = [sympy.diff(rest, u) for u in U]
-        const = sympy.expand(rest - sum(b * u for b, u in zip(b_row, U)))
-        if any(b.free_symbols & varying for b in b_row) or const.free_symbols & varying:
-            return f"d{name}/dt has a term that is not linear in the inputs or that depends on time"
-        rows_A.append(row)
-        rows_B.append(b_row)
-        c.append(const)
-    return sympy.Matrix(rows_A), sympy.Matrix(c), sympy.Matrix(len(F), len(U), [b for r in rows_B for b in r])
+# Most equations a reason names: every state gets a reason, so a reason that named all of a
+# model's equations would make `check` and the module header grow with the square of its size.
+MAX_NAMED = 4
 
 
-def triangular_order(A: sympy.Matrix) -> list[int] | None:
-    """Return an order of the states that makes A lower triangular, or None if states feed back on each other.
-
-    The symbolic exponential of a triangular matrix is quick (its eigenvalues are its
-    diagonal); for coupled states (V <-> w of an adaptive neuron) sympy may take minutes.
-    """
-    n = A.shape[0]
-    order: list[int] = []
-    placed: set[int] = set()
-    while len(order) < n:
-        ready = [
-            i for i in range(n) if i not in placed and all(A[i, j] == 0 for j in range(n) if j != i and j not in placed)
-        ]
-        if not ready:
-            return None
-        order.append(ready[0])
-        placed.add(ready[0])
-    return order
-
-
-def exact_propagator(model: Model, odes: dict, system) -> Propagator:
-    """Return the propagator exp(M dt) of the augmented system [x, 1, u] (sympy, at build time)."""
-    A, c, B = system
-    n, k = A.shape[0], B.shape[1]
-    order = triangular_order(A) or list(range(n))
-    M = sympy.zeros(n + 1 + k, n + 1 + k)
-    M[:n, :n] = A.extract(order, order)  # triangular in this order
-    M[:n, n] = c.extract(order, [0])
-    if k:
-        M[:n, n + 1 :] = B.extract(order, list(range(k)))
-    P_ordered = (M * DT_SYMBOL).exp()[:n, :].applyfunc(sympy.simplify)
-    P = sympy.zeros(n, n + 1 + k)
-    for a, i in enumerate(order):  # back to the declaration order
-        for b, j in enumerate(order):
-            P[i, j] = P_ordered[a, b]
-        P[i, n:] = P_ordered[a, n:]
-    columns = (*odes, "1", *(i.name for i in model.inputs))
-    return Propagator(tuple(odes), columns, P)
+def _derivatives(names: list[str]) -> str:
+    """Return "dx/dt, dy/dt" for ``names``, the first MAX_NAMED and how many more when there are more."""
+    shown = ", ".join(f"d{n}/dt" for n in names[:MAX_NAMED])
+    return shown if len(names) <= MAX_NAMED else f"{shown} and {len(names) - MAX_NAMED} more"
 
 
 def plan_integration(
@@ -181,25 +119,35 @@ def plan_integration(
                         )
                     ]
                 )
-        elif triangular_order(system[0]) is None:
-            coupled = "linear with constant coefficients, but its states feed back on each other"
-            if method == "exact":
+        else:
+            order = triangular_order(system.A)
+            prop = None
+            if order is None:
+                why = "linear with constant coefficients, but its states feed back on each other"
+                refusal = f"the exact method is limited to systems without feedback between states; this one is {why}"
+                auto_note = f"the system is {why} (no symbolic propagator); "
+            else:
+                try:
+                    prop = exact_propagator(system, order)
+                except TooManyTerms as e:
+                    why = (
+                        f"linear with constant coefficients, but its exact propagator would have more than "
+                        f"{MAX_PROPAGATOR_TERMS} terms ({e.args[0]} counted before stopping)"
+                    )
+                    refusal = f"the exact method is limited to propagators of at most {MAX_PROPAGATOR_TERMS} terms; this system is {why}"
+                    auto_note = f"the system is {why}; "
+            if prop is None and method == "exact":
                 raise ModelError(
                     [
                         Diagnostic(
-                            "E501",
-                            span or model.method_span,
-                            f"the exact method is limited to systems without feedback between states; this one is {coupled}",
-                            "use exponential_euler, which auto picks for it",
+                            "E501", span or model.method_span, refusal, "use exponential_euler, which auto picks for it"
                         )
                     ]
                 )
-            auto_note = f"the system is {coupled} (no symbolic propagator); "
-        else:
-            prop = exact_propagator(model, odes, system)
-            for name in odes:
-                reasons[name] = "linear system with constant coefficients: exact propagator exp(A dt)"
-            return Plan("exact", odes, {}, reasons, None, prop)
+            if prop is not None:
+                for name in odes:
+                    reasons[name] = "linear system with constant coefficients: exact propagator exp(A dt)"
+                return Plan("exact", odes, {}, reasons, None, prop)
     if method in ("auto", "exponential_euler"):
         nonlinear = []
         for name, rhs in odes.items():
@@ -208,7 +156,7 @@ def plan_integration(
                 nonlinear.append(name)
             rates[name] = None if B == 0 else B
         if nonlinear and method == "exponential_euler":
-            names = ", ".join(f"d{n}/dt" for n in nonlinear)
+            names = _derivatives(nonlinear)
             raise ModelError(
                 [
                     Diagnostic(
@@ -230,12 +178,9 @@ def plan_integration(
                     reasons[name] = auto_note + f"d{name}/dt is linear in {name}: exponential Euler (Rush-Larsen)"
             return Plan("exponential_euler", odes, rates, reasons, None)
         method = "rk4"
+        why = f"chosen by auto: {_derivatives(nonlinear)} not linear in its own variable, so rk4 for all"
         for name in odes:
-            reasons[name] = (
-                "chosen by auto: "
-                + ", ".join(f"d{n}/dt" for n in nonlinear)
-                + " not linear in its own variable, so rk4 for all"
-            )
+            reasons[name] = why
         return Plan("rk4", odes, {}, reasons, TABLEAUS["rk4"])
     for name in odes:
         reasons[name] = f"{method} (requested)"
