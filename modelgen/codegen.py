@@ -16,10 +16,12 @@ byte-identical text.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import hashlib
 import keyword
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,13 +43,42 @@ __all__ = ["generate_code", "NumpyPrinter", "ScalarPrinter", "UfuncWriter", "bui
 
 BACKENDS = ("numpy", "numba")
 
-# names the generated module uses at top level or as locals besides `_`-prefixed ones
-_RESERVED = {
-    "np", "math", "numba", "dt", "float", "bool", "range", "min", "max", "abs", "t", "ir", "intrinsic",
-    "BLOCK", "KERNEL_MAX_N", "SERIAL_MAX_N", "INPUT_OFFSETS", "HAS_SPIKES", "RECEPTORS", "STATES",
-    "PARAMETERS", "INPUTS", "OBSERVABLES", "MODEL", "SOURCE_FILE", "SOURCE_SHA256", "BUILD_HASH",
-    "MODELGEN_VERSION", "BACKEND", "METHOD",
-}  # fmt: skip
+# Names. Every name that generated code makes up starts with `_`, which model names may not
+# (language.check_name), except the names Python and the template fix: keywords, builtins, the
+# modules and the metadata, the functions and their arguments (params, given, dtype, record, w,
+# index, ...). A model name that is one of those is written with `_` appended in generated code
+# (`len` -> `len_`); the module's interface (PARAMETERS, STATES, ... and the dicts its functions
+# take and return) keeps the model's names. Names made from a model name X end with a fixed
+# suffix (`_X_input`, `_X_fixed`, `_X_columns`, `_X_column`, `_X_0`) that no template name ends with.
+_TEMPLATE = Path(__file__).parent / "templates" / "module.py.j2"
+_TEMPLATE_CODE = re.compile(
+    r"""\{\#[\s\S]*?\#\}|\{%[\s\S]*?%\}|\{\{[\s\S]*?\}\}  # jinja: comments, statements, expressions
+    |\#[^\n]*                                             # Python comments
+    |(?P<prefix>[rRbBfF]{0,2})(?P<string>\"\"\"[\s\S]*?\"\"\"|'''[\s\S]*?'''|"[^"\n]*"|'[^'\n]*')
+    |\.\s*[^\W\d]\w*                                      # attribute names""",
+    re.X,
+)
+
+
+@functools.lru_cache(maxsize=1)
+def template_names() -> frozenset[str]:
+    """Return the identifiers of the template's Python code: all that its code can read or bind
+    (comments, docstrings, jinja tags and attribute names left out; f-strings' fields kept)."""
+
+    def code(m: re.Match) -> str:
+        if m.group("string") is not None and "f" in m.group("prefix").lower():
+            return " ".join(re.findall(r"\{([^{}!:]*)", m.group("string")))  # {x!r:>8}: x
+        return " "
+
+    return frozenset(re.findall(r"\b[^\W\d]\w*", _TEMPLATE_CODE.sub(code, _TEMPLATE.read_text())))
+
+
+@functools.lru_cache(maxsize=1)
+def generated_names() -> frozenset[str]:
+    """Return the names generated code may use besides made-up `_` ones: Python's keywords and
+    builtins (all of them, used or not) and every name of the template's code."""
+    return frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | template_names()
+
 
 # the kernels' own locals (module.py.j2); the arrays of states, parameters and inputs that the
 # kernels take are named with a prefix chosen so that they can meet none of these
@@ -466,15 +497,17 @@ class UfuncWriter:
 
 # ----------------------------------------------------------------------- names and hashes
 def python_names(model: Model) -> dict[str, str]:
-    """Return model name -> identifier used in generated code (renaming clashes)."""
-    taken = {n for n in _all_names(model)}
+    """Return model name -> identifier in generated code, for the model's names that generated
+    code uses itself (:func:`generated_names`): each gets `_` appended until it is free."""
+    taken = set(_all_names(model)) | generated_names()
     out = {}
-    for n in sorted(taken):
-        if n in _RESERVED or keyword.iskeyword(n) or keyword.issoftkeyword(n):
+    for n in sorted(_all_names(model)):
+        if n in generated_names():
             new = n + "_"
-            while new in taken or new in out.values():
+            while new in taken:
                 new += "_"
             out[n] = new
+            taken.add(new)
     return out
 
 
@@ -672,7 +705,7 @@ def generate_code(
 
     vector_lines, writer, buffers = _vector_block(program, printer)
     kernel_arrays = [*states, *step_values, *program.inputs]
-    taken = _KERNEL_LOCALS | set(_RESERVED) | {py(n) for n in _all_names(model)} | set(invariant_names)
+    taken = _KERNEL_LOCALS | {py(n) for n in _all_names(model)} | set(invariant_names)
     taken |= {st.target for st in program.statements} | {s.name for e in event_exprs for s in e.free_symbols}
     taken |= {s.name for st in program.statements if st.expr is not None for s in st.expr.free_symbols}
     prefixes = _kernel_prefixes(kernel_arrays, taken)
