@@ -28,7 +28,16 @@ import sympy
 
 from .model import TIME_SYMBOL, Model
 
-__all__ = ["Propagator", "MAX_PROPAGATOR_TERMS", "linear_system", "triangular_order", "exact_propagator"]
+__all__ = [
+    "DT_SYMBOL",
+    "MAX_PROPAGATOR_TERMS",
+    "LinearSystem",
+    "Propagator",
+    "TooManyTerms",
+    "exact_propagator",
+    "linear_system",
+    "triangular_order",
+]
 
 DT_SYMBOL = sympy.Symbol("dt", positive=True)
 # Most (path, node) terms an exact propagator may have: 6 synapses onto V take 23,
