@@ -48,8 +48,9 @@ BACKENDS = ("numpy", "numba")
 # modules and the metadata, the functions and their arguments (params, given, dtype, record, w,
 # index, ...). A model name that is one of those is written with `_` appended in generated code
 # (`len` -> `len_`); the module's interface (PARAMETERS, STATES, ... and the dicts its functions
-# take and return) keeps the model's names. Names made from a model name X end with a fixed
-# suffix (`_X_input`, `_X_fixed`, `_X_columns`, `_X_column`, `_X_0`) that no template name ends with.
+# take and return) keeps the model's names. The template's names made from a model name X end
+# with a fixed suffix (`_X_input`, `_X_fixed`, `_X_columns`, `_X_column`, `_X_0`) that none of
+# its own names ends with; the kernels' array prefixes are chosen to meet none (_kernel_prefixes).
 _TEMPLATE = Path(__file__).parent / "templates" / "module.py.j2"
 _TEMPLATE_CODE = re.compile(
     r"""\{\#[\s\S]*?\#\}|\{%[\s\S]*?%\}|\{\{[\s\S]*?\}\}  # jinja: comments, statements, expressions
@@ -729,6 +730,8 @@ def generate_code(
     ]
 
     receptors = []
+    # the factors' names are renamed already, and `w` is receive()'s argument, not a model's `w`
+    weights = NumpyPrinter()
     for name in model.receptors:
         statements = []
         for syn in model.synapses:
@@ -740,8 +743,8 @@ def generate_code(
                 statements.append(
                     (
                         py(syn.target),
-                        printer.doprint(inc),
-                        printer.doprint(inc.xreplace(at_index)),
+                        weights.doprint(inc),
+                        weights.doprint(inc.xreplace(at_index)),
                         f"{syn.text}  {_source_ref(model, syn.span)}",
                     )
                 )

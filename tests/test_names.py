@@ -56,6 +56,7 @@ def _model_text(names: dict[str, list[str]], name: str = "Names") -> str:
         lines += [f"parameter {p} = 1", f"input {x} = 0 pA", f"{e} = {p} + {x} / (1 pA)"]
         lines += [f"state {s} = 1", f"d{s}/dt = ({e} - {s}) / tau"]
     lines.append(f"synapse exc: {names['state'][0]} += w")
+    lines.append(f"synapse exc: {names['state'][1]} += 2 * w")
     return "\n".join(lines) + "\n"
 
 
@@ -150,9 +151,18 @@ def test_generated_names_cover_the_template_and_python():
 
 
 def test_clashing_names_get_a_trailing_underscore():
-    text = _model_text({"parameter": ["len"], "state": ["saved"], "input": ["given"], "intermediate": ["len_"]})
-    names = python_names(modelgen.load_text(text).model)
-    assert names == {"len": "len__", "saved": "saved_", "given": "given_"}
+    names = {
+        "parameter": ["len", "p1"],
+        "state": ["saved", "w"],
+        "input": ["given", "x1"],
+        "intermediate": ["len_", "e1"],
+    }
+    model = modelgen.load_text(_model_text(names)).model
+    assert python_names(model) == {"len": "len__", "saved": "saved_", "given": "given_", "w": "w_"}
+    code = modelgen.load_text(_model_text(names)).code()
+    # the receptor's weight is receive()'s argument `w`, the state `w` is `w_`
+    assert "saved_ += w  # synapse exc: saved += w" in code
+    assert "w_ += 2*w  # synapse exc: w += 2 * w" in code
 
 
 def test_every_builtin_and_generated_name_runs_on_numpy(tmp_path):
@@ -194,10 +204,10 @@ def test_generated_names_run_on_numba(tmp_path):
 
 
 ISSUE_NAMES = {  # the names of the issue, each in the role where it crashed
-    "parameter": ["len", "params", "given", "observe"],
-    "state": ["index", "receptor", "saved", "dtype"],
-    "input": ["given_", "inputs", "spikes", "k_start"],
-    "intermediate": ["getattr", "record", "step", "args"],
+    "parameter": ["len", "params", "given", "observe", "receive"],
+    "state": ["index", "w", "receptor", "saved", "dtype"],
+    "input": ["given_", "inputs", "spikes", "k_start", "k_stop"],
+    "intermediate": ["getattr", "record", "step", "args", "run"],
 }
 
 
@@ -205,20 +215,22 @@ def test_names_through_a_network(tmp_path):
     from modelgen.network import load_network
 
     results = []
-    for names in (ISSUE_NAMES, _plain(4)):
+    for names in (ISSUE_NAMES, _plain(5)):
         (tmp_path / "m.model").write_text(_model_text(names))
         (tmp_path / "n.network").write_text(
             'network N\npopulation A = "m.model" (n = 3)\npopulation B = "m.model" (n = 2)\n'
             f"input A (I_in = 500 pA, {names['input'][1]} = 0 pA)\n"
             "connect A to B (receptor = exc, rule = all_to_all, weight = 0.5, delay = 1 ms)\n"
-            f"record B (V, {names['state'][0]})\n"
+            f"record B (V, {names['state'][0]}, {names['state'][1]})\n"
         )
         results.append(load_network(tmp_path / "n.network").run(40.0, 0.1, out_dir=tmp_path / "gen"))
     funny, plain = results
     assert funny.spike_t.size > 0
     np.testing.assert_array_equal(funny.traces["B.V"], plain.traces["B.V"])
     np.testing.assert_array_equal(funny.traces["B.index"], plain.traces["B.s000"])
+    np.testing.assert_array_equal(funny.traces["B.w"], plain.traces["B.s001"])
     assert funny.traces["B.index"].max() > 1.5  # spikes of A arrived at B's state `index`
+    assert funny.traces["B.w"].max() > 2 * funny.traces["B.index"].max() - 1.5  # twice the weight, not w itself
     np.testing.assert_array_equal(funny.spike_t, plain.spike_t)
 
 
@@ -228,7 +240,7 @@ def test_names_through_a_sweep(tmp_path):
     from modelgen.cli import main
 
     tables = []
-    for names in (ISSUE_NAMES, _plain(4)):
+    for names in (ISSUE_NAMES, _plain(5)):
         (tmp_path / "m.model").write_text(_model_text(names))
         args = ["sweep", tmp_path / "m.model", "--input", "I_in=300,600 pA", "--param", f"{names['parameter'][0]}=1"]
         r = CliRunner().invoke(main, [str(a) for a in [*args, "--duration", "50 ms", "-o", tmp_path, "-q"]])
