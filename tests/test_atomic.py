@@ -227,6 +227,7 @@ def _build(path: str, out: str, barrier) -> None:
     os._exit(0)
 
 
+@pytest.mark.slow  # ~10-25 s: 16 processes building
 def test_concurrent_builds_never_collide(lif_path, tmp_path):
     ctx = multiprocessing.get_context("fork")
     for _ in range(2):

@@ -195,12 +195,14 @@ def test_random_tokens(text):
     outcome(text)
 
 
+@pytest.mark.slow  # ~12 s; `pytest -m slow` (and .ci/run) runs it
 @FUZZ
 @given(mutated_model())
 def test_mutated_models(text):
     outcome(text)
 
 
+@pytest.mark.slow  # ~10 s; `pytest -m slow` (and .ci/run) runs it
 @FUZZ
 @given(edited_model())
 def test_models_with_random_statements(text):

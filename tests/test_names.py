@@ -165,6 +165,7 @@ def test_clashing_names_get_a_trailing_underscore():
     assert "w_ += 2*w  # synapse exc: w += 2 * w" in code
 
 
+@pytest.mark.slow  # ~45 s; the names run in the network and sweep tests below by default
 def test_every_builtin_and_generated_name_runs_on_numpy(tmp_path):
     funny = sorted({n for n in dir(builtins) if _allowed(n)} | _generated_identifiers(("numpy", "numba")))
     assert len(funny) > 400
@@ -192,6 +193,7 @@ def _kernel_names() -> set[str]:
     return {n for n in names if not made_up(n)}
 
 
+@pytest.mark.slow  # ~50 s of numba compiling
 @pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba backend: pip install -e '.[numba]'")
 def test_generated_names_run_on_numba(tmp_path):
     # numba compiles are slow: the names of the compiled kernels only, in one turn
