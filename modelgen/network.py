@@ -919,6 +919,7 @@ def _population_setup(net: Network, pop: Population, module, dt: float, n_steps:
                 net.seed,
                 Path(net.spec.file).parent,
                 lambda text, span=given.span: _resolve_model_path(net.spec.file, text, span),  # as from_file
+                max_memory=net.max_memory,  # what load_network or --max-memory set (None: the memory available)
             )
             target = protocols.Target.of(pop.model.model.input(k))
             try:
