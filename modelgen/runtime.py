@@ -69,6 +69,10 @@ def load_generated(path: str | Path, expected_hash: str | None = None) -> Module
         ) from None
     recorded = header_field(text, "text sha256")
     actual = text_hash(text)
+    if recorded is None:  # made before modules hashed their text (or not by modelgen): never run, rebuilt
+        raise StaleModuleError(
+            f"{path} records no text sha256 (an older modelgen made it), so it was not run; rebuild it"
+        )
     if recorded != actual:
         raise ModifiedModuleError(
             f"{path} was edited or replaced after modelgen generated it (its text no longer matches the "

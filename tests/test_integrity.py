@@ -15,13 +15,14 @@ import os
 import subprocess
 import sys
 import tokenize
+import warnings
 from pathlib import Path
 
 import pytest
 
 import modelgen
 from modelgen.integrity import CODING_LINE, check_generated_text, comment_text, header_field, text_hash
-from modelgen.runtime import ModifiedModuleError, load_generated
+from modelgen.runtime import ModifiedModuleError, StaleModuleError, load_generated
 
 ROOT = Path(__file__).resolve().parent.parent
 LIF = (ROOT / "models" / "lif.model").read_text(encoding="utf-8")
@@ -213,3 +214,20 @@ def test_the_text_hash_covers_every_byte_but_its_own_value(lif_path):
     assert text_hash(code.replace("HAS_SPIKES = True", "HAS_SPIKES = True ")) != text_hash(code)
     other = code.replace(header_field(code, "text sha256"), "f" * 64)
     assert text_hash(other) == text_hash(code)  # the recorded value itself is not hashed
+
+
+def test_a_module_of_an_older_modelgen_is_rebuilt_quietly(lif_path, tmp_path):
+    """Modules written before the text hash existed are stale, not 'edited': rebuilt without a warning."""
+    m = modelgen.load(lif_path)
+    path = m.build(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    old = "\n".join(ln for ln in text.split("\n") if not ln.startswith("# text sha256:"))
+    marker = tmp_path / "PWNED"
+    path.write_text(old + f"\nimport pathlib; pathlib.Path({str(marker)!r}).mkdir()\n", encoding="utf-8")
+    with pytest.raises(StaleModuleError, match="older modelgen"):
+        load_generated(path, m.build_hash())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        module = m.load_module(tmp_path)
+    assert not marker.exists() and header_field(path.read_text(encoding="utf-8"), "text sha256") is not None
+    assert module.BUILD_HASH == m.build_hash()
