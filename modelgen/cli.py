@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import sys
 import time
 import warnings
@@ -73,9 +74,9 @@ def _cannot_write(path, err: OSError) -> None:
     """Stop with one line: which file could not be written and why (never a traceback)."""
     reason = err.strerror or str(err)
     hint = ""
-    if isinstance(err, PermissionError) or err.errno == 30:  # EROFS: a read-only file system
+    if isinstance(err, PermissionError) or err.errno == errno.EROFS:
         hint = "; choose a writable place (e.g. --out-dir for generated code)"
-    elif err.errno == 28:  # ENOSPC
+    elif err.errno == errno.ENOSPC:
         hint = "; free some space or write elsewhere (an earlier file of that name was left as it was)"
     click.echo(f"error: cannot write {path}: {reason}{hint}", err=True)
     sys.exit(1)

@@ -57,27 +57,7 @@ def load_generated(path: str | Path, expected_hash: str | None = None) -> Module
     object (numba's compiled functions then stay loaded).
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise StaleModuleError(f"cannot read the generated module {path}: {e.strerror or e}") from e
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ModifiedModuleError(
-            f"{path} is not a module that modelgen generated (not UTF-8 text); rebuild it"
-        ) from None
-    recorded = header_field(text, "text sha256")
-    actual = text_hash(text)
-    if recorded is None:  # made before modules hashed their text (or not by modelgen): never run, rebuilt
-        raise StaleModuleError(
-            f"{path} records no text sha256 (an older modelgen made it), so it was not run; rebuild it"
-        )
-    if recorded != actual:
-        raise ModifiedModuleError(
-            f"{path} was edited or replaced after modelgen generated it (its text no longer matches the "
-            "text sha256 in its header), so it was not run; rebuild it (`modelgen build`), or delete it"
-        )
+    text, actual = _intact_text(path)
     found = header_field(text, "build hash")
     if expected_hash is not None and found != expected_hash:
         raise StaleModuleError(
@@ -100,13 +80,41 @@ def load_generated(path: str | Path, expected_hash: str | None = None) -> Module
     return module
 
 
+def _intact_text(path: Path) -> tuple[str, str]:
+    """Return (text, text sha256) of the generated module at ``path``, read once and checked.
+
+    Raises StaleModuleError if it cannot be read or records no text hash (an older modelgen
+    made it), ModifiedModuleError if its text does not match the hash in its header.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise StaleModuleError(f"cannot read the generated module {path}: {e.strerror or e}") from e
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModifiedModuleError(
+            f"{path} is not a module that modelgen generated (not UTF-8 text); rebuild it"
+        ) from None
+    recorded = header_field(text, "text sha256")
+    actual = text_hash(text)
+    if recorded is None:  # made before modules hashed their text (or not by modelgen): never run, rebuilt
+        raise StaleModuleError(
+            f"{path} records no text sha256 (an older modelgen made it), so it was not run; rebuild it"
+        )
+    if recorded != actual:
+        raise ModifiedModuleError(
+            f"{path} was edited or replaced after modelgen generated it (its text no longer matches the "
+            "text sha256 in its header), so it was not run; rebuild it (`modelgen build`), or delete it"
+        )
+    return text, actual
+
+
 def verified_build_hash(path: str | Path) -> str | None:
     """Return the build hash of the generated module at ``path`` if its text is intact, else None."""
     try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    if header_field(text, "text sha256") != text_hash(text):
+        text, _ = _intact_text(Path(path))
+    except StaleModuleError:
         return None
     return header_field(text, "build hash")
 
