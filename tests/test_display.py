@@ -80,3 +80,19 @@ def test_network_html(tmp_path):
     assert ["duration", "100 ms in 1000 steps of 0.1 ms"] in cells and ["seed", "0"] in cells
     assert ["recorded", "A.V (mV) of neuron 0; B.V (mV) of neuron 0; B.g_syn (nS) of neuron 0"] in cells
     assert 'src="data:image/png;base64,' in page
+
+
+def test_preview_draws_the_envelope_of_long_traces():
+    from modelgen.display import PREVIEW_BINS, PREVIEW_TRACES, _envelope
+
+    t = np.arange(10001) * 0.01
+    v = np.tile(-65.0 + np.sin(t), (8, 1))
+    v[3, 5003] = 40.0  # a one-sample peak must stay in the picture
+    r = Result("M", t, {"V": v}, {"V": "mV"}, np.arange(8), np.zeros(0, int), np.zeros(0), 8, 0.01, 100.0, "euler", 0.0)
+    thin = _envelope(r)
+    assert thin.t.size == 2 * PREVIEW_BINS and thin["V"].shape == (PREVIEW_TRACES, 2 * PREVIEW_BINS)
+    assert (thin.t[0], thin.t[-1]) == (0.0, t[9999])  # 10 samples per bin: the last sample is left out
+    assert thin["V"][3].max() == 40.0 and thin["V"][2].max() == v[2, :10000].max()
+    np.testing.assert_array_equal(thin["V"][:, 0::2].min(axis=1), v[:PREVIEW_TRACES, :10000].min(axis=1))
+    short = Result("M", t[:1500], {"V": v[:, :1500]}, {"V": "mV"}, np.arange(8), np.zeros(0, int), np.zeros(0), 8, 0.01, 14.99, "euler", 0.0)  # fmt: skip
+    assert _envelope(short) is short  # under two samples a bin: drawn as it is
