@@ -397,7 +397,7 @@ def run(
         if not quiet:
             click.echo(f"saved {saved}", err=True)
     if plot:
-        _plot(lambda plots: plots.plot_run(result, plot), quiet)
+        _plot(lambda plots: plots.plot_run(result, plot), plot, quiet)
     if not quiet:
         click.echo(result.summary(), err=True)
 
@@ -428,7 +428,7 @@ def _run_network(
         click.echo(f"saved {save}", err=True)
     click.echo(result.summary(), err=True)
     if plot:
-        _plot(lambda plots: plots.plot_network(result, plot), quiet)
+        _plot(lambda plots: plots.plot_network(result, plot), plot, quiet)
 
 
 class _Progress:
@@ -560,7 +560,7 @@ def sweep(
     else:
         click.echo(table.to_csv(), nl=False)
     if plot_fi:
-        _plot(lambda plots: plots.plot_fi(table, plot_fi, title=m.name), quiet)
+        _plot(lambda plots: plots.plot_fi(table, plot_fi, title=m.name), plot_fi, quiet)
     if not quiet:
         click.echo(
             f"{m.name}: {len(table.mean_v)} points in {table.metadata['runs']} run(s) of {table.metadata['duration_ms']:g} ms; "
@@ -603,18 +603,18 @@ def render(file: str, output: str, derivation: bool, expand: bool) -> None:
         _fail(e)
     blocks = model_blocks(m.model, m.derivation, derivation, expand)
     title = m.name + (f": {m.model.description}" if m.model.description else "")
-    _plot(lambda plots: plots.render_equations(blocks, output, title=title))
+    _plot(lambda plots: plots.render_equations(blocks, output, title=title), output)
 
 
-def _plot(draw, quiet: bool = False) -> None:
-    """Call ``draw(modelgen.plots)``, or stop with a clear message if matplotlib is missing."""
+def _plot(draw, path, quiet: bool = False) -> None:
+    """Call ``draw(modelgen.plots)``, which writes ``path``, or stop with a clear message if matplotlib is missing."""
     try:
         from . import plots
     except ImportError:
         click.echo("error: plotting needs matplotlib: pip install 'modelgen[plot]'", err=True)
         sys.exit(1)
     try:
-        path = draw(plots)
+        draw(plots)
     except (OSError, ValueError) as e:
         click.echo(f"error: cannot write the picture: {e}", err=True)
         sys.exit(1)

@@ -854,6 +854,37 @@ class NetworkResult:
             f"{steps_per_s / 1e6:.2f} M neuron-steps/s, {events / 1e6:.2f} M synaptic events/s"
         )
 
+    def recorded_neurons(self, name: str) -> np.ndarray:
+        """Return the indices of the neurons whose trace ``name`` ("POP.VAR") holds: a population's first K."""
+        return np.arange(self.traces[name].shape[0])
+
+    def to_dataframe(self, what: str = "traces"):
+        """Return a pandas DataFrame: the traces (index t in ms, columns ("POP.VAR", neuron)), or with
+        ``what="spikes"`` one row per spike (population, neuron, t (ms)); see :mod:`modelgen.results`."""
+        from .results import to_dataframe
+
+        return to_dataframe(self, what)
+
+    def to_xarray(self):
+        """Return the traces (dims ("POP.neuron", "t"), not copied) and spikes as an xarray Dataset."""
+        from .results import network_to_xarray
+
+        return network_to_xarray(self)
+
+    def plot(self, ax=None, **options):
+        """Return a matplotlib Figure of the run: a raster of every population, their rates and the
+        recorded traces, or draw the raster into ``ax``; options as :func:`modelgen.plots.plot_network`
+        (``path=`` also saves it). Needs ``modelgen[plot]``."""
+        from .display import optional
+
+        plots = optional("modelgen.plots", "plot", "NetworkResult.plot()")
+        return plots.plot_network(self, ax=ax, **options)
+
+    def _repr_html_(self) -> str:
+        from .display import network_html
+
+        return network_html(self)
+
     def save(self, path) -> Path:
         """Write an .npz: t, spike_pop, spike_i, spike_t, populations, sizes, and "POP.VAR" traces."""
         path = Path(path)

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_file, atomic_folder
+from .display import optional
 
-__all__ = ["save_result", "load_result", "result_metadata", "to_dataframe", "to_xarray"]
+__all__ = ["save_result", "load_result", "result_metadata", "to_dataframe", "to_xarray", "network_to_xarray"]
 
 _METADATA_KEY = "_metadata"  # model names never start with "_", so this cannot clash with a variable
 
@@ -159,36 +160,83 @@ def load_result(path):
 
 def to_xarray(result):
     """Return an ``xarray.Dataset``: one (neuron, t) variable per recorded trace (no copy), spikes, metadata."""
-    import xarray as xr
-
+    xr = optional("xarray", "data", "to_xarray()")
     data_vars = {
         name: (("neuron", "t"), trace, {"units": result.units.get(name, "")}) for name, trace in result.traces.items()
     }
-    data_vars["spike_neuron"] = (("spike",), result.spike_i)
-    data_vars["spike_time"] = (("spike",), result.spike_t, {"units": "ms"})
+    data_vars.update(_spike_variables(result))
     coords = {"t": ("t", result.t, {"units": "ms"}), "neuron": ("neuron", result.record_indices)}
     attrs = {"model": result.model, "method": result.method, "dt_ms": result.dt, "n": result.n}
     attrs["metadata"] = json.dumps(result_metadata(result), default=str)
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
-def to_dataframe(result):
-    """Return a ``pandas.DataFrame``: index t (ms), one column per (variable, neuron).
+def network_to_xarray(result):
+    """Return an ``xarray.Dataset`` of a network run: one ("POP.neuron", t) variable per "POP.VAR"
+    trace (no copy; a population's recorded neurons are its first K), spikes with their population,
+    and the run's metadata."""
+    xr = optional("xarray", "data", "to_xarray()")
+    data_vars, coords = {}, {"t": ("t", result.t, {"units": "ms"})}
+    for name, trace in result.traces.items():
+        dim = name.split(".", 1)[0] + ".neuron"
+        coords[dim] = (dim, result.recorded_neurons(name))
+        data_vars[name] = ((dim, "t"), trace, {"units": result.units.get(name, "")})
+    data_vars.update(_spike_variables(result))
+    data_vars["spike_population"] = (("spike",), np.asarray(result.populations, dtype=str)[result.spike_pop])
+    meta = {
+        "network": result.network,
+        "populations": dict(zip(result.populations, map(int, result.sizes))),
+        "methods": result.methods,
+        "dt_ms": float(result.dt),
+        "duration_ms": float(result.duration),
+        "seed": int(result.seed),
+        "recorded": {name: result.units.get(name, "") for name in result.traces},
+        "spikes": int(result.spike_t.size),
+        "synaptic_events": int(result.synaptic_events),
+        "wall_time_s": float(result.wall_time),
+    }
+    attrs = {"network": result.network, "dt_ms": result.dt, "duration_ms": result.duration, "seed": result.seed}
+    attrs["metadata"] = json.dumps(meta)
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
-    With one recorded variable the frame is a view of the trace (no copy); several
-    variables are joined into one block, which copies them once.
+
+def _spike_variables(result) -> dict:
+    return {"spike_neuron": (("spike",), result.spike_i), "spike_time": (("spike",), result.spike_t, {"units": "ms"})}
+
+
+def to_dataframe(result, what: str = "traces"):
+    """Return a ``pandas.DataFrame`` of a run or network run.
+
+    ``what="traces"``: index t (ms), one column per (variable, neuron), units in ``frame.attrs``.
+    With one recorded variable the frame is a view of the trace (no copy); several variables
+    are joined into one block, which copies them once. ``what="spikes"``: one row per spike,
+    columns neuron and t (ms), with population first for a network.
     """
-    import pandas as pd
-
+    pd = optional("pandas", "data", "to_dataframe()")
+    if what == "spikes":
+        return _spikes_frame(pd, result)
+    if what != "traces":
+        raise ValueError(f"to_dataframe(what={what!r}): choose 'traces' or 'spikes'")
     names = list(result.traces)
     if len(names) == 1:
         values = result.traces[names[0]].T
-    else:
+    elif names:
         values = np.concatenate([result.traces[n] for n in names], axis=0).T
+    else:
+        values = np.empty((result.t.size, 0))
     columns = pd.MultiIndex.from_tuples(
-        [(name, int(i)) for name in names for i in result.record_indices], names=["variable", "neuron"]
+        [(name, int(i)) for name in names for i in result.recorded_neurons(name)], names=["variable", "neuron"]
     )
     index = pd.Index(result.t, name="t (ms)")
     frame = pd.DataFrame(values, index=index, columns=columns, copy=False)
     frame.attrs["units"] = dict(result.units)
     return frame
+
+
+def _spikes_frame(pd, result):
+    columns = {"neuron": result.spike_i, "t (ms)": result.spike_t}
+    populations = getattr(result, "populations", None)  # a network run
+    if populations is not None:
+        population = pd.Categorical.from_codes(result.spike_pop, categories=list(populations))
+        columns = {"population": population, **columns}
+    return pd.DataFrame(columns)

@@ -169,11 +169,16 @@ class Result:
 
         return save_result(self, path)
 
-    def to_dataframe(self):
-        """Return the traces as a pandas DataFrame (index t in ms, columns (variable, neuron))."""
+    def recorded_neurons(self, name: str) -> np.ndarray:
+        """Return the indices of the neurons whose ``name`` was recorded (the rows of its trace)."""
+        return self.record_indices
+
+    def to_dataframe(self, what: str = "traces"):
+        """Return a pandas DataFrame: the traces (index t in ms, columns (variable, neuron)), or
+        with ``what="spikes"`` one row per spike (neuron, t (ms)); see :mod:`modelgen.results`."""
         from .results import to_dataframe
 
-        return to_dataframe(self)
+        return to_dataframe(self, what)
 
     def to_xarray(self):
         """Return the traces and spikes as an xarray Dataset (the trace arrays are not copied)."""
@@ -181,8 +186,22 @@ class Result:
 
         return to_xarray(self)
 
+    def plot(self, ax=None, variables: list[str] | None = None, **options):
+        """Return a matplotlib Figure of the run: inputs, recorded variables and a spike raster, or
+        draw ``variables`` (default: the membrane potential) into ``ax``; options as
+        :func:`modelgen.plots.plot_run` (``path=`` also saves it). Needs ``modelgen[plot]``."""
+        from .display import optional
+
+        plots = optional("modelgen.plots", "plot", "Result.plot()")
+        return plots.plot_run(self, ax=ax, variables=variables, **options)
+
     def _repr_markdown_(self) -> str:
         return f"**{self.model}** — {self.summary()}"
+
+    def _repr_html_(self) -> str:
+        from .display import run_html
+
+        return run_html(self)
 
 
 def simulate(

@@ -13,6 +13,8 @@ import modelgen
 from modelgen.cli import main
 from modelgen.results import load_result
 
+MODELS = __import__("pathlib").Path(__file__).resolve().parent.parent / "models"
+
 
 @pytest.fixture
 def result(hh_path, tmp_path):
@@ -96,6 +98,74 @@ def test_dataframe_and_xarray(result):
     np.testing.assert_array_equal(ds["t"].values, result.t)
     assert json.loads(ds.attrs["metadata"])["seed"] == 11
     assert ds["spike_time"].size == result.spike_t.size
+    spikes = result.to_dataframe("spikes")
+    assert list(spikes.columns) == ["neuron", "t (ms)"] and len(spikes) == result.spike_t.size > 0
+    np.testing.assert_array_equal(spikes["t (ms)"].to_numpy(), result.spike_t)
+    np.testing.assert_array_equal(spikes["neuron"].to_numpy(), result.spike_i)
+    with pytest.raises(ValueError, match=r"^to_dataframe\(what='spike'\): choose 'traces' or 'spikes'$"):
+        result.to_dataframe("spike")
+
+
+NETWORK = """network Mixed
+population A = "lif.model" (n = 3)
+population B = "lif.model" (n = 2)
+input A (I_ext = uniform(250 pA, 350 pA))
+connect A to B (receptor = exc, rule = all_to_all, weight = 10 nS, delay = 1 ms)
+record A (V, neurons = 2)
+record B (V, g_syn)
+"""
+
+
+@pytest.fixture
+def network_result(tmp_path):
+    from modelgen.network import load_network
+
+    (tmp_path / "lif.model").write_text((MODELS / "lif.model").read_text())
+    (tmp_path / "mixed.network").write_text(NETWORK)
+    return load_network(tmp_path / "mixed.network", seed=3).run(60.0, 0.1, tmp_path)
+
+
+def test_network_dataframe_and_xarray(network_result):
+    pd = pytest.importorskip("pandas")
+    r = network_result
+    frame = r.to_dataframe()
+    assert list(frame.columns) == [("A.V", 0), ("A.V", 1), ("B.V", 0), ("B.V", 1), ("B.g_syn", 0), ("B.g_syn", 1)]
+    assert frame.shape == (601, 6) and frame.index.name == "t (ms)"
+    np.testing.assert_array_equal(frame.index.to_numpy(), r.t)
+    np.testing.assert_array_equal(frame[("A.V", 1)].to_numpy(), r.traces["A.V"][1])
+    np.testing.assert_array_equal(frame[("B.g_syn", 0)].to_numpy(), r.traces["B.g_syn"][0])
+    assert frame.attrs["units"] == {"A.V": "mV", "B.V": "mV", "B.g_syn": "nS"}
+    spikes = r.to_dataframe("spikes")
+    assert list(spikes.columns) == ["population", "neuron", "t (ms)"]
+    assert list(spikes["population"].cat.categories) == ["A", "B"]
+    for pop in ("A", "B"):
+        mine = spikes[spikes["population"] == pop]
+        i, t = r.spikes(pop)
+        assert i.size > 0
+        np.testing.assert_array_equal(mine["neuron"].to_numpy(), i)
+        np.testing.assert_array_equal(mine["t (ms)"].to_numpy(), t)
+    assert isinstance(spikes, pd.DataFrame) and len(spikes) == r.spike_t.size
+    pytest.importorskip("xarray")
+    ds = r.to_xarray()
+    assert ds["A.V"].dims == ("A.neuron", "t") and ds["B.g_syn"].dims == ("B.neuron", "t")
+    assert list(ds["A.neuron"].values) == [0, 1] and list(ds["B.neuron"].values) == [0, 1]
+    assert ds["B.g_syn"].attrs["units"] == "nS" and ds["t"].attrs["units"] == "ms"
+    assert np.shares_memory(ds["A.V"].values, r.traces["A.V"])  # no copy
+    assert list(ds["spike_population"].values) == [r.populations[k] for k in r.spike_pop]
+    np.testing.assert_array_equal(ds["spike_time"].values, r.spike_t)
+    np.testing.assert_array_equal(ds["spike_neuron"].values, r.spike_i)
+    meta = json.loads(ds.attrs["metadata"])
+    assert meta["populations"] == {"A": 3, "B": 2} and meta["seed"] == 3 and meta["spikes"] == r.spike_t.size
+    assert meta["recorded"] == {"A.V": "mV", "B.V": "mV", "B.g_syn": "nS"}
+    assert (ds.attrs["network"], ds.attrs["dt_ms"], ds.attrs["duration_ms"]) == ("Mixed", 0.1, 60.0)
+
+
+def test_data_without_pandas_says_which_extra(result, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pandas", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"^to_dataframe\(\) needs pandas: pip install 'modelgen\[data\]'$"):
+        result.to_dataframe()
 
 
 def test_progress_callback_and_cli_save_forms(hh_path, tmp_path):
