@@ -12,6 +12,17 @@ settings.register_profile("fuzz", max_examples=5000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default"))
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def modelgen_cache(tmp_path_factory) -> Path:
+    """Return the folder that serves as modelgen's cache in every test (never the user's real cache)."""
+    folder = tmp_path_factory.mktemp("modelgen-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MODELGEN_CACHE_DIR", str(folder))
+        yield folder
+
+
 MODELS = ROOT / "models"
 
 
