@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .integrity import header_field
+from .integrity import HEADER_LINES, header_field
 
 __all__ = [
     "CACHE_ENV",
@@ -99,7 +99,7 @@ def claim(target: Path, origin: str | None, source: Path | None) -> None:
     """
     try:
         with open(target, encoding="utf-8", errors="replace") as f:
-            head = "".join(f.readline() for _ in range(16))
+            head = "".join(f.readline() for _ in range(HEADER_LINES))
     except OSError:
         return
     owner = header_field(head, ORIGIN_FIELD)
