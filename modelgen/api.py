@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, memory, protocols, runtime
+from . import __version__, cache, memory, protocols, runtime
 from .atomic import write_text_atomic
 from .checks import check_model_values, check_values
 from .codegen import build_hash, generate_code
@@ -139,9 +139,14 @@ class NeuronModel:
         return self.latex(fmt="markdown")
 
     # --- building
-    def code(self, method: str | None = None, backend: str = "numpy") -> str:
-        """Return the generated module's text (numpy; or numba: compiled loops over the neurons)."""
-        return generate_code(self.model, self.derivation, self.plan(method), backend, self.build_hash(method, backend))
+    def code(self, method: str | None = None, backend: str = "numpy", origin: str | None = None) -> str:
+        """Return the generated module's text (numpy; or numba: compiled loops over the neurons).
+
+        ``origin``: the model file as a module in a named folder records it (see :mod:`modelgen.cache`).
+        """
+        return generate_code(
+            self.model, self.derivation, self.plan(method), backend, self.build_hash(method, backend), origin
+        )
 
     def build_hash(self, method: str | None = None, backend: str = "numpy") -> str:
         """Return the hash a module generated for ``method`` and ``backend`` records.
@@ -151,32 +156,46 @@ class NeuronModel:
         """
         return build_hash(self.model, method or self.model.method or "auto", backend)
 
-    def generated_path(self, out_dir: str | os.PathLike = "generated", backend: str = "numpy") -> Path:
-        stem = _safe_stem(self.path.stem if self.path else self.model.name)
-        return Path(out_dir) / (f"{stem}.py" if backend == "numpy" else f"{stem}_{backend}.py")
+    def generated_path(
+        self, out_dir: str | os.PathLike | None = None, backend: str = "numpy", method: str | None = None
+    ) -> Path:
+        """Return where the module for ``method`` and ``backend`` is written: in ``out_dir`` as
+        ``<stem>.py``, or (``out_dir`` None) in modelgen's cache, named by its build hash."""
+        stem = cache.readable_stem(self.path.stem if self.path else self.model.name)
+        return cache.module_path(stem, self.build_hash(method, backend), backend, out_dir)
 
     def build(
-        self, out_dir: str | os.PathLike = "generated", method: str | None = None, backend: str = "numpy"
+        self, out_dir: str | os.PathLike | None = None, method: str | None = None, backend: str = "numpy"
     ) -> Path:
-        """Write the generated module (unless an up-to-date one is there) and return its path."""
-        target = self.generated_path(out_dir, backend)
+        """Write the generated module (unless an up-to-date one is there) and return its path.
+
+        ``out_dir`` None: modelgen's cache (see :mod:`modelgen.cache`). In a named folder, raises
+        :class:`~modelgen.cache.ModuleClashError` if the module of that name belongs to another model file.
+        """
+        target = self.generated_path(out_dir, backend, method)
+        origin = None if out_dir is None else cache.origin_of(self.path, out_dir)
+        if out_dir is not None:
+            cache.claim(target, origin, self.path)
         if runtime.verified_build_hash(target) == self.build_hash(method, backend):
             return target  # cached: generated from this model, method, backend and modelgen, and unedited
-        code = self.code(method, backend)
+        code = self.code(method, backend, origin)
         target.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(target, code)  # a unique temporary name: concurrent builds never collide
         return target
 
     def load_module(
         self,
-        out_dir: str | os.PathLike = "generated",
+        out_dir: str | os.PathLike | None = None,
         method: str | None = None,
         rebuild: bool = True,
         backend: str = "numpy",
     ):
-        """Return the generated module, rebuilding it if missing or stale (or raising if not ``rebuild``)."""
+        """Return the generated module, rebuilding it if missing or stale (or raising if not ``rebuild``).
+
+        ``out_dir`` None: modelgen's cache; else that folder (see :meth:`build`).
+        """
         expected = self.build_hash(method, backend)
-        target = self.generated_path(out_dir, backend)
+        target = self.generated_path(out_dir, backend, method)
         if target.exists():
             try:
                 return runtime.load_generated(target, expected)
@@ -206,7 +225,7 @@ class NeuronModel:
         record=None,
         record_indices=None,
         method: str | None = None,
-        out_dir: str | os.PathLike = "generated",
+        out_dir: str | os.PathLike | None = None,
         seed: int | None = None,
         progress=None,
         dtype: str = "float64",
@@ -228,7 +247,8 @@ class NeuronModel:
         "numba" (compiled SIMD loops over the neurons on all cores; needs ``pip install numba``).
         Before allocating, the memory the run needs is estimated; above ``max_memory`` (bytes, or
         text such as ``"4GiB"``; default: the memory available) it raises
-        :class:`~modelgen.memory.MemoryLimitError`, saying what to change.
+        :class:`~modelgen.memory.MemoryLimitError`, saying what to change. The generated module
+        is kept in ``out_dir``, or (default) in modelgen's cache (see :mod:`modelgen.cache`).
         """
         m = self.model
         dt_ms = quantity(dt, TIME, "dt", "ms")
@@ -353,10 +373,3 @@ def _unknown(what: str, name: str, choices: list[str]) -> ModelError:
         else ("this model has: " + ", ".join(choices) if choices else f"this model has no {what}s")
     )
     return ModelError([Diagnostic("E501", None, f"unknown {what} `{name}`", hint)])
-
-
-def _safe_stem(stem: str) -> str:
-    out = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in stem)
-    if not out or out[0].isdigit():
-        out = "m_" + out
-    return out

@@ -1,9 +1,10 @@
-"""The ``modelgen`` command: check, build, latex, run."""
+"""The ``modelgen`` command: check, build, latex, run, sweep, cache, ..."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import sys
 import time
 import warnings
@@ -13,6 +14,7 @@ import click
 
 from . import __version__
 from .atomic import write_text_atomic
+from .cache import ModuleClashError
 from .diagnostics import ModelError, format_diagnostics
 from .memory import MemoryLimitError, parse_size
 from .network import is_network_file, load_network
@@ -54,7 +56,7 @@ def _reporting_errors(progress=None):
                 progress.close()
             _print_warnings(caught)
             _fail(e)
-        except (SimulationError, StaleModuleError, MemoryLimitError) as e:
+        except (SimulationError, StaleModuleError, MemoryLimitError, ModuleClashError) as e:
             if progress is not None:
                 progress.close()
             _print_warnings(caught)
@@ -131,6 +133,15 @@ max_memory_option = click.option(
 )
 
 
+out_dir_option = click.option(
+    "-o",
+    "--out-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Directory of generated modules (default: modelgen's cache; see `modelgen cache`).",
+)
+
+
 backend_option = click.option(
     "--backend",
     type=click.Choice(["numpy", "numba"]),
@@ -152,8 +163,6 @@ backend_option = click.option(
 def main(paths: tuple[str, ...]) -> None:
     """Neuron membrane models as text -> sympy -> generated numpy simulators."""
     if paths:
-        import os
-
         os.environ["MODELGEN_PATH"] = os.pathsep.join([*paths, *filter(None, [os.environ.get("MODELGEN_PATH")])])
 
 
@@ -307,7 +316,7 @@ def latex(file: str, derivation: bool, expand: bool, fmt: str, standalone: bool)
     help="Draw the inputs, recorded traces and a spike raster to FILE.png|svg|pdf (needs matplotlib).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
-@click.option("-o", "--out-dir", default="generated", show_default=True, help="Directory of generated modules.")
+@out_dir_option
 @click.option(
     "--seed",
     default=0,
@@ -521,7 +530,7 @@ def _axes_and_values(model, pairs: dict[str, str], kind: str):
     default=None,
     help="Draw the f-I curve (rate against the input) to this image.",
 )
-@click.option("-o", "--out-dir", default="generated", show_default=True, help="Directory of generated modules.")
+@out_dir_option
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random number.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @method_option
@@ -604,6 +613,45 @@ def render(file: str, output: str, derivation: bool, expand: bool) -> None:
     blocks = model_blocks(m.model, m.derivation, derivation, expand)
     title = m.name + (f": {m.model.description}" if m.model.description else "")
     _plot(lambda plots: plots.render_equations(blocks, output, title=title), output)
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def cache(ctx: click.Context) -> None:
+    """Show where generated modules are cached and how much room they take (`modelgen cache clear` empties it)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .cache import CACHE_ENV, cache_dir, cache_usage
+
+    usage = cache_usage()
+    click.echo(f"cache: {usage.root}" + (f"  (from {CACHE_ENV})" if os.environ.get(CACHE_ENV) else ""))
+    click.echo(f"this modelgen ({__version__}) writes to {cache_dir()}")
+    for version, (modules, size) in usage.versions.items():
+        click.echo(f"  {version}: {modules} module{'s' if modules != 1 else ''}, {_size_text(size)}")
+    click.echo(f"total: {usage.modules} module{'s' if usage.modules != 1 else ''}, {_size_text(usage.size)}")
+
+
+@cache.command("clear")
+def cache_clear() -> None:
+    """Delete every cached module (of every modelgen version) and numba's compiled code for them."""
+    from .cache import clear_cache
+
+    try:
+        before = clear_cache()
+    except OSError as e:
+        _cannot_write(e.filename or "the cache", e)
+    click.echo(
+        f"removed {before.modules} module{'s' if before.modules != 1 else ''} ({_size_text(before.size)}) from {before.root}"
+    )
+
+
+def _size_text(size: int) -> str:
+    """Return a byte count as text: 512 B, 3.4 KiB, 12.0 MiB."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""  # pragma: no cover
 
 
 def _plot(draw, path, quiet: bool = False) -> None:

@@ -645,10 +645,12 @@ def generate_code(
     plan: Plan,
     backend: str = "numpy",
     hash_value: str | None = None,
+    origin: str | None = None,
 ) -> str:
     """Return the text of the generated module for ``model`` integrated by ``plan``.
 
-    ``hash_value`` is the build hash to record (default: that of ``plan.method`` and ``backend``).
+    ``hash_value`` is the build hash to record (default: that of ``plan.method`` and ``backend``);
+    ``origin``, if given, the model file the module belongs to (see :mod:`modelgen.cache`).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -770,6 +772,7 @@ def generate_code(
         backend=backend,
         model=model,
         source_name=Path(model.file).name,
+        origin=origin,
         build_hash=hash_value or build_hash(model, plan.method, backend),
         source_hash=model.source_hash,
         method=plan.method,

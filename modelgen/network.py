@@ -368,7 +368,7 @@ class Network:
         self,
         duration: float,
         dt: float,
-        out_dir="generated",
+        out_dir=None,
         method: str | None = None,
         record: list[str] | None = None,
         progress=None,
@@ -376,7 +376,8 @@ class Network:
     ) -> NetworkResult:
         """Simulate ``duration`` ms in steps of ``dt`` ms; record spikes and chosen traces.
 
-        ``progress(done_steps, total_steps)`` is called every 50 steps if given. Raises
+        ``out_dir``: the folder of the generated modules (default: modelgen's cache, see
+        :mod:`modelgen.cache`). ``progress(done_steps, total_steps)`` is called every 50 steps if given. Raises
         MemoryLimitError before allocating if the run would take the memory in use past
         ``max_memory`` (bytes or text such as ``"4GiB"``; default: the network's, else the memory available).
         """

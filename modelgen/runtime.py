@@ -68,7 +68,8 @@ def load_generated(path: str | Path, expected_hash: str | None = None) -> Module
     if cached is not None:
         return cached
     # the same name in every process: numba's on-disk cache finds the module by it
-    name = f"_modelgen_generated_{path.stem}_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
+    stem = "".join(c if c.isalnum() and c.isascii() else "_" for c in path.stem)  # `hh-1` -> `hh_1`
+    name = f"_modelgen_generated_{stem}_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     if header_field(text, "backend") == "numba":

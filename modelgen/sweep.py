@@ -153,7 +153,7 @@ def run_sweep(
     transient="0 ms",
     method: str | None = None,
     seed: int | None = None,
-    out_dir="generated",
+    out_dir=None,
     progress: Callable[[int, int], None] | None = None,
     max_memory: int | str | None = None,
 ) -> SweepResult:

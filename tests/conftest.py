@@ -1,3 +1,4 @@
+import importlib.util
 import os
 from pathlib import Path
 
@@ -12,6 +13,17 @@ settings.register_profile("fuzz", max_examples=5000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default"))
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def modelgen_cache(tmp_path_factory) -> Path:
+    """Return the folder that serves as modelgen's cache in every test (never the user's real cache)."""
+    folder = tmp_path_factory.mktemp("modelgen-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MODELGEN_CACHE_DIR", str(folder))
+        yield folder
+
+
 MODELS = ROOT / "models"
 
 
@@ -23,3 +35,17 @@ def hh_path() -> Path:
 @pytest.fixture
 def lif_path() -> Path:
     return MODELS / "lif.model"
+
+
+requires_numba = pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None, reason="numba backend: pip install -e '.[numba]'"
+)
+
+
+# numba compiles each model's module once per test session (their cache is the session's):
+# 15-80 s for a model here, so its variants are among the slow tests
+@pytest.fixture(params=["numpy", pytest.param("numba", marks=[requires_numba, pytest.mark.slow])])
+def population_backend(request) -> str:
+    """Return the backend that steps a population of more than 8 neurons: numpy (the vectorised
+    step, not the per-neuron kernel of small populations) or numba (its block kernel)."""
+    return request.param

@@ -165,6 +165,49 @@ def test_hh_voltage_trace_matches_reference(hh, method, tolerance_mv, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
+# 2b. The same oracle for a population of 16 neurons, each driven by its own current, stepped by
+# numpy's vectorised step and numba's block kernel (one neuron runs the per-neuron kernel above)
+# ---------------------------------------------------------------------------------------------
+POPULATION_N = 16  # more than the per-neuron kernels take (KERNEL_MAX_N, SERIAL_MAX_N)
+HH_CURRENTS = 6.5 + np.arange(POPULATION_N)  # uA/cm^2, all firing repetitively, no two alike
+# The population's 16 references are solved to 1e-9 (7 s rather than 13 s); measured against the
+# 1e-12 reference at 19 uA/cm^2: spike times within 1.3e-8 ms, V within 3.6e-6 mV.
+POPULATION_REF_TOL = 1e-9
+
+
+def _steps_as_a_population(model, method, backend) -> None:
+    module = model.load_module(method=method, backend=backend)
+    assert POPULATION_N > (module.KERNEL_MAX_N if backend == "numpy" else module.SERIAL_MAX_N)
+
+
+# measured, worst neuron (numpy and numba alike): max |V - V_ref| over the first 15 ms rk4 1.4e-4 mV,
+# exponential_euler 0.21 mV; spike times over 30 ms rk4 0.0099 ms, exponential_euler 0.011 ms
+@pytest.mark.parametrize(("method", "tolerance_mv"), [("rk4", 1e-3), ("exponential_euler", 0.5)])
+def test_hh_population_matches_reference_neuron_by_neuron(hh, method, tolerance_mv, population_backend):
+    result = hh.run(
+        duration="30 ms",
+        dt="0.01 ms",
+        n=POPULATION_N,
+        inputs={"I_ext": HH_CURRENTS},
+        method=method,
+        backend=population_backend,
+        record_indices=np.arange(POPULATION_N),
+    )
+    _steps_as_a_population(hh, method, population_backend)
+    early = result.t <= 15.0
+    worst_v = worst_t = 0.0
+    for k, current in enumerate(HH_CURRENTS):
+        reference = hh_reference(float(current), 30.0, tol=POPULATION_REF_TOL)
+        expected, got = reference.t_events[0], result.spike_times(k)
+        assert len(expected) >= 2
+        assert len(got) == len(expected), f"neuron {k} ({current} uA/cm^2): spikes at {got}, reference {expected}"
+        worst_t = max(worst_t, np.abs(got - expected).max())
+        worst_v = max(worst_v, np.abs(result["V"][k][early] - reference.sol(result.t[early])[0]).max())
+    assert worst_t <= SPIKE_TIME_TOLERANCE
+    assert worst_v <= tolerance_mv
+
+
+# ---------------------------------------------------------------------------------------------
 # 3. Leaky integrate-and-fire against its closed form
 # ---------------------------------------------------------------------------------------------
 # models/lif.model, in pF, nS, mV, ms (pA / nS = mV, pF / nS = ms)
@@ -237,6 +280,42 @@ def test_lif_refractory_period_holds_v_at_reset(lif, dt, tmp_path):
         )
         assert v[k + hold + 1] > v_reset
     _assert_within_one_step_late(np.diff(spikes), lif_isi(i_pa, v_reset), dt, "inter-spike intervals")
+
+
+# 16 neurons, each with its own current (four below the rheobase) and reset potential, on the
+# vectorised step and numba's block kernel: every neuron against its own closed form
+LIF_CURRENTS = np.array([0.0, 60.0, 120.0, 140.0, *np.linspace(200.0, 530.0, 12)])  # pA
+LIF_RESETS = np.linspace(-75.0, -65.0, POPULATION_N)  # mV
+
+
+@pytest.mark.parametrize("dt", [0.1, 0.01])
+@pytest.mark.parametrize("method", ["exponential_euler", "rk4"])
+def test_lif_population_matches_closed_form_neuron_by_neuron(lif, method, dt, population_backend):
+    result = lif.run(
+        duration="100 ms",
+        dt=f"{dt} ms",
+        n=POPULATION_N,
+        inputs={"I_ext": LIF_CURRENTS},
+        params={"V_reset": LIF_RESETS},
+        method=method,
+        backend=population_backend,
+        record_indices=np.arange(POPULATION_N),
+    )
+    _steps_as_a_population(lif, method, population_backend)
+    hold = round(LIF_T_REF / dt)
+    for k, (i_pa, v_reset) in enumerate(zip(LIF_CURRENTS, LIF_RESETS)):
+        v, spikes = result["V"][k], result.spike_times(k)
+        if i_pa < LIF_RHEOBASE:
+            assert len(spikes) == 0
+            v_inf = LIF_E_L + i_pa / LIF_G_L
+            np.testing.assert_allclose(v, v_inf + (LIF_E_L - v_inf) * np.exp(-result.t / LIF_TAU), rtol=0, atol=1e-6)
+            continue
+        assert len(spikes) >= 3
+        _assert_within_one_step_late(spikes[0], lif_first_spike(i_pa), dt, f"neuron {k}: first spike")
+        _assert_within_one_step_late(np.diff(spikes), lif_isi(i_pa, v_reset), dt, f"neuron {k}: intervals")
+        for t_spike in spikes[:-1]:  # held at its own reset for exactly t_ref
+            j = round(t_spike / dt)
+            assert np.all(v[j : j + hold + 1] == v_reset) and v[j + hold + 1] > v_reset, f"neuron {k}"
 
 
 # ---------------------------------------------------------------------------------------------

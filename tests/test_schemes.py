@@ -67,6 +67,39 @@ def test_exact_reproduces_closed_form_at_any_dt(hh_path, tmp_path, dt):
     assert len(r.spike_t) == 0
 
 
+@pytest.mark.parametrize("dt", ["0.1 ms", "2.5 ms"])
+def test_exact_reproduces_closed_form_for_a_population(hh_path, dt, population_backend):
+    """The same closed form for 16 neurons, each with its own synaptic time constant (so its own
+    propagator), starting current and input, on the vectorised step and numba's block kernel."""
+    m = modelgen.load(hh_path.parent / "lif_cuba.model")
+    n = 16
+    C, g_L, E_L = 250.0, 12.5, -65.0  # pF, nS, mV
+    tau_m = C / g_L
+    tau_s = np.linspace(1.0, 12.0, n)  # ms, never tau_m (20 ms)
+    I_ext, I0 = np.linspace(0.0, 150.0, n), np.linspace(120.0, -40.0, n)  # pA: below threshold throughout
+    r = m.run(
+        duration="50 ms",
+        dt=dt,
+        n=n,
+        inputs={"I_ext": I_ext},
+        params={"tau_syn": tau_s},
+        initial={"I_syn": I0},
+        record=["V", "I_syn"],
+        record_indices=np.arange(n),
+        method="exact",
+        backend=population_backend,
+    )
+    module = m.load_module(method="exact", backend=population_backend)
+    assert n > (module.KERNEL_MAX_N if population_backend == "numpy" else module.SERIAL_MAX_N)
+    t = r.t
+    for k in range(n):
+        K = I0[k] / C * tau_m * tau_s[k] / (tau_s[k] - tau_m)
+        V_exact = E_L + I_ext[k] / g_L * (1 - np.exp(-t / tau_m)) + K * (np.exp(-t / tau_s[k]) - np.exp(-t / tau_m))
+        np.testing.assert_allclose(r["V"][k], V_exact, rtol=1e-9, atol=0, err_msg=f"neuron {k}")
+        np.testing.assert_allclose(r["I_syn"][k], I0[k] * np.exp(-t / tau_s[k]), rtol=1e-9, atol=1e-12)
+    assert len(r.spike_t) == 0
+
+
 def test_exact_singular_parameters_give_a_clear_error(hh_path, tmp_path):
     m = modelgen.load(hh_path.parent / "lif_cuba.model")
     with pytest.raises(SimulationError, match="not finite for these parameters"):
