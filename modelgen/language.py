@@ -58,6 +58,7 @@ __all__ = [
 FUNCTIONS: dict[str, tuple[int, int]] = {
     "exp": (1, 1),
     "expm1": (1, 1),
+    "exprel": (1, 1),
     "log": (1, 1),
     "log10": (1, 1),
     "log1p": (1, 1),

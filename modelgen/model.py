@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+import mpmath
 import sympy
 
 from . import language as L
@@ -50,7 +51,41 @@ __all__ = [
 ]
 
 TIME_SYMBOL = sympy.Symbol("t", real=True)
-# comparison operator -> sympy relation
+
+
+class exprel(sympy.Function):  # noqa: N801 (the language's name; printed as _exprel)
+    """(exp(x) - 1)/x, which is 1 at x = 0: removes the 0/0 of rate functions like HH's alpha_m.
+
+    A model may write it (``alpha_m = 1/exprel(-(V + 40 mV)/10 mV) / ms``, as Brian2 users do),
+    and :func:`modelgen.optimise.regularize` rewrites ``u/(1 - exp(-u))`` through it.
+    """
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sympy.Integer(1)
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return (sympy.exp(x) * x - sympy.exp(x) + 1) / x**2
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return (sympy.exp(x) - 1) / x
+
+    def _eval_evalf(self, prec):
+        x = self.args[0]._eval_evalf(prec)
+        if x is None or not x.is_Number:
+            return None
+        with mpmath.workprec(prec + 20):  # expm1: exact relative precision near 0, where exp(x) - 1 cancels
+            m = x._to_mpmath(prec + 20)
+            value = mpmath.mpf(1) if m == 0 else mpmath.expm1(m) / m
+        return sympy.Float._new(value._mpf_, prec)
+
+    def _latex(self, printer, exp=None):
+        tex = rf"\operatorname{{exprel}}\left({printer._print(self.args[0])}\right)"
+        return f"{tex}^{{{exp}}}" if exp else tex
+
+
 # the model language's functions of one dimensionless argument that are sympy functions as they are
 _ELEMENTARY = {
     "exp": sympy.exp,
@@ -61,6 +96,7 @@ _ELEMENTARY = {
     "sinh": sympy.sinh,
     "cosh": sympy.cosh,
     "tanh": sympy.tanh,
+    "exprel": exprel,
 }
 
 RELATIONS = {
@@ -579,7 +615,7 @@ class _Lowerer:
             return None
         exprs = [a[0] for a in args]
         dims = [a[1] for a in args]
-        if fn in ("exp", "expm1", "log", "log10", "log1p", "sin", "cos", "tan", "sinh", "cosh", "tanh"):
+        if fn in (*_ELEMENTARY, "expm1", "log10", "log1p"):
             if not dims[0].is_dimensionless:
                 self.error(
                     "E302",

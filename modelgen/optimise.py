@@ -18,25 +18,12 @@ import sympy
 from sympy.codegen.cfunctions import expm1
 
 from .derive import MembraneDerivation
-from .model import TIME_SYMBOL, Model
+from .model import TIME_SYMBOL, Model, exprel
 from .schemes import DT_SYMBOL, Plan
 
 __all__ = ["Statement", "StepProgram", "step_program", "regularize", "exprel", "DT"]
 
 DT = sympy.Symbol("dt", real=True)  # the time step as it appears in generated code
-
-
-class exprel(sympy.Function):  # noqa: N801 (printed as _exprel)
-    """(exp(x) - 1)/x, which is 1 at x = 0: removes the 0/0 of rate functions like HH's alpha_m."""
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_zero:
-            return sympy.Integer(1)
-
-    def fdiff(self, argindex=1):
-        x = self.args[0]
-        return (sympy.exp(x) * x - sympy.exp(x) + 1) / x**2
 
 
 def regularize(expr: sympy.Expr) -> sympy.Expr:
