@@ -45,6 +45,7 @@ __all__ = [
     "Current",
     "Ode",
     "Event",
+    "StateMethod",
     "Model",
     "build_model",
     "TIME_SYMBOL",
@@ -243,6 +244,16 @@ class Event:
 
 
 @dataclass(frozen=True)
+class StateMethod:
+    """``method m, h: exponential_euler``: the scheme one state uses instead of the model's default."""
+
+    state: str
+    method: str
+    span: Span  # the state's name in the method line
+    method_span: Span  # the scheme's name
+
+
+@dataclass(frozen=True)
 class Model:
     """A checked neuron model: every quantity resolved, dimensioned and in internal units."""
 
@@ -263,6 +274,7 @@ class Model:
     event: Event | None
     method: str | None
     method_span: Span | None
+    state_methods: tuple[StateMethod, ...] = field(default=())  # per-state overrides of `method`
     warnings: tuple[Diagnostic, ...] = field(default=())
     synapses: tuple[Synapse, ...] = field(default=())
     # (state, initial value in parameters, inputs and the states before it), dependency order
@@ -1180,10 +1192,11 @@ def _build_model(tree: L.SyntaxTree) -> Model:
 
     synapses = _lower_synapses(lw, S)
 
-    # method
-    methods = [s for s in S if s.kind == "method"]
+    # method: the model's default (the last `method NAME`), and per-state `method x, y: NAME`
+    methods = [s for s in S if s.kind == "method" and not s.items]
     method = methods[-1].name if methods else None
     method_span = methods[-1].name_span if methods else None
+    state_methods = _state_methods(lw, S, list(state_stmts))
 
     # expressions in dependency order
     exprs = []
@@ -1232,11 +1245,40 @@ def _build_model(tree: L.SyntaxTree) -> Model:
         event=event,
         method=method,
         method_span=method_span,
+        state_methods=state_methods,
         synapses=tuple(synapses),
         initial_order=lw.initial_order,
     )
     warnings += _model_warnings(model)
     return _with_warnings(model, warnings)
+
+
+def _state_methods(lw, S, states: list[str]) -> tuple[StateMethod, ...]:
+    """Return the per-state schemes of ``method x, y: NAME`` lines; unknown or twice-given states are errors."""
+    out: dict[str, StateMethod] = {}
+    for s in S:
+        if s.kind != "method":
+            continue
+        for name, span in s.items:
+            if name not in states:
+                close = difflib.get_close_matches(name, states, n=1)
+                lw.error(
+                    "E209",
+                    span,
+                    f"`method` names `{name}`, which is not a state variable",
+                    f"did you mean `{close[0]}`?" if close else "states: " + ", ".join(states),
+                )
+            elif name in out:
+                first = out[name]
+                lw.error(
+                    "E209",
+                    span,
+                    f"state `{name}` is given a second method (`{s.name}`; line {first.span.line} gave it `{first.method}`)",
+                    "give each state one method",
+                )
+            else:
+                out[name] = StateMethod(name, s.name, span, s.name_span)
+    return tuple(out.values())
 
 
 def _with_warnings(model: Model, warnings: list[Diagnostic]) -> Model:
