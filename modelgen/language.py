@@ -942,9 +942,11 @@ def _parse_statement(toks: list[Token], span: Span, names: frozenset[str]) -> St
         colon = next((k for k, t in enumerate(toks) if t.text == ":"), None)
         states = []
         if colon is not None:
-            parts = split_top_level(toks[1:colon])
-            if not all(len(p) == 1 and p[0].kind == "NAME" for p in parts) or colon == 1:
-                t = next((p[0] for p in parts if p and (len(p) != 1 or p[0].kind != "NAME")), toks[colon])
+            names = toks[1:colon]
+            # NAME , NAME , ... NAME: the first token out of place gets the caret
+            wrong = [t for k, t in enumerate(names) if (t.kind == "NAME") != (k % 2 == 0) or (k % 2 and t.text != ",")]
+            if wrong or len(names) % 2 == 0:
+                t = wrong[0] if wrong else toks[colon]
                 raise _Fail(
                     Diagnostic(
                         "E003",
@@ -953,7 +955,7 @@ def _parse_statement(toks: list[Token], span: Span, names: frozenset[str]) -> St
                         "write e.g. `method m, h, n: exponential_euler`",
                     )
                 )
-            states = [(p[0].text, span.at(p[0].col, len(p[0].text))) for p in parts]
+            states = [(t.text, span.at(t.col, len(t.text))) for t in names[::2]]
         scheme = toks[colon + 1 :] if colon is not None else toks[1:]
         if len(scheme) != 1 or scheme[0].kind != "NAME":
             raise _Fail(
