@@ -52,6 +52,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E206": ("error", "bad event statement"),
     "E207": ("error", "missing model name"),
     "E208": ("error", "no state variables (nothing to simulate)"),
+    "E209": ("error", "bad per-state method (unknown state or scheme, a state given two, a scheme that cannot apply)"),
     # units
     "E301": ("error", "dimension mismatch"),
     "E302": ("error", "argument must be dimensionless"),

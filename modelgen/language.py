@@ -14,6 +14,7 @@ A model file is a list of statements, one per line (``#`` starts a comment)::
     reset V = V_reset
     refractory 2 ms
     method exponential_euler
+    method V: rk4
 
 Expressions are parsed by the recursive-descent parser below into a small tree of
 frozen dataclasses. Nothing is ever evaluated: the only names are model names, unit
@@ -58,6 +59,7 @@ __all__ = [
 FUNCTIONS: dict[str, tuple[int, int]] = {
     "exp": (1, 1),
     "expm1": (1, 1),
+    "exprel": (1, 1),
     "log": (1, 1),
     "log10": (1, 1),
     "log1p": (1, 1),
@@ -213,7 +215,7 @@ class Statement:
     receptor: str = ""  # synapses: `synapse exc: g_e += w` -> receptor "exc"
     path: str = ""  # use: the current file
     path_span: Span | None = None
-    items: tuple = ()  # use: ((key, key span, expression), ...)
+    items: tuple = ()  # use: ((key, key span, expression), ...); method: ((state, span), ...)
 
 
 @dataclass(frozen=True)
@@ -936,15 +938,36 @@ def _parse_statement(toks: list[Token], span: Span, names: frozenset[str]) -> St
         expect(4, ("+=", "-="), "a synapse adds to a state: expected `+=` or `-=`", example)
         return Statement("synapse", span, target, tspan, expr_of(toks[5:]), op=toks[4].text, receptor=receptor)
     if kind == "method":
-        if len(toks) != 2 or toks[1].kind != "NAME":
+        # `method rk4` (the model's default) or `method m, h, n: exponential_euler` (those states')
+        colon = next((k for k, t in enumerate(toks) if t.text == ":"), None)
+        states = []
+        if colon is not None:
+            names = toks[1:colon]
+            # NAME , NAME , ... NAME: the first token out of place gets the caret
+            wrong = [t for k, t in enumerate(names) if (t.kind == "NAME") != (k % 2 == 0) or (k % 2 and t.text != ",")]
+            if wrong or len(names) % 2 == 0:
+                t = wrong[0] if wrong else toks[colon]
+                raise _Fail(
+                    Diagnostic(
+                        "E003",
+                        span.at(t.col, len(t.text)),
+                        "`method` before `:` takes the names of states separated by commas",
+                        "write e.g. `method m, h, n: exponential_euler`",
+                    )
+                )
+            states = [(t.text, span.at(t.col, len(t.text))) for t in names[::2]]
+        scheme = toks[colon + 1 :] if colon is not None else toks[1:]
+        if len(scheme) != 1 or scheme[0].kind != "NAME":
             raise _Fail(
                 Diagnostic(
                     "E003",
                     span.at(head.col, len(head.text)),
-                    "`method` needs one scheme name, e.g. `method exponential_euler`",
+                    "`method` needs one scheme name, e.g. `method exponential_euler` or `method V: rk4`",
                 )
             )
-        return Statement("method", span, toks[1].text, span.at(toks[1].col, len(toks[1].text)))
+        return Statement(
+            "method", span, scheme[0].text, span.at(scheme[0].col, len(scheme[0].text)), items=tuple(states)
+        )
     # dX/dt = expr
     if (
         len(toks) >= 4

@@ -146,6 +146,24 @@ def _expanded(model: Model, expr: sympy.Expr) -> sympy.Expr:
     return expr
 
 
+_SCHEME_NAMES = {
+    "euler": "forward Euler",
+    "rk2": "RK2 (midpoint)",
+    "rk4": "RK4",
+    "exponential_euler": "exponential Euler",
+}
+
+
+def _scheme_notes(model: Model, derivation: MembraneDerivation | None) -> dict[str, str]:
+    """Return each state's scheme as a note (``method: RK4``), for a model with per-state ``method`` lines; else none."""
+    if not model.state_methods:
+        return {}
+    from .schemes import plan_integration
+
+    plan = plan_integration(model, derivation)
+    return {s: f"method: {_SCHEME_NAMES[plan.scheme(s)]}" for s in plan.odes}
+
+
 def model_blocks(
     model: Model, derivation: MembraneDerivation | None, derivation_steps: bool = True, expand: bool = False
 ) -> list[Block]:
@@ -164,6 +182,7 @@ def _model_blocks(
     model: Model, derivation: MembraneDerivation | None, derivation_steps: bool, expand: bool
 ) -> list[Block]:
     blocks: list[Block] = []
+    schemes = _scheme_notes(model, derivation)
     if derivation is not None:
         V = derivation.state
         C = sympy.simplify(model.charge / sympy.Symbol(V, real=True))
@@ -176,7 +195,7 @@ def _model_blocks(
             rows.append((rf"\frac{{d{Q}}}{{dt}}", _time_derivative_tex(derivation.charge_rate.rhs), "differentiating"))
             rows.append(("I_m", rf"{C_tex} \, {_ddt(V)}", "the membrane current charges the capacitor"))
         rows.append((rf"{C_tex} \, {_ddt(V)}", net, "Kirchhoff: inward minus outward currents"))
-        rows.append((_ddt(V), rf"\frac{{{net}}}{{{C_tex}}}", ""))
+        rows.append((_ddt(V), rf"\frac{{{net}}}{{{C_tex}}}", schemes.get(V, "")))
         if expand:
             inward = [_expanded(model, c.symbol) for c in model.currents if c.direction == "inward"]
             outward = [_expanded(model, c.symbol) for c in model.currents if c.direction == "outward"]
@@ -198,7 +217,7 @@ def _model_blocks(
         rows = []
         for s in other:
             rhs = model.ode(s).shown
-            rows.append((_ddt(s), _tex(_expanded(model, rhs) if expand else rhs), ""))
+            rows.append((_ddt(s), _tex(_expanded(model, rhs) if expand else rhs), schemes.get(s, "")))
         blocks.append(Block("State equations", tuple(rows)))
     if model.expressions:
         blocks.append(

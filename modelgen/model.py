@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+import mpmath
 import sympy
 
 from . import language as L
@@ -44,13 +45,48 @@ __all__ = [
     "Current",
     "Ode",
     "Event",
+    "StateMethod",
     "Model",
     "build_model",
     "TIME_SYMBOL",
 ]
 
 TIME_SYMBOL = sympy.Symbol("t", real=True)
-# comparison operator -> sympy relation
+
+
+class exprel(sympy.Function):  # noqa: N801 (the language's name; printed as _exprel)
+    """(exp(x) - 1)/x, which is 1 at x = 0: removes the 0/0 of rate functions like HH's alpha_m.
+
+    A model may write it (``alpha_m = 1/exprel(-(V + 40 mV)/10 mV) / ms``, as Brian2 users do),
+    and :func:`modelgen.optimise.regularize` rewrites ``u/(1 - exp(-u))`` through it.
+    """
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sympy.Integer(1)
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return (sympy.exp(x) * x - sympy.exp(x) + 1) / x**2
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return (sympy.exp(x) - 1) / x
+
+    def _eval_evalf(self, prec):
+        x = self.args[0]._eval_evalf(prec)
+        if x is None or not x.is_Number:
+            return None
+        with mpmath.workprec(prec + 20):  # expm1: exact relative precision near 0, where exp(x) - 1 cancels
+            m = x._to_mpmath(prec + 20)
+            value = mpmath.mpf(1) if m == 0 else mpmath.expm1(m) / m
+        return sympy.Float._new(value._mpf_, prec)
+
+    def _latex(self, printer, exp=None):
+        tex = rf"\operatorname{{exprel}}\left({printer._print(self.args[0])}\right)"
+        return f"{tex}^{{{exp}}}" if exp else tex
+
+
 # the model language's functions of one dimensionless argument that are sympy functions as they are
 _ELEMENTARY = {
     "exp": sympy.exp,
@@ -61,6 +97,7 @@ _ELEMENTARY = {
     "sinh": sympy.sinh,
     "cosh": sympy.cosh,
     "tanh": sympy.tanh,
+    "exprel": exprel,
 }
 
 RELATIONS = {
@@ -207,6 +244,16 @@ class Event:
 
 
 @dataclass(frozen=True)
+class StateMethod:
+    """``method m, h: exponential_euler``: the scheme one state uses instead of the model's default."""
+
+    state: str
+    method: str
+    span: Span  # the state's name in the method line
+    method_span: Span  # the scheme's name
+
+
+@dataclass(frozen=True)
 class Model:
     """A checked neuron model: every quantity resolved, dimensioned and in internal units."""
 
@@ -227,6 +274,7 @@ class Model:
     event: Event | None
     method: str | None
     method_span: Span | None
+    state_methods: tuple[StateMethod, ...] = field(default=())  # per-state overrides of `method`
     warnings: tuple[Diagnostic, ...] = field(default=())
     synapses: tuple[Synapse, ...] = field(default=())
     # (state, initial value in parameters, inputs and the states before it), dependency order
@@ -579,7 +627,7 @@ class _Lowerer:
             return None
         exprs = [a[0] for a in args]
         dims = [a[1] for a in args]
-        if fn in ("exp", "expm1", "log", "log10", "log1p", "sin", "cos", "tan", "sinh", "cosh", "tanh"):
+        if fn in (*_ELEMENTARY, "expm1", "log10", "log1p"):
             if not dims[0].is_dimensionless:
                 self.error(
                     "E302",
@@ -1144,10 +1192,11 @@ def _build_model(tree: L.SyntaxTree) -> Model:
 
     synapses = _lower_synapses(lw, S)
 
-    # method
-    methods = [s for s in S if s.kind == "method"]
+    # method: the model's default (the last `method NAME`), and per-state `method x, y: NAME`
+    methods = [s for s in S if s.kind == "method" and not s.items]
     method = methods[-1].name if methods else None
     method_span = methods[-1].name_span if methods else None
+    state_methods = _state_methods(lw, S, list(state_stmts))
 
     # expressions in dependency order
     exprs = []
@@ -1196,11 +1245,40 @@ def _build_model(tree: L.SyntaxTree) -> Model:
         event=event,
         method=method,
         method_span=method_span,
+        state_methods=state_methods,
         synapses=tuple(synapses),
         initial_order=lw.initial_order,
     )
     warnings += _model_warnings(model)
     return _with_warnings(model, warnings)
+
+
+def _state_methods(lw, S, states: list[str]) -> tuple[StateMethod, ...]:
+    """Return the per-state schemes of ``method x, y: NAME`` lines; unknown or twice-given states are errors."""
+    out: dict[str, StateMethod] = {}
+    for s in S:
+        if s.kind != "method":
+            continue
+        for name, span in s.items:
+            if name not in states:
+                close = difflib.get_close_matches(name, states, n=1)
+                lw.error(
+                    "E209",
+                    span,
+                    f"`method` names `{name}`, which is not a state variable",
+                    f"did you mean `{close[0]}`?" if close else "states: " + ", ".join(states),
+                )
+            elif name in out:
+                first = out[name]
+                lw.error(
+                    "E209",
+                    span,
+                    f"state `{name}` is given a second method (`{s.name}`; line {first.span.line} gave it `{first.method}`)",
+                    "give each state one method",
+                )
+            else:
+                out[name] = StateMethod(name, s.name, span, s.name_span)
+    return tuple(out.values())
 
 
 def _with_warnings(model: Model, warnings: list[Diagnostic]) -> Model:

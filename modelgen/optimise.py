@@ -18,25 +18,12 @@ import sympy
 from sympy.codegen.cfunctions import expm1
 
 from .derive import MembraneDerivation
-from .model import TIME_SYMBOL, Model
+from .model import TIME_SYMBOL, Model, exprel
 from .schemes import DT_SYMBOL, Plan
 
 __all__ = ["Statement", "StepProgram", "step_program", "regularize", "exprel", "DT"]
 
 DT = sympy.Symbol("dt", real=True)  # the time step as it appears in generated code
-
-
-class exprel(sympy.Function):  # noqa: N801 (printed as _exprel)
-    """(exp(x) - 1)/x, which is 1 at x = 0: removes the 0/0 of rate functions like HH's alpha_m."""
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_zero:
-            return sympy.Integer(1)
-
-    def fdiff(self, argindex=1):
-        x = self.args[0]
-        return (sympy.exp(x) * x - sympy.exp(x) + 1) / x**2
 
 
 def regularize(expr: sympy.Expr) -> sympy.Expr:
@@ -230,10 +217,11 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
     def derivative(s: str) -> tuple[str, sympy.Expr, str]:
         return (f"_d{py(s)}_dt", b.expr(plan.odes[s]), _derivative_comment(model, derivation, s))
 
-    if plan.method == "exponential_euler":
-        read_inputs(0)
-        membrane = model.membrane_state if model.membrane_state and len(states) > 1 else None
-        groups = [[s for s in states if s != membrane]] + ([[membrane]] if membrane else [])
+    def exponential_euler(group_states: list[str], h: sympy.Expr, subs: dict | None) -> None:
+        """Append exponential Euler updates of ``group_states`` over ``h`` (``subs``: t at the sub-step's start)."""
+        hs = "dt" if h == DT else sympy.sstr(h)  # the step in comments: dt, or dt/2 for a half step
+        membrane = model.membrane_state if model.membrane_state in group_states and len(group_states) > 1 else None
+        groups = [[s for s in group_states if s != membrane]] + ([[membrane]] if membrane else [])
         for gi, group in enumerate(groups):
             if len(groups) > 1:
                 b.statements.append(
@@ -286,32 +274,82 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
                     comment = f"d{s}/dt = A + B*{s} with a constant B: A  ({_derivative_comment(model, derivation, s)})"
                     targets.append((f"_A_{py(s)}", fixed[s][1], comment))
             if targets:
-                b.schedule(targets)
+                b.schedule(targets, subs)
             for s in group:
                 x = _sym(py(s))
                 if fixed[s] is not None:
                     B, A = fixed[s]
-                    new = x * sympy.exp(B * DT) + (_sym(f"_A_{py(s)}") * (expm1(B * DT) / B) if A != 0 else 0)
-                    comment = f"{s} = {s}*exp(B*dt) + A*(exp(B*dt) - 1)/B, B = {sympy.sstr(B)}"
+                    new = x * sympy.exp(B * h) + (_sym(f"_A_{py(s)}") * (expm1(B * h) / B) if A != 0 else 0)
+                    comment = f"{s} = {s}*exp(B*{hs}) + A*(exp(B*{hs}) - 1)/B, B = {sympy.sstr(B)}"
                 elif split[s] is not None:
                     S, inf = _sym(f"_S_{py(s)}"), _sym(f"_{py(s)}_inf")
-                    new = inf + (x - inf) * sympy.exp(-DT * S)
+                    new = inf + (x - inf) * sympy.exp(-h * S)
                     comment = (
                         f"{_derivative_comment(model, derivation, s)}\n= A + B*{s} with A = {split[s][0]}, B = -S: "
-                        f"{s} = {s}_inf + ({s} - {s}_inf)*exp(-S*dt)"
+                        f"{s} = {s}_inf + ({s} - {s}_inf)*exp(-S*{hs})"
                     )
                 elif s in factored:
                     F, G = _sym(f"_F_{py(s)}"), _sym(f"_G_{py(s)}")
-                    new = x + (F / G) * (expm1(G * (factored[s] * DT)))
-                    comment = f"{s} += f*(exp(B*dt) - 1)/B with f = c*F, B = c*G"
+                    new = x + (F / G) * (expm1(G * (factored[s] * h)))
+                    comment = f"{s} += f*(exp(B*{hs}) - 1)/B with f = c*F, B = c*G"
                 elif plan.linear_rates.get(s) is not None:
                     B = _sym(f"_B_{py(s)}")
-                    new = x + _sym(f"_d{py(s)}_dt") * (expm1(B * DT) / B)
+                    new = x + _sym(f"_d{py(s)}_dt") * (expm1(B * h) / B)
                     comment = ""
                 else:
-                    new = x + _sym(f"_d{py(s)}_dt") * DT
+                    new = x + _sym(f"_d{py(s)}_dt") * h
                     comment = ""
                 b.statements.append(Statement("update", py(s), new, comment))
+
+    def runge_kutta(rk_states: list[str]) -> None:
+        """Append the stages of ``plan.tableau`` and the update of ``rk_states`` (other states held)."""
+        tb = plan.tableau
+        ks: list[dict[str, sympy.Symbol]] = []
+        x = {s: _sym(py(s)) for s in rk_states}
+        for i, (row, c) in enumerate(zip(tb.a, tb.c)):
+            b.statements.append(Statement("note", comment=f"stage {i + 1} of {len(tb.c)}"))
+            read_inputs(c)
+            subs = {}
+            if any(a != 0 for a in row):
+                for s in rk_states:
+                    stage_value = x[s] + DT * sympy.Add(*[a * ks[j][s] for j, a in enumerate(row) if a != 0])
+                    name = f"_{py(s)}_{i + 1}"
+                    b.statements.append(Statement("assign", name, stage_value))
+                    subs[x[s]] = _sym(name)
+            if c != 0:
+                subs[TIME_SYMBOL] = TIME_SYMBOL + c * DT
+            targets = [
+                (f"_k{i + 1}_{py(s)}", b.expr(plan.odes[s]), _derivative_comment(model, derivation, s))
+                for s in rk_states
+            ]
+            b.schedule(targets, subs)
+            ks.append({s: _sym(f"_k{i + 1}_{py(s)}") for s in rk_states})
+        b.statements.append(Statement("note", comment="x += dt * (sum of b_i k_i)"))
+        for s in rk_states:
+            incr = sympy.Add(*[bi * ks[j][s] for j, bi in enumerate(tb.b) if bi != 0])
+            b.statements.append(Statement("update", py(s), x[s] + DT * incr))
+
+    if plan.is_split:
+        # Strang splitting: half a step of exponential Euler (the other states held), a whole step of the
+        # Runge-Kutta states (these held), half a step again: second order where the half steps are exact
+        ee = [s for s in states if plan.scheme(s) == "exponential_euler"]
+        rk = [s for s in states if s not in ee]
+        split = (
+            f"{', '.join(ee)} by exponential Euler, {', '.join(rk)} by {plan.method.split('+')[0]} (Strang splitting)"
+        )
+        b.statements.append(
+            Statement("note", comment=f"{split}:\nhalf a step (dt/2) of {', '.join(ee)}, the others held at t")
+        )
+        read_inputs(0)
+        exponential_euler(ee, DT / 2, None)
+        b.statements.append(Statement("note", comment=f"a whole step of {', '.join(rk)}, {', '.join(ee)} held"))
+        runge_kutta(rk)
+        b.statements.append(Statement("note", comment=f"the second half step of {', '.join(ee)}, at t + dt"))
+        read_inputs(1)
+        exponential_euler(ee, DT / 2, {TIME_SYMBOL: TIME_SYMBOL + DT})
+    elif plan.method == "exponential_euler":
+        read_inputs(0)
+        exponential_euler(states, DT, None)
     elif plan.method == "exact":
         prop = plan.propagator
         read_inputs(0)
@@ -329,30 +367,7 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
         for s, e in _in_place_order(news):
             b.statements.append(Statement("assign", s, e) if s.startswith("_") else Statement("update", s, e))
     else:
-        tb = plan.tableau
-        ks: list[dict[str, sympy.Symbol]] = []
-        x = {s: _sym(py(s)) for s in states}
-        for i, (row, c) in enumerate(zip(tb.a, tb.c)):
-            b.statements.append(Statement("note", comment=f"stage {i + 1} of {len(tb.c)}"))
-            read_inputs(c)
-            subs = {}
-            if any(a != 0 for a in row):
-                for s in states:
-                    stage_value = x[s] + DT * sympy.Add(*[a * ks[j][s] for j, a in enumerate(row) if a != 0])
-                    name = f"_{py(s)}_{i + 1}"
-                    b.statements.append(Statement("assign", name, stage_value))
-                    subs[x[s]] = _sym(name)
-            if c != 0:
-                subs[TIME_SYMBOL] = TIME_SYMBOL + c * DT
-            targets = [
-                (f"_k{i + 1}_{py(s)}", b.expr(plan.odes[s]), _derivative_comment(model, derivation, s)) for s in states
-            ]
-            b.schedule(targets, subs)
-            ks.append({s: _sym(f"_k{i + 1}_{py(s)}") for s in states})
-        b.statements.append(Statement("note", comment="x += dt * (sum of b_i k_i)"))
-        for s in states:
-            incr = sympy.Add(*[bi * ks[j][s] for j, bi in enumerate(tb.b) if bi != 0])
-            b.statements.append(Statement("update", py(s), x[s] + DT * incr))
+        runge_kutta(states)
 
     invariants, statements = _hoist(b.statements, params)
     used = set()

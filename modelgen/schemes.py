@@ -9,7 +9,7 @@ that the template lays out; exponential Euler (Rush-Larsen) is the exact solutio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy
 
@@ -26,7 +26,7 @@ from .propagator import (
     triangular_order,
 )
 
-__all__ = ["TABLEAUS", "METHODS", "DT_SYMBOL", "Plan", "plan_integration", "triangular_order"]
+__all__ = ["TABLEAUS", "METHODS", "PER_STATE_METHODS", "DT_SYMBOL", "Plan", "plan_integration", "triangular_order"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,12 @@ METHODS = ("auto", "euler", "rk2", "rk4", "exponential_euler", "exact")
 
 @dataclass(frozen=True)
 class Plan:
-    """The chosen scheme, the ODEs, and for exponential Euler each state's B = df/dx."""
+    """The chosen scheme, the ODEs, and for exponential Euler each state's B = df/dx.
+
+    With per-state methods (``method V: rk4``), ``method`` reads ``rk4+exponential_euler`` and
+    ``schemes`` says which states take which: the exponential-Euler states advance half a step,
+    the others a whole step of the tableau, then the first half a step again (Strang splitting).
+    """
 
     method: str
     odes: dict  # state name -> dX/dt (with intermediate names kept)
@@ -61,10 +66,20 @@ class Plan:
     reasons: dict  # state -> why it got its update rule
     tableau: Tableau | None
     propagator: Propagator | None = None
+    schemes: dict = field(default_factory=dict)  # state -> its scheme, where the model gives states several
 
     @property
     def order(self) -> int:
         return self.tableau.order if self.tableau else 1
+
+    @property
+    def is_split(self) -> bool:
+        """Whether states use different schemes (exponential Euler around a Runge-Kutta step)."""
+        return len(set(self.schemes.values())) > 1
+
+    def scheme(self, state: str) -> str:
+        """Return the scheme that advances ``state``."""
+        return self.schemes.get(state, self.method)
 
 
 def _conditionally_linear(model: Model, name: str, rhs: sympy.Expr) -> tuple[bool, sympy.Expr]:
@@ -91,7 +106,12 @@ def _derivatives(names: list[str]) -> str:
 def plan_integration(
     model: Model, derivation: MembraneDerivation | None, method: str | None = None, span: Span | None = None
 ) -> Plan:
-    """Return the integration plan for ``method`` (None: the model's own, else ``auto``)."""
+    """Return the integration plan for ``method`` (None: the model's own, else ``auto``).
+
+    ``method`` (or the model's ``method NAME`` line) is the default of the states that a
+    ``method x, y: NAME`` line does not name.
+    """
+    chosen = method is not None
     method = method or model.method or "auto"
     if method not in METHODS:
         import difflib
@@ -101,6 +121,13 @@ def plan_integration(
         raise ModelError(
             [Diagnostic("E501", span or model.method_span, f"unknown integration method `{method}`", hint)]
         )
+    if model.state_methods:
+        return _plan_per_state(model, derivation, method, span, chosen)
+    return _plan_whole(model, derivation, method, span)
+
+
+def _plan_whole(model: Model, derivation: MembraneDerivation | None, method: str, span: Span | None) -> Plan:
+    """Return the plan that advances every state with ``method`` (``auto``: the best that applies)."""
     odes = all_odes(model, derivation)
     reasons: dict[str, str] = {}
     rates: dict[str, sympy.Expr | None] = {}
@@ -187,6 +214,112 @@ def plan_integration(
     return Plan(method, odes, {}, reasons, TABLEAUS[method])
 
 
+# the schemes a `method x, y: NAME` line may give (exact and auto concern the whole system)
+PER_STATE_METHODS = ("euler", "rk2", "rk4", "exponential_euler")
+
+
+def _plan_per_state(
+    model: Model, derivation: MembraneDerivation | None, default: str, span: Span | None, chosen: bool
+) -> Plan:
+    """Return the plan of a model with ``method x, y: NAME`` lines: each state its scheme, the rest ``default``."""
+    odes = all_odes(model, derivation)
+    errors = []
+    for sm in model.state_methods:
+        if sm.method in PER_STATE_METHODS:
+            continue
+        if sm.method in METHODS:
+            message = f"`{sm.method}` chooses for the whole model, not for some states"
+            hint = f"write `method {sm.method}` on its own line, or give these states one of: " + ", ".join(
+                PER_STATE_METHODS
+            )
+        else:
+            import difflib
+
+            close = difflib.get_close_matches(sm.method, PER_STATE_METHODS, n=1)
+            message = f"unknown integration method `{sm.method}`"
+            hint = f"did you mean `{close[0]}`?" if close else "choose one of: " + ", ".join(PER_STATE_METHODS)
+        errors.append(Diagnostic("E209", sm.method_span, message, hint))
+    if errors:
+        raise ModelError(list({(d.span, d.message): d for d in errors}.values()))  # once per line
+    given = {sm.state: sm for sm in model.state_methods}
+    rest = [s for s in odes if s not in given]
+    if default == "exact" and rest:
+        raise ModelError(
+            [
+                Diagnostic(
+                    "E209",
+                    span or model.method_span or model.state_methods[0].method_span,
+                    "the exact method (one propagator for the whole linear system) does not combine with per-state methods",
+                    "give the other states a method of their own, e.g. `method "
+                    + ", ".join(rest)
+                    + ": exponential_euler`",
+                )
+            ]
+        )
+    linear = {s: _conditionally_linear(model, s, rhs) for s, rhs in odes.items()}
+    if default == "auto":
+        default = "exponential_euler" if all(linear[s][0] for s in rest) else "rk4"
+        source = "chosen by auto for the states without a method line"
+    else:
+        source = "chosen with --method" if chosen else "the model's `method` line"
+    schemes = {s: given[s].method if s in given else default for s in odes}
+    for s, scheme in schemes.items():
+        if scheme == "exponential_euler" and not linear[s][0]:
+            where = given[s].span if s in given else (span or model.method_span)
+            fix = f"`method {s}: rk4`"
+            errors.append(
+                Diagnostic(
+                    "E209" if s in given else "E501",
+                    where,
+                    f"exponential_euler needs d{s}/dt to be linear in {s}, and it is not",
+                    f"give {s} a Runge-Kutta scheme: {fix}",
+                )
+            )
+    runge_kutta = {}
+    for s, scheme in schemes.items():
+        if scheme in TABLEAUS:
+            runge_kutta.setdefault(scheme, []).append(s)
+    if len(runge_kutta) > 1:
+        kinds = "; ".join(f"{k} for {', '.join(v)}" for k, v in sorted(runge_kutta.items()))
+        where = next(sm.method_span for sm in model.state_methods if sm.method in TABLEAUS)
+        errors.append(
+            Diagnostic(
+                "E209",
+                where,
+                f"per-state methods combine exponential_euler with one Runge-Kutta scheme, but this model asks for {kinds}",
+                "give these states the same Runge-Kutta scheme",
+            )
+        )
+    if errors:
+        raise ModelError(errors)
+
+    def why(s: str) -> str:
+        return (
+            f"`method {', '.join(n for n in given if given[n].method == given[s].method)}: {given[s].method}`, line {given[s].span.line}"
+            if s in given
+            else source
+        )
+
+    if len(set(schemes.values())) == 1:
+        plan = _plan_whole(model, derivation, default if not given else next(iter(schemes.values())), span)
+        return Plan(
+            plan.method, plan.odes, plan.linear_rates, {s: f"{plan.method} ({why(s)})" for s in odes}, plan.tableau
+        )
+    ((rk, rk_states),) = runge_kutta.items()
+    ee_states = [s for s in odes if schemes[s] == "exponential_euler"]
+    rates = {s: None if linear[s][1] == 0 else linear[s][1] for s in ee_states}
+    reasons = {}
+    for s in odes:
+        if s in rk_states:
+            reasons[s] = f"{rk} ({why(s)}), the whole step between the half steps of {_derivatives(ee_states)}"
+        else:
+            reasons[s] = (
+                f"exponential Euler ({why(s)}): half steps of dt/2 before and after the {rk} step of "
+                f"{_derivatives(rk_states)} (Strang splitting)"
+            )
+    return Plan(f"{rk}+exponential_euler", odes, rates, reasons, TABLEAUS[rk], None, schemes)
+
+
 # Largest stable h*|lambda| on the negative real axis for the explicit schemes.
 STABILITY_BOUND = {"euler": 2.0, "rk2": 2.0, "rk4": 2.785}
 
@@ -212,14 +345,14 @@ def time_constants(model: Model, odes: dict) -> dict[str, float]:
 
 def stability_warnings(model: Model, plan: Plan, dt: float) -> list[str]:
     """Return warnings for an explicit scheme whose step exceeds its stability bound at the initial state."""
-    bound = STABILITY_BOUND.get(plan.method)
-    if bound is None:
+    if not any(plan.scheme(s) in STABILITY_BOUND for s in plan.odes):
         return []
     out = []
     for name, tau in time_constants(model, plan.odes).items():
-        if dt > bound * tau:
+        bound = STABILITY_BOUND.get(plan.scheme(name))
+        if bound is not None and dt > bound * tau:
             out.append(
-                f"dt = {dt:g} ms is larger than {plan.method}'s stability limit {bound:g}*tau for {name} "
+                f"dt = {dt:g} ms is larger than {plan.scheme(name)}'s stability limit {bound:g}*tau for {name} "
                 f"(tau = {tau:.3g} ms at the initial state): the run may oscillate or blow up; "
                 f"use dt <= {bound * tau:.3g} ms or method exponential_euler"
             )

@@ -111,6 +111,8 @@ def model_summary(neuron_model, method: str | None = None) -> str:
 
     plan = neuron_model.plan(method)
     source = "chosen with --method" if method else ("the model's `method` line" if m.method else "chosen by auto")
+    if m.state_methods:
+        source = "per-state `method` lines; " + source + " for the other states"
     out += ["", f"integration: {plan.method} ({source})"]
     out += _table([[state, why] for state, why in plan.reasons.items()])
     return "\n".join(out) + "\n"
