@@ -181,3 +181,23 @@ def test_installed_wheel_runs_the_examples_from_an_empty_folder(wheel, tmp_path)
     assert bad.returncode == 1
     assert "error[E101]: no current file 'currents/nothere'" in bad.stderr
     assert str(Path(file).parent / "library") in bad.stderr  # the hint lists the installed library
+
+
+def _release(version: str) -> tuple[int, ...]:
+    parts = [int(p) for p in version.removesuffix(".*").split(".")]
+    while parts and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def test_ci_tests_the_declared_minimum_versions():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    block = re.search(r"^dependencies = \[(.*?)^\]", pyproject, re.S | re.M).group(1)
+    declared = {name: _release(v) for name, v in re.findall(r'"([\w-]+)>=([\d.]+)"', block)}
+    ci = (ROOT / ".ci" / "run").read_text()
+    tested = {
+        name: _release(v)
+        for name, v in re.findall(r'"([\w-]+)==([\d.*]+)"', re.search(r"^MINIMUMS=\((.*)\)$", ci, re.M).group(1))
+    }
+    assert declared == tested and set(declared) == {"numpy", "sympy", "jinja2", "click"}
+    assert 'requires-python = ">=3.10"' in pyproject and "sys.version_info[:2] == (3, 10)" in ci
