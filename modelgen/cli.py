@@ -1,4 +1,4 @@
-"""The ``modelgen`` command: check, build, latex, run, sweep, cache, ..."""
+"""The ``modelgen`` command: check, build, latex, run, sweep, cache, examples (copies the bundled example models), ..."""
 
 from __future__ import annotations
 
@@ -652,6 +652,40 @@ def _size_text(size: int) -> str:
             return f"{size} B" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return ""  # pragma: no cover
+
+
+def _examples_folder() -> Path:
+    """Return the folder of the bundled example models: modelgen/examples in an installed wheel, models/ in a checkout."""
+    here = Path(__file__).resolve().parent
+    installed = here / "examples"  # the wheel maps models/ to modelgen/examples (pyproject.toml: package-dir)
+    checkout = here.parent / "models"
+    if not installed.is_dir() and (here.parent / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
+    return installed
+
+
+@main.command()
+@click.argument("dest", default="models", type=click.Path(file_okay=False))
+def examples(dest: str) -> None:
+    """Copy the bundled example models and networks into DEST (default: models, as the README's commands use)."""
+    sources = sorted(p for p in _examples_folder().iterdir() if p.suffix in (".model", ".network"))
+    target = Path(dest)
+    existing = [target / p.name for p in sources if (target / p.name).exists()]
+    if existing:
+        click.echo(
+            f"error: {existing[0]} already exists{f' (and {len(existing) - 1} more)' if len(existing) > 1 else ''}; "
+            "modelgen examples does not overwrite files: choose another folder",
+            err=True,
+        )
+        sys.exit(1)
+    for source in sources:
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(target / source.name, source.read_text(encoding="utf-8"))
+        except OSError as e:
+            _cannot_write(e.filename or target / source.name, e)
+    click.echo(f"copied {len(sources)} example files to {str(target).rstrip('/')}/", err=True)
+    click.echo(f"  try: modelgen run {target / 'hh.model'} --duration 100ms --input I_ext=10uA/cm^2", err=True)
 
 
 def _plot(draw, path, quiet: bool = False) -> None:

@@ -35,9 +35,8 @@ ALLOWED_IN_CURRENTS = {"parameter", "state", "expression", "ode", "current", "re
 
 
 def library_paths() -> list[Path]:
-    """Return the bundled library folders (the repository's models/ when installed from a checkout)."""
-    here = Path(__file__).resolve().parent
-    return [p for p in (here / "library", here.parent / "models") if p.is_dir()]
+    """Return the bundled library folders: ``modelgen/library``, where ``use "currents/na_hh"`` finds its file."""
+    return [Path(__file__).resolve().parent / "library"]
 
 
 def _search_roots(model_file: str, search_path: list[str] | None) -> list[Path]:

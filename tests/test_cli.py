@@ -133,10 +133,42 @@ def test_path_option_finds_current_files(tmp_path, monkeypatch):
     monkeypatch.setenv("MODELGEN_PATH", "")  # restored after the test: --path extends it
     lib = tmp_path / "lib"
     lib.mkdir()
-    leak = (ROOT_MODELS / "currents" / "leak.current").read_text()
+    leak = (ROOT_MODELS.parent / "modelgen" / "library" / "currents" / "leak.current").read_text()
     (lib / "myleak.current").write_text(leak)
     model = tmp_path / "m.model"
     model.write_text('model P\nparameter C = 1 uF/cm^2\nstate V = -65 mV\ncharge Q = C * V\nuse "myleak" as I_L\n')
     assert invoke("check", model).exit_code == 1
     r = CliRunner().invoke(main, ["--path", str(lib), "check", str(model)])
     assert r.exit_code == 0, r.output
+
+
+def test_examples_copies_the_bundled_models_and_refuses_to_overwrite(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bundled = sorted(p.name for p in ROOT_MODELS.iterdir() if p.suffix in (".model", ".network"))
+    r = invoke("examples")  # default: models/, where the README's commands find them
+    assert r.exit_code == 0, r.output
+    assert f"copied {len(bundled)} example files to models/" in r.output
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == bundled
+    for name in bundled:
+        assert (tmp_path / "models" / name).read_text() == (ROOT_MODELS / name).read_text()
+    # a copied composed model finds its currents in the bundled library
+    assert invoke("check", "models/hh_composed.model").exit_code == 0
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "hh.model").write_text("my own\n")
+    r = invoke("examples", "mine")
+    assert r.exit_code == 1
+    assert r.output.strip() == (
+        "error: mine/hh.model already exists; modelgen examples does not overwrite files: choose another folder"
+    )
+    r = invoke("examples")
+    assert r.exit_code == 1
+    assert f"error: models/adex.model already exists (and {len(bundled) - 1} more);" in r.output
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["hh.model"]  # nothing copied
+    assert (tmp_path / "mine" / "hh.model").read_text() == "my own\n"
+
+
+def test_version_is_the_package_version():
+    import modelgen
+
+    assert invoke("--version").output == f"modelgen, version {modelgen.__version__}\n"

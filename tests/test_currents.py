@@ -1,4 +1,4 @@
-"""The current library (models/currents/*.current) and composition (`use "…" as NAME (…)`).
+"""The current library (modelgen/library/currents/*.current) and composition (`use "…" as NAME (…)`).
 
 Every library file checks on its own and is used by a model; the mechanism's settings,
 scoping and errors; reset and synapse lines of current files; the properties each channel
@@ -22,13 +22,15 @@ from modelgen.network import load_network
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
-LIBRARY = sorted((MODELS / "currents").glob("*.current"))
+CURRENTS = ROOT / "modelgen" / "library" / "currents"
+LIBRARY = sorted(CURRENTS.glob("*.current"))
 
 
 @pytest.fixture(scope="module")
-def gen(tmp_path_factory):
-    """One folder of generated modules for the whole file (each model is built once)."""
-    return tmp_path_factory.mktemp("gen")
+def gen():
+    """Where generated modules go: modelgen's cache (the session's, see conftest.py), named by
+    content, so each model is built once and models of the same name in different tests never clash."""
+    return None
 
 
 def load_text(tmp_path: Path, text: str, name: str = "host.model"):
@@ -87,11 +89,11 @@ def test_every_library_file_is_used_by_a_bundled_model_or_a_test():
 
 
 def test_standalone_membrane_follows_the_files_units():
-    per_area = modelgen.load(MODELS / "currents" / "na_hh.current")
-    absolute = modelgen.load(MODELS / "currents" / "adaptation.current")
+    per_area = modelgen.load(CURRENTS / "na_hh.current")
+    absolute = modelgen.load(CURRENTS / "adaptation.current")
     assert per_area.parameters["C_m"] == "1 uF/cm^2" and per_area.parameters["temperature"] == "279.45 K"
     assert absolute.parameters["C_m"] == "100 pF"
-    assert modelgen.load(MODELS / "currents" / "kahp.current").parameters["Ca"] == "50 nM"
+    assert modelgen.load(CURRENTS / "kahp.current").parameters["Ca"] == "50 nM"
 
 
 def test_a_current_alone_may_read_only_known_free_names(tmp_path):
@@ -223,7 +225,7 @@ def test_missing_current_file_lists_the_folders_searched(tmp_path):
     with pytest.raises(ModelError) as e:
         load_text(tmp_path, HOST + 'use "currents/nothere" as I_X\n')
     assert "no current file 'currents/nothere'" in errors(e)
-    assert str(tmp_path) in errors(e) and str(MODELS) in errors(e)
+    assert str(tmp_path) in errors(e) and str(CURRENTS.parent) in errors(e)  # the bundled library, modelgen/library
 
 
 @pytest.mark.parametrize(
@@ -254,6 +256,7 @@ def test_a_current_file_cannot_use_another(tmp_path):
 
 
 def test_a_model_file_is_not_a_current(tmp_path):
+    (tmp_path / "hh.model").write_text((MODELS / "hh.model").read_text())
     with pytest.raises(ModelError) as e:
         load_text(tmp_path, HOST + 'use "hh.model" as I_X\n')
     assert "'hh.model' is not a current file" in errors(e)
@@ -400,7 +403,7 @@ refractory 5 ms
 
 # ------------------------------------------------------------------ channel properties
 def test_nmda_magnesium_block_gives_a_negative_slope_region(gen):
-    nmda = modelgen.load(MODELS / "currents" / "syn_nmda.current")  # alone, with its names as written
+    nmda = modelgen.load(CURRENTS / "syn_nmda.current")  # alone, with its names as written
     v = np.arange(-100.0, 41.0, 5.0)
     peak = 2 * 100 / 98 * np.log(50)
     x_r, x_d = np.exp(-peak / 2), np.exp(-peak / 100)

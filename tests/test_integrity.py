@@ -125,7 +125,9 @@ def test_unit_text(trick):
 def test_current_file_name(trick, tmp_path):
     name = (CODING_NAME + TRICKS[trick]).replace("/", "_").replace('"', "'")
     (tmp_path / "currents").mkdir()
-    current = _write(tmp_path / "currents", name + ".current", (ROOT / "models/currents/leak.current").read_text())
+    current = _write(
+        tmp_path / "currents", name + ".current", (ROOT / "modelgen/library/currents/leak.current").read_text()
+    )
     if current is None or "\n" in name or "\r" in name:
         pytest.skip("a `use` path is one line of the model file")
     model = LIF.replace(

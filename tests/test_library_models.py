@@ -21,8 +21,9 @@ MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
 @pytest.fixture(scope="module")
-def gen(tmp_path_factory):
-    return tmp_path_factory.mktemp("gen")
+def gen():
+    """Generated modules go to the session's cache (see conftest.py)."""
+    return None
 
 
 def sustained_rates(result, n: int, duration: float) -> np.ndarray:
