@@ -589,6 +589,14 @@ class _Resolver:
                     hint,
                 )
             return got
+        if isinstance(raw, _Spec):  # a waveform where a value is wanted (text forms are refused by the parser)
+            raise _spec_error(
+                self.target.name,
+                spec,
+                arg,
+                f"`{_head(raw)}(…)` cannot be the {arg} of {spec.name if spec else self.target.name}()",
+                "only linspace, normal and uniform give values",
+            )
         if carries_units(raw):  # pint, quantities, astropy, unyt, brian2: converted, never stripped
             arr = np.asarray(to_internal(raw, dim, where if spec is None else f"{self.target.name}: {where}", unit))
             scale = 1.0

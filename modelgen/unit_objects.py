@@ -45,7 +45,9 @@ def library_of(value) -> str | None:
 
 def carries_units(value) -> bool:
     """Return whether ``value`` carries units of its own (and so must not be read as a plain number)."""
-    if isinstance(value, (str, bool, int, float, np.generic)) or type(value) is np.ndarray and value.dtype != object:
+    if type(value) in (float, int, bool) or isinstance(value, (str, np.generic)):
+        return False
+    if type(value) is np.ndarray and value.dtype != object:
         return False
     if library_of(value) is not None:
         return True
@@ -81,9 +83,9 @@ def to_internal(value, dim: Dimension, what: str, plain_unit: str = ""):
             f"or a plain number in {plain_unit}",
         )
     try:
-        given = _DIMENSION[lib](value, dim)
+        given, factor = _unit_facts(value, lib, dim)
         if given == dim:
-            internal = _convert(value, lib, dim)
+            internal = _convert(value, lib, dim, factor)
     except _Unsupported as e:
         raise _error(
             f"{what}: `{_shown(value)}` ({lib}) {e}", f"give it in another unit, or a plain number in {plain_unit}"
@@ -109,22 +111,46 @@ def refuse_units(value, what: str, expected: str) -> None:
 
 
 # ----------------------------------------------------------------------- conversions
-def _convert(value, lib: str, dim: Dimension):
-    """Return ``value`` (of dimension ``dim``) in internal units: a float or an ndarray.
+_FACTS: dict = {}  # (library, unit, target dimension) -> (the unit's dimension, factor): a function of t's values
 
-    The value's own numbers are multiplied by one exact factor, its unit's SI value (as the
-    library gives it, read as the decimal it stands for) over the internal unit's, so that
-    ``10 us`` gives 0.01 ms as the text ``"10 us"`` does. A unit with an offset (degC) is
-    converted by the library itself.
+
+def _unit_facts(value, lib: str, dim: Dimension) -> tuple[Dimension, Fraction | None]:
+    """Return (dimension of ``value``'s unit, exact factor to internal units of ``dim`` or None).
+
+    The factor is the unit's SI value (as the library gives it, read as the decimal it stands
+    for: ``1e-06`` is 1/10**6) over the internal unit's, so ``10 us`` gives 0.01 ms as the text
+    ``"10 us"`` does; None where the library converts itself (a unit with an offset, such as
+    degC, and brian2's values, which are SI already). Remembered per unit: a function of t
+    that returns values with units is converted at every step.
     """
+    try:
+        key = (lib, _UNIT_KEY[lib](value), dim)
+        hash(key)
+    except Exception:  # an unhashable unit: worked out every time
+        key = None
+    if key is not None and key in _FACTS:
+        return _FACTS[key]
+    given = _DIMENSION[lib](value, dim)
+    factor = None
+    _, make = _SPLIT[lib](value)
+    if given == dim and make is not None:
+        to_si = _TO_SI[lib]
+        if float(np.max(np.abs(to_si(make(0.0), dim)))) == 0.0:  # no offset (6.3 degC is 279.45 K)
+            factor = _decimal(float(np.ravel(to_si(make(1.0), dim))[0])) / _fraction(dim.internal_scale())
+    if key is not None:
+        if len(_FACTS) > 1000:
+            _FACTS.clear()
+        _FACTS[key] = (given, factor)
+    return given, factor
+
+
+def _convert(value, lib: str, dim: Dimension, factor: Fraction | None):
+    """Return ``value`` (of dimension ``dim``) in internal units: a float or an ndarray."""
     magnitude, make = _SPLIT[lib](value)
-    to_si = _TO_SI[lib]
-    if make is None:  # the value's numbers are already SI (brian2)
-        return _times(magnitude, 1 / _fraction(dim.internal_scale()))
-    if float(np.max(np.abs(to_si(make(0.0), dim)))) != 0.0:  # an offset: 6.3 degC is 279.45 K
-        return _times(to_si(value, dim), 1 / _fraction(dim.internal_scale()))
-    unit_si = float(np.ravel(to_si(make(1.0), dim))[0])
-    return _times(magnitude, _decimal(unit_si) / _fraction(dim.internal_scale()))
+    if factor is not None:
+        return _times(magnitude, factor)
+    si = magnitude if make is None else _TO_SI[lib](value, dim)  # brian2's numbers are SI already
+    return _times(si, 1 / _fraction(dim.internal_scale()))
 
 
 def _fraction(x) -> Fraction:
@@ -307,6 +333,14 @@ _SPLIT = {  # value -> (its numbers in its own unit, x -> x of that unit), or (S
     "astropy": _astropy_split,
     "unyt": _unyt_split,
     "brian2": _brian2_split,
+}
+# value -> its unit, as something hashable (pint's units of two registries cannot even be compared)
+_UNIT_KEY = {
+    "pint": lambda v: (id(v._REGISTRY), str(v.units if hasattr(v, "magnitude") else v)),
+    "quantities": lambda v: v.dimensionality.string,
+    "astropy": _astropy_unit,
+    "unyt": lambda v: str(getattr(v, "units", v)),
+    "brian2": lambda v: v.dim,
 }
 _TO_SI = {"pint": _pint_si, "quantities": _quantities_si, "astropy": _astropy_si, "unyt": _unyt_si}
 
