@@ -25,6 +25,7 @@ from .diagnostics import Diagnostic, ModelError, Span
 from .language import parse_model, parse_model_text
 from .model import Model, build_model, parse_quantity
 from .schemes import STABILITY_BOUND, Plan, plan_integration, stability_warnings
+from .unit_objects import carries_units, to_internal
 from .units import TIME, Dimension, describe, suggested_unit, unit_text_scale
 
 __all__ = ["NeuronModel", "StabilityWarning", "load", "load_text", "quantity"]
@@ -51,8 +52,9 @@ def load_text(text: str, name: str = "<string>", search_path: list[str] | None =
 def quantity(value, dim: Dimension, what: str, unit: str = "", unit_scale: float = 1.0):
     """Return ``value`` in internal units, checking its dimension.
 
-    ``value`` is text with a unit (``"10 uA/cm^2"``), or a number / array meaning
-    ``unit`` (the quantity's unit as declared in the model, internal value ``unit_scale``).
+    ``value`` is text with a unit (``"10 uA/cm^2"``), a value with units from pint, quantities,
+    astropy, unyt or brian2 (converted; see :mod:`modelgen.unit_objects`), or a number / array
+    meaning ``unit`` (the quantity's unit as declared in the model, internal value ``unit_scale``).
     """
     if isinstance(value, str):
         text = value.strip()
@@ -68,8 +70,15 @@ def quantity(value, dim: Dimension, what: str, unit: str = "", unit_scale: float
                 ]
             )
         return got
+    if carries_units(value):  # pint, quantities, astropy, unyt, brian2: converted, never stripped
+        return to_internal(value, dim, what, unit)
     if callable(value):
-        return lambda t, f=value: np.asarray(f(t)) * unit_scale
+
+        def in_internal_units(t, f=value):
+            out = f(t)
+            return to_internal(out, dim, what, unit) if carries_units(out) else np.asarray(out) * unit_scale
+
+        return in_internal_units
     return np.asarray(value, dtype=float) * unit_scale if np.ndim(value) else float(value) * unit_scale
 
 
@@ -283,7 +292,7 @@ class NeuronModel:
             len(m.states),
             int(round(steps)) + 1 if steps < 2.0**62 else 2**62,
             len(record) * np.size(record_indices),
-            per_neuron=sum(1 for v in given if np.ndim(v) or protocols.is_spec(v)),
+            per_neuron=sum(1 for v in given if isinstance(v, (list, tuple)) or protocols.is_spec(v) or np.ndim(v)),
             itemsize=np.dtype(dtype).itemsize,
         )
         memory.require(needs, "this run", memory.run_advice(needs), limit)

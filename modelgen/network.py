@@ -366,22 +366,28 @@ class Network:
 
     def run(
         self,
-        duration: float,
-        dt: float,
+        duration,
+        dt,
         out_dir=None,
         method: str | None = None,
         record: list[str] | None = None,
         progress=None,
         max_memory: int | str | None = None,
     ) -> NetworkResult:
-        """Simulate ``duration`` ms in steps of ``dt`` ms; record spikes and chosen traces.
+        """Simulate ``duration`` in steps of ``dt``; record spikes and chosen traces.
+
+        ``duration`` and ``dt`` are numbers in ms, text with a unit (``"1 s"``) or values with
+        units from pint, quantities, astropy, unyt or brian2.
 
         ``out_dir``: the folder of the generated modules (default: modelgen's cache, see
         :mod:`modelgen.cache`). ``progress(done_steps, total_steps)`` is called every 50 steps if given. Raises
         MemoryLimitError before allocating if the run would take the memory in use past
         ``max_memory`` (bytes or text such as ``"4GiB"``; default: the network's, else the memory available).
         """
+        from .api import quantity
+
         limit = self.max_memory if max_memory is None else memory.parse_size(max_memory)
+        duration, dt = quantity(duration, TIME, "duration", "ms"), quantity(dt, TIME, "dt", "ms")
         return _simulate(self, duration, dt, out_dir, method, record or [], progress, limit)
 
 

@@ -56,6 +56,7 @@ from . import memory
 from .diagnostics import Diagnostic, ModelError, Span
 from .language import FUNCTIONS
 from .model import parse_quantity
+from .unit_objects import carries_units, refuse_units, to_internal
 from .units import DIMENSIONLESS, FREQUENCY, TIME, Dimension, describe, suggested_unit, unit_text_scale
 
 __all__ = [
@@ -513,6 +514,16 @@ def _spec_error(what: str, spec: _Spec | None, arg: str | None, message: str, hi
     return ModelError([Diagnostic("E501", None, f"{what}: {message}", hint)])
 
 
+def _meaning(kind: str, target: Target) -> tuple[Dimension, str, float]:
+    """Return (dimension, unit a plain Python number means, internal value of one such unit) of an argument kind."""
+    return {
+        VALUE: (target.dimension, target.unit, target.scale),
+        TIME_ARG: (TIME, "ms", 1.0),
+        FREQ_ARG: (FREQUENCY, "Hz", 1e-3),
+        NUMBER: (DIMENSIONLESS, "", 1.0),
+    }[kind]
+
+
 class _Resolver:
     """Turns one spec tree into internal values for one target (keys random streams by position)."""
 
@@ -554,15 +565,12 @@ class _Resolver:
                 )
             return self.spec(raw, key)
         if kind == TEXT:
+            refuse_units(raw, f"{self.target.name}: {where}", "text (write a unit as text, e.g. unit='nA')")
             return str(raw)
         if kind in (COUNT, SEED, SIZE):
+            refuse_units(raw, f"{self.target.name}: {where}", "a whole number")
             return self.whole(raw, kind, arg, spec)
-        dim, unit, scale = {
-            VALUE: (self.target.dimension, self.target.unit, self.target.scale),
-            TIME_ARG: (TIME, "ms", 1.0),
-            FREQ_ARG: (FREQUENCY, "Hz", 1e-3),
-            NUMBER: (DIMENSIONLESS, "", 1.0),
-        }[kind]
+        dim, unit, scale = _meaning(kind, self.target)
         if isinstance(raw, str):
             try:
                 got, got_dim = parse_quantity(raw.strip(), self.target.name)
@@ -581,9 +589,21 @@ class _Resolver:
                     hint,
                 )
             return got
-        if isinstance(raw, bool) or callable(raw):
+        if isinstance(raw, _Spec):  # a waveform where a value is wanted (text forms are refused by the parser)
+            raise _spec_error(
+                self.target.name,
+                spec,
+                arg,
+                f"`{_head(raw)}(…)` cannot be the {arg} of {spec.name if spec else self.target.name}()",
+                "only linspace, normal and uniform give values",
+            )
+        if carries_units(raw):  # pint, quantities, astropy, unyt, brian2: converted, never stripped
+            arr = np.asarray(to_internal(raw, dim, where if spec is None else f"{self.target.name}: {where}", unit))
+            scale = 1.0
+        elif isinstance(raw, bool) or callable(raw):
             raise _spec_error(self.target.name, spec, arg, f"{where} must be a number or text with a unit, not {raw!r}")
-        arr = np.asarray(raw, dtype=float)
+        else:
+            arr = np.asarray(raw, dtype=float)
         if arr.ndim == 0:
             return float(arr) * scale
         if arr.shape != (self.ctx.n,):
@@ -1004,7 +1024,7 @@ def describe_value(value, target: Target) -> str:
     if isinstance(value, str):
         return value
     if not isinstance(value, _Spec):
-        return _number_text(value, target.unit)
+        return _number_text(_plain(value, VALUE, target), target.unit)
     if value.source:
         return value.source
     if value.name == "sum":
@@ -1012,12 +1032,21 @@ def describe_value(value, target: Target) -> str:
     out = []
     for arg, kind, default in SIGNATURES[value.name]:
         raw = value.arg(arg)
+        raw = raw if isinstance(raw, _Spec) else _plain(raw, kind, target)
         if raw is None or (default is not _REQUIRED and _same(raw, default)):
             continue
         unit = {VALUE: target.unit, TIME_ARG: "ms", FREQ_ARG: "Hz"}.get(kind, "")
         text = describe_value(raw, target) if isinstance(raw, _Spec) else _number_text(raw, unit)
         out.append(text if default is _REQUIRED else f"{arg}={text}")
     return f"{value.name}({', '.join(out)})"
+
+
+def _plain(raw, kind: str, target: Target):
+    """Return ``raw`` as plain numbers in the unit a number of that kind means (values with units converted)."""
+    if kind not in (VALUE, TIME_ARG, FREQ_ARG, NUMBER) or not carries_units(raw):
+        return raw
+    dim, unit, scale = _meaning(kind, target)
+    return to_internal(raw, dim, target.name, unit) / scale
 
 
 def _same(a, b) -> bool:

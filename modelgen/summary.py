@@ -82,6 +82,11 @@ def model_summary(neuron_model, method: str | None = None) -> str:
         rows = [["name", "unit", "default"]]
         rows += [[i.name, i.unit or "1", _number(i.default / i.display_scale)] for i in m.inputs]
         out += _table(rows)
+        first = m.inputs[0]
+        out += [
+            f"  from Python, a plain number means the unit shown ({first.name}=10 is 10 {first.unit or '(no unit)'});",
+            "  text with a unit and values from pint, quantities, astropy, unyt or brian2 are converted",
+        ]
 
     if m.parameters:
         out += ["", "parameters:"]

@@ -15,12 +15,13 @@ import io
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .diagnostics import Diagnostic, ModelError, Span
 from .model import parse_quantity
+from .unit_objects import carries_units, to_internal
 from .units import describe, suggested_unit
 
 __all__ = ["Axis", "SweepResult", "parse_axis", "run_sweep"]
@@ -87,6 +88,16 @@ def parse_axis(text: str, name: str, kind: str, declared) -> Axis | None:
             f"e.g. {name}={values[0]:g}:{values[-1]:g}:{(values[1] - values[0]) if values.size > 1 else 1:g}{example}",
         )
     return Axis(name, kind, values, unit or declared.unit, scale)
+
+
+def _in_declared_unit(axis: Axis, model) -> Axis:
+    """Return ``axis``, its values converted to the declared unit if they carry units of their own (pint, ...)."""
+    if not carries_units(axis.values):
+        return axis
+    declared = model.parameter(axis.name) if axis.kind == "parameter" else model.input(axis.name)
+    internal = to_internal(axis.values, declared.dimension, axis.name, declared.unit)
+    values = np.atleast_1d(np.asarray(internal, dtype=float)) / declared.display_scale
+    return replace(axis, values=values, unit=declared.unit, scale=declared.display_scale)
 
 
 def _finite(name: str, text: str, numbers: list[str], roles: tuple[str, ...] = ()) -> list[float]:
@@ -182,6 +193,7 @@ def run_sweep(
                 )
             ]
         )
+    axes = [_in_declared_unit(a, m) for a in axes]
     names = [a.name for a in axes]
     if len(set(names)) != len(names):
         raise ModelError([Diagnostic("E501", None, "a quantity is swept twice: " + ", ".join(names))])
