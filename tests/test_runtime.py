@@ -140,8 +140,8 @@ def adex_cut_at_20mV(folder):
     ],
 )
 def test_absurd_finite_values_stop_the_run_like_nan(tmp_path, backend, dtype, n):
-    # rk4 at the +20 mV cut-off: its stages evaluate exp() far beyond the threshold, and V ends
-    # near -1e18 mV and the adaptation current near 1e20 pA, finite: the run must stop all the same
+    # rk4 at the +20 mV cut-off: in the step that crosses it the stages evaluate exp() far beyond it;
+    # V is reset, but the adaptation current jumps to 2e21 pA and drives V to -1e19 mV, all finite
     adex = adex_cut_at_20mV(tmp_path)
     with pytest.warns(modelgen.api.StabilityWarning, match=r"for V \(tau = 4.84e-15 ms at the threshold V = 20 mV"):
         with pytest.raises(SimulationError) as e:
