@@ -463,3 +463,13 @@ def test_absurd_finite_values_stop_a_network_run(tmp_path):
         r"the run blew up; try a smaller --dt or another --method",
         str(e.value),
     ), str(e.value)
+
+
+def test_network_result_is_saved_as_npz_only(tmp_path):
+    r = load_network(write(tmp_path, PAIR)).run(5.0, 0.1, out_dir=tmp_path / "gen")
+    for name in ("out.csv", "out", "out.npz.csv"):
+        with pytest.raises(ValueError, match=r"a network's result is saved as one \.npz file"):
+            r.save(tmp_path / name)
+        assert not (tmp_path / name).exists() and not (tmp_path / (name + ".npz")).exists()
+    assert r.save(tmp_path / "out.NPZ") == tmp_path / "out.NPZ"
+    assert list(np.load(tmp_path / "out.NPZ")["populations"]) == ["A", "B"]
