@@ -17,7 +17,7 @@ import numpy as np
 
 from . import __version__, cache, memory, protocols, runtime
 from .atomic import write_text_atomic
-from .checks import check_model_values, check_values
+from .checks import check_model_values, check_values, state_bounds
 from .codegen import build_hash, generate_code
 from .compose import expand_uses
 from .derive import MembraneDerivation, derive_voltage_ode
@@ -342,6 +342,7 @@ class NeuronModel:
             initial=init_internal,
             progress=progress,
             dtype=dtype,
+            bounds=state_bounds(m),
         )
         result.metadata = {
             "model": m.name,

@@ -17,6 +17,7 @@ load (E305 at the value); values given to a run (``params=``/``inputs=``, ``--pa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,11 +26,24 @@ import sympy
 
 from .diagnostics import Diagnostic, ModelError
 from .model import Input, Model, Parameter
-from .units import AREA, CAPACITANCE, TIME
+from .units import AREA, CAPACITANCE, TIME, VOLTAGE
 
-__all__ = ["MAX_REFRACTORY_STEPS", "ValueRule", "value_rules", "value_problem", "check_model_values", "check_values"]
+__all__ = [
+    "MAX_REFRACTORY_STEPS",
+    "MEMBRANE_LIMIT_MV",
+    "RUNAWAY_FACTOR",
+    "StateBound",
+    "ValueRule",
+    "value_rules",
+    "value_problem",
+    "check_model_values",
+    "check_values",
+    "state_bounds",
+]
 
 MAX_REFRACTORY_STEPS = 2**53  # the largest whole number of steps a float64 holds exactly; int64 holds 1024 times more
+MEMBRANE_LIMIT_MV = 1e4  # 10 V: membranes break down near 1 V; physiological potentials stay within ±200 mV
+RUNAWAY_FACTOR = 1e9  # any other state: this many times its scale (initial value, parameters alike, display unit)
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,49 @@ def check_values(model: Model, values: dict, dt: float) -> None:
     raise ModelError(
         [Diagnostic("E305", (only.value_span or only.span) if only else ev.refractory_span, problem, hint)]
     )
+
+
+@dataclass(frozen=True)
+class StateBound:
+    """The largest magnitude a state may reach in a run before the run is stopped as blown up."""
+
+    limit: float  # internal units
+    unit: str  # the state's display unit
+    scale: float  # internal value of one display unit
+
+    def shown(self, value: float) -> str:
+        """Return ``value`` (internal units) as text in the display unit."""
+        return f"{value / self.scale:.3g} {self.unit}".strip()
+
+
+@lru_cache(maxsize=64)
+def state_bounds(model: Model) -> dict[str, StateBound]:
+    """Return state name -> the bound beyond which its values are absurd (a numerical blow-up that
+    stayed finite, such as AdEx under rk4 with a spike cut-off where exp() has already diverged).
+
+    The membrane potential (when it is a voltage): ±:data:`MEMBRANE_LIMIT_MV` mV. Every other
+    state: :data:`RUNAWAY_FACTOR` times its scale, the largest of its initial value, the
+    parameters of its dimension and one display unit; a synaptic conductance in nS may then
+    reach 1 S, a calcium concentration in mM 10^9 M, a gate 10^9, so that no model that works
+    reaches it, while a blow-up (which grows geometrically) passes it within a few steps.
+    """
+    values = {p.symbol: p.value for p in model.parameters}
+    values.update({i.symbol: i.default for i in model.inputs})
+    bounds = {}
+    for s in model.states:
+        if s.name == model.membrane_state and s.dimension == VOLTAGE:
+            bounds[s.name] = StateBound(MEMBRANE_LIMIT_MV, s.unit, s.display_scale)
+            continue
+        scale = abs(s.display_scale)
+        try:
+            init = abs(float(s.init.xreplace(values)))
+        except (TypeError, ValueError):  # not a number without the run's values (e.g. a function of t)
+            init = 0.0
+        if math.isfinite(init):
+            scale = max(scale, init)
+        scale = max([scale, *(abs(p.value) for p in model.parameters if p.dimension == s.dimension)])
+        bounds[s.name] = StateBound(RUNAWAY_FACTOR * scale, s.unit, s.display_scale)
+    return bounds
 
 
 def _declared(model: Model, name: str) -> Parameter | Input:

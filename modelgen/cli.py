@@ -17,7 +17,7 @@ from .atomic import write_text_atomic
 from .cache import ModuleClashError
 from .diagnostics import ModelError, format_diagnostics
 from .memory import MemoryLimitError, parse_size
-from .network import is_network_file, load_network
+from .network import check_save_path, is_network_file, load_network
 from .runtime import SimulationError, StaleModuleError
 from .schemes import METHODS
 
@@ -407,8 +407,19 @@ def run(
             click.echo(f"saved {saved}", err=True)
     if plot:
         _plot(lambda plots: plots.plot_run(result, plot), plot, quiet)
+    if record and not save and not plot:
+        _not_kept(list(result.traces), "out.npz (or traces.csv, or a results folder)")
     if not quiet:
-        click.echo(result.summary(), err=True)
+        click.echo(result.summary())
+
+
+def _not_kept(traces: list[str], save_example: str) -> None:
+    """Say on stderr that traces were recorded but neither saved nor drawn, and how to keep them."""
+    click.echo(
+        f"note: the recorded traces ({', '.join(traces)}) were not kept; "
+        f"add --save {save_example} or --plot trace.png to keep them",
+        err=True,
+    )
 
 
 def _run_network(
@@ -417,6 +428,11 @@ def _run_network(
     from .api import quantity
     from .units import TIME
 
+    if save:
+        try:
+            check_save_path(save)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--save") from None
     progress = _Progress("simulating", enabled=not quiet)
     with _reporting_errors(progress):
         net = load_network(file, seed=seed, max_memory=max_memory)
@@ -429,15 +445,18 @@ def _run_network(
             progress=progress,
         )
     if save:
-        save = save if save.endswith(".npz") else save + ".npz"
         try:
-            result.save(save)
+            saved = result.save(save)
         except OSError as e:
             _cannot_write(save, e)
-        click.echo(f"saved {save}", err=True)
-    click.echo(result.summary(), err=True)
+        if not quiet:
+            click.echo(f"saved {saved}", err=True)
     if plot:
         _plot(lambda plots: plots.plot_network(result, plot), plot, quiet)
+    if result.traces and not save and not plot:
+        _not_kept(list(result.traces), "out.npz")
+    if not quiet:
+        click.echo(result.summary())
 
 
 class _Progress:

@@ -227,7 +227,7 @@ def _model_blocks(
         )
     if model.event is not None:
         ev = model.event
-        rows = [("", rf"\text{{spike when }} {_tex(ev.relation)}", "")]
+        rows = [("", rf"\text{{spike when }} {_tex(ev.shown if ev.shown is not None else ev.relation)}", "")]
         for r in ev.resets:
             rows.append(("", rf"\text{{then }} {symbol_latex(r.state)} \leftarrow {_tex(r.new_value())}", ""))
         if ev.refractory is not None:

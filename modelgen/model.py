@@ -241,6 +241,7 @@ class Event:
     resets: tuple[Reset, ...] = ()
     refractory: sympy.Expr | None = None
     refractory_span: Span | None = None
+    shown: sympy.Rel | None = None  # the condition as written, units kept (for display)
 
 
 @dataclass(frozen=True)
@@ -888,7 +889,11 @@ def display_expr(node, names: frozenset = frozenset()) -> sympy.Expr:
             return sympy.Symbol("unit:" + node.id)
         return sympy.Symbol(node.id, real=True)
     if isinstance(node, L.Unary):
-        return _flat_mul(sympy.Integer(-1), display_expr(node.operand, names))
+        operand = display_expr(node.operand, names)
+        first = operand.args[0] if operand.is_Mul else operand
+        if first.is_Number:  # -20 mV as written, not (-1) 20 mV
+            return -first if operand is first else sympy.Mul(-first, *operand.args[1:], **ne)
+        return _flat_mul(sympy.Integer(-1), operand)
     if isinstance(node, L.Binary):
         a, b = display_expr(node.left, names), display_expr(node.right, names)
         if node.op == "+":
@@ -1596,7 +1601,8 @@ def _lower_event(lw: _Lowerer, S, seen_ode, membrane) -> Event | None:
             )
     if condition is None:
         return None
-    return Event(condition, strict, rel, th.name_span, tuple(out_resets), refractory, refr_span)
+    shown = display_expr(th.expr, frozenset(lw.decls))
+    return Event(condition, strict, rel, th.name_span, tuple(out_resets), refractory, refr_span, shown)
 
 
 def load_model(path) -> Model:

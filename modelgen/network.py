@@ -31,13 +31,21 @@ import numpy as np
 from . import language as L
 from . import memory, protocols
 from .atomic import atomic_file
-from .checks import check_values, value_problem, value_rules
+from .checks import check_values, state_bounds, value_problem, value_rules
 from .diagnostics import Diagnostic, ModelError, Span, sort_key
 from .model import lower_constant
 from .protocols import SIGNATURES
 from .units import DIMENSIONLESS, TIME, Dimension, describe, suggested_unit, unit_text_scale
 
-__all__ = ["NetworkSpec", "Network", "NetworkResult", "parse_network_text", "load_network", "is_network_file"]
+__all__ = [
+    "NetworkSpec",
+    "Network",
+    "NetworkResult",
+    "parse_network_text",
+    "load_network",
+    "is_network_file",
+    "check_save_path",
+]
 
 RULES = {"all_to_all": 0, "one_to_one": 0, "fixed_probability": 1, "fixed_indegree": 1, "from_file": 1}
 DISTRIBUTIONS = {"uniform": 2, "normal": 2}
@@ -893,7 +901,9 @@ class NetworkResult:
         return network_html(self)
 
     def save(self, path) -> Path:
-        """Write an .npz: t, spike_pop, spike_i, spike_t, populations, sizes, and "POP.VAR" traces."""
+        """Write an .npz: t, spike_pop, spike_i, spike_t, populations, sizes, and "POP.VAR" traces
+        (ValueError for a path not ending in .npz)."""
+        check_save_path(path)
         path = Path(path)
         arrays = {
             "t": self.t,
@@ -909,6 +919,17 @@ class NetworkResult:
         with atomic_file(path) as f:  # a failed save leaves an earlier file as it was
             np.savez(f, **arrays)
         return path
+
+
+def check_save_path(path) -> None:
+    """Raise ValueError unless ``path`` names a file a network's result can be saved as (``.npz``)."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        example = path.with_suffix(".npz") if path.name else "out.npz"
+        raise ValueError(
+            f"a network's result is saved as one .npz file (spikes, populations and traces), not as {str(path)!r}; "
+            f"give a name ending in .npz, e.g. {example}"
+        )
 
 
 FEW_SPIKES = 8  # up to this many spikes per step, a projection delivers spike by spike (cheaper than gathering)
@@ -1116,7 +1137,7 @@ def _check_memory(net: Network, n_steps: int, dt: float, limit: int | None) -> N
 def _simulate(
     net: Network, duration: float, dt: float, out_dir, method, extra_record: list[str], progress=None, limit=None
 ) -> NetworkResult:
-    from .runtime import SimulationError, steps_of
+    from .runtime import SimulationError, runaway, runaway_message, steps_of
 
     n_steps = steps_of(duration, dt)
     rng = np.random.default_rng([net.seed, 1])  # run-time randomness, separate from construction
@@ -1217,20 +1238,21 @@ def _simulate(
                 values = observed[id(g)][var]
             samples[j] = values[which]
 
-    def check_finite(t: float) -> None:
+    bounds = {name: state_bounds(pop.model.model) for name, pop in net.populations.items()}
+
+    def stop_at_runaway(t0: float, t1: float) -> None:
+        """Stop the run at a NaN, infinite or absurd state value (see runtime.runaway)."""
         for g in groups:
-            if all(np.isfinite(arr).all() for arr in g.state.values()):
-                continue
             for m in sorted(g.members, key=lambda m: m.index):  # the first population in file order
-                for var, arr in g.state.items():
-                    part = arr[m.offset : m.offset + m.n]
-                    if not np.isfinite(part).all():
-                        i = int(np.flatnonzero(~np.isfinite(part))[0])
-                        raise SimulationError(f"{m.name}.{var} of neuron {i} became {part[i]} by t = {t:g} ms")
+                part = {var: arr[m.offset : m.offset + m.n] for var, arr in g.state.items()}
+                if (bad := runaway(part, bounds[m.name])) is not None:
+                    var, *rest = bad
+                    raise SimulationError(runaway_message(f"{m.name}.{var}", *rest, t0, t1))
 
     steppers = [(g.step, [(m.index, m.offset, m.offset + m.n) for m in g.members]) for g in groups]
     fired = []  # (step, group number, neuron indices in the group)
     events = 0
+    checked = 0  # the last step whose state was checked
     sample(0, 0.0)
     start = time.perf_counter()
     with np.errstate(all="ignore"):
@@ -1284,7 +1306,8 @@ def _simulate(
             if (k + 1) % 50 == 0 or k + 1 == n_steps:
                 if progress is not None:
                     progress(k + 1, n_steps)
-                check_finite((k + 1) * dt)
+                stop_at_runaway(checked * dt, (k + 1) * dt)
+                checked = k + 1
     wall = time.perf_counter() - start
     for samples, *_, scale, key in rec:
         samples /= scale  # in place: no second copy of the recording

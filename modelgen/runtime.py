@@ -29,6 +29,8 @@ __all__ = [
     "verified_build_hash",
     "simulate",
     "steps_of",
+    "runaway",
+    "runaway_message",
 ]
 
 
@@ -41,7 +43,7 @@ class ModifiedModuleError(StaleModuleError):
 
 
 class SimulationError(Exception):
-    """The simulation produced NaN or infinite values, or was asked something impossible."""
+    """The simulation produced NaN, infinite or absurd values, or was asked something impossible."""
 
 
 _loaded: dict[tuple[str, str], ModuleType] = {}  # (path, text sha256) -> module, for repeated runs
@@ -219,6 +221,7 @@ def simulate(
     check_every: int = 50,
     progress=None,
     dtype="float64",
+    bounds: dict | None = None,
 ) -> Result:
     """Run the generated module and return a :class:`Result`.
 
@@ -226,7 +229,9 @@ def simulate(
     per-neuron arrays; inputs may also be callables of t in ms); ``record`` maps a variable
     to the internal value of one of its display units; ``dt`` and ``duration`` are in ms.
     ``progress(steps_done, n_steps)``, if given, is called every ``check_every`` steps.
-    ``dtype`` is the state's float type.
+    ``dtype`` is the state's float type. ``bounds`` maps a state to its
+    :class:`~modelgen.checks.StateBound`: a run is stopped (SimulationError) when a value is
+    NaN, infinite, or beyond its state's bound, checked at the same times as ``progress``.
     """
     if n < 1:
         raise SimulationError("the population needs at least one neuron (--n 1 or more)")
@@ -307,7 +312,8 @@ def simulate(
                         spike_i.append(idx)
                         spike_t.append(np.full(idx.size, (j + 1) * dt))
                     sample(j + 1, (j + 1) * dt)
-            _check_finite(state, stop - 1, dt, k)
+            if (bad := runaway(state, bounds or {})) is not None:
+                raise SimulationError(runaway_message(*bad, k * dt, stop * dt))
             k = stop
             if progress is not None:
                 progress(k, n_steps)
@@ -368,11 +374,25 @@ def _per_neuron(value, n: int, name: str):
     return arr
 
 
-def _check_finite(state: dict, k: int, dt: float, last_check: int) -> None:
+def runaway(state: dict[str, np.ndarray], bounds: dict) -> tuple[str, int, float, object] | None:
+    """Return (state, neuron index, value, its bound or None) of the first value that is NaN,
+    infinite or beyond its state's bound in ``bounds`` (a :class:`~modelgen.checks.StateBound`), or None."""
     for name, arr in state.items():
-        if not np.all(np.isfinite(arr)):
-            i = int(np.flatnonzero(~np.isfinite(arr))[0])
-            raise SimulationError(
-                f"{name} of neuron {i} became {arr[i]} between t = {last_check * dt:g} and {(k + 1) * dt:g} ms; "
-                "try a smaller --dt or another --method"
-            )
+        bound = bounds.get(name)
+        limit = bound.limit if bound is not None else math.inf
+        if arr.size == 0 or -limit < arr.min() and arr.max() < limit:  # no temporaries; NaN fails both
+            continue
+        i = int(np.argmax(~(np.abs(arr) < limit)))
+        return name, i, float(arr[i]), bound
+    return None
+
+
+def runaway_message(name: str, i: int, value: float, bound, t0: float, t1: float) -> str:
+    """Return the error of a run stopped at a NaN, infinite or absurd value of ``name`` (neuron ``i``)
+    that appeared between ``t0`` and ``t1`` ms."""
+    window = f"between t = {t0:g} and {t1:g} ms"
+    if math.isfinite(value):
+        what = f"reached {bound.shown(value)} {window}, beyond ±{bound.shown(bound.limit)}: the run blew up"
+    else:
+        what = f"became {value} {window}"
+    return f"{name} of neuron {i} {what}; try a smaller --dt or another --method"

@@ -9,6 +9,7 @@ that the template lays out; exponential Euler (Rush-Larsen) is the exact solutio
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import sympy
@@ -324,12 +325,15 @@ def _plan_per_state(
 STABILITY_BOUND = {"euler": 2.0, "rk2": 2.0, "rk4": 2.785}
 
 
-def time_constants(model: Model, odes: dict) -> dict[str, float]:
-    """Return each state's time constant -1/(d(dX/dt)/dX) at the initial state (ms), where positive."""
+def time_constants(model: Model, odes: dict, at: dict[str, float] | None = None) -> dict[str, float]:
+    """Return each state's time constant 1/|d(dX/dt)/dX| (ms) at the initial state, with the states in
+    ``at`` (internal units) set instead: where the derivative is negative (a decay), and with ``at``
+    also where it is positive (a growth, as in a spike's upstroke)."""
     values = {p.symbol: p.value for p in model.parameters}
     values.update({i.symbol: i.default for i in model.inputs})
     values[TIME_SYMBOL] = 0.0
     inits = {s.symbol: s.init.xreplace(values) for s in model.states}
+    inits.update({s.symbol: sympy.Float(at[s.name]) for s in model.states if s.name in (at or {})})
     values.update(inits)
     out = {}
     for name, rhs in odes.items():
@@ -338,22 +342,61 @@ def time_constants(model: Model, odes: dict) -> dict[str, float]:
             B = complex(sympy.diff(model.expand(rhs), x).xreplace(values).evalf())
         except (TypeError, ValueError):
             continue
-        if B.real < 0 and abs(B.imag) < 1e-12:
-            out[name] = -1.0 / B.real
+        if (B.real < 0 or (at and B.real > 0)) and abs(B.imag) < 1e-12:
+            out[name] = 1.0 / abs(B.real)
     return out
 
 
+def threshold_state(model: Model) -> tuple[str, float] | None:
+    """Return (state, value in internal units) where the spike condition is met, when it is linear in
+    one state (``V > 20 mV``, ``V > V_T + 5*Delta_T``) and a number at the initial values; else None."""
+    if model.event is None:
+        return None
+    cond = model.expand(model.event.condition)
+    involved = [s for s in model.states if s.symbol in cond.free_symbols]
+    if len(involved) != 1:
+        return None
+    x = involved[0].symbol
+    slope = sympy.diff(cond, x)
+    if x in slope.free_symbols or slope == 0:
+        return None
+    values = {p.symbol: p.value for p in model.parameters}
+    values.update({i.symbol: i.default for i in model.inputs})
+    values[TIME_SYMBOL] = 0.0
+    try:
+        at = float((-cond.xreplace({x: 0}) / slope).xreplace(values))
+    except (TypeError, ValueError):
+        return None
+    return (involved[0].name, at) if math.isfinite(at) else None
+
+
 def stability_warnings(model: Model, plan: Plan, dt: float) -> list[str]:
-    """Return warnings for an explicit scheme whose step exceeds its stability bound at the initial state."""
+    """Return warnings for explicit schemes whose step exceeds their stability bound at the initial
+    state, or at the threshold (where a spike's upstroke is steepest, reached at every spike)."""
     if not any(plan.scheme(s) in STABILITY_BOUND for s in plan.odes):
         return []
-    out = []
+    out, warned = [], set()
     for name, tau in time_constants(model, plan.odes).items():
         bound = STABILITY_BOUND.get(plan.scheme(name))
         if bound is not None and dt > bound * tau:
+            warned.add(name)
             out.append(
                 f"dt = {dt:g} ms is larger than {plan.scheme(name)}'s stability limit {bound:g}*tau for {name} "
                 f"(tau = {tau:.3g} ms at the initial state): the run may oscillate or blow up; "
                 f"use dt <= {bound * tau:.3g} ms or method exponential_euler"
+            )
+    threshold = threshold_state(model)
+    if threshold is None:
+        return out
+    state, value = threshold
+    st = model.state(state)
+    where = f"{state} = {value / st.display_scale:g} {st.unit}".rstrip()
+    for name, tau in time_constants(model, plan.odes, {state: value}).items():
+        bound = STABILITY_BOUND.get(plan.scheme(name))
+        if bound is not None and dt > bound * tau and name not in warned:
+            out.append(
+                f"dt = {dt:g} ms is larger than {plan.scheme(name)}'s stability limit {bound:g}*tau for {name} "
+                f"(tau = {tau:.3g} ms at the threshold {where}, which every spike reaches): the run may blow up "
+                f"there; use dt <= {bound * tau:.3g} ms (or, for a spike cut-off, a lower one)"
             )
     return out

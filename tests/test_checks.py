@@ -7,11 +7,14 @@ negative one a growing decay, and a refractory period of 1e20 ms overflowed the 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from conftest import MODELS
 
 import modelgen
 from modelgen import ModelError
-from modelgen.checks import MAX_REFRACTORY_STEPS, value_rules
+from modelgen.checks import MAX_REFRACTORY_STEPS, RUNAWAY_FACTOR, StateBound, state_bounds, value_rules
+from modelgen.units import describe
 
 LIF = """model LIF "leaky integrate-and-fire"
 parameter C = 200 pF
@@ -129,3 +132,45 @@ def test_refractory_expression_is_checked_per_neuron(tmp_path):
     m = lif(refractory="2 * t_ref")
     d = run_error(m, tmp_path, n=3, params={"t_ref": [1, -1, 1]}).diagnostics[0]
     assert d.message == "the refractory period of neuron 1 must be a finite number >= 0, but it is -2 ms"
+
+
+# ------------------------------------------------------------------ bounds of a running state
+def test_state_bounds_of_adex():
+    adex = modelgen.load(MODELS / "adex.model").model
+    bounds = state_bounds(adex)
+    assert list(bounds) == ["V", "I_adapt_w"]
+    assert bounds["V"] == StateBound(1e4, "mV", 1.0)  # the membrane potential: ±10 V
+    # the adaptation current (pA, starts at 0): 1e9 times its largest parameter, b = 80.5 pA
+    w = bounds["I_adapt_w"]
+    assert (w.unit, w.shown(w.limit)) == ("pA", "8.05e+10 pA")
+    assert w.limit == pytest.approx(RUNAWAY_FACTOR * 80.5e-6)  # internal unit uA
+
+
+def test_state_bounds_use_initial_value_and_display_unit():
+    text = LIF.format(t_ref="2 ms", refractory="t_ref").replace("state g = 0 nS", "state g = 30 nS")
+    bounds = state_bounds(modelgen.load_text(text, "lif.model").model)
+    assert bounds["g"].shown(bounds["g"].limit) == "3e+10 nS"  # larger than g_L = 10 nS
+    dimensionless = modelgen.load_text(
+        "model FHN\nstate v = -1.2\nstate w = 0\ndv/dt = (v - w)/(1 ms)\ndw/dt = v/(1 ms)\n"
+    )
+    assert {k: b.limit for k, b in state_bounds(dimensionless.model).items()} == {"v": 1.2e9, "w": 1e9}
+
+
+def _strong(model) -> dict:
+    """A drive ten or more times what the bundled models are run with."""
+    strong = {"current/area": "200 uA/cm^2", "current": "10 nA", "voltage/time": "100 mV/ms"}
+    return {i.name: strong[describe(i.dimension)] for i in model.model.inputs if describe(i.dimension) in strong}
+
+
+@pytest.mark.parametrize("path", sorted(MODELS.glob("*.model")), ids=lambda p: p.stem)
+def test_bundled_models_never_reach_their_bounds(path, tmp_path):
+    # at rest and under a drive far stronger than usual, every state keeps well within its bound
+    # (the membrane potential within 500 mV of 0; the others within a millionth of theirs)
+    m = modelgen.load(path)
+    bounds = state_bounds(m.model)
+    for inputs in ({}, _strong(m)):
+        r = m.run(duration="50 ms", dt="0.01 ms", inputs=inputs, record=list(m.states), out_dir=tmp_path)
+        for name in m.states:
+            b = bounds[name]
+            margin = 0.05 if name == m.model.membrane_state else 1e-6
+            assert np.abs(r[name]).max() * b.scale < margin * b.limit, (name, inputs)

@@ -1,6 +1,7 @@
 """End-to-end tests of the `modelgen` command."""
 
 import json
+import re
 
 import numpy as np
 from click.testing import CliRunner
@@ -172,3 +173,88 @@ def test_version_is_the_package_version():
     import modelgen
 
     assert invoke("--version").output == f"modelgen, version {modelgen.__version__}\n"
+
+
+# ------------------------------------------------------------------ what a run prints, and where
+def test_run_prints_its_summary_on_stdout_and_notes_on_stderr(lif_path, tmp_path):
+    out = tmp_path / "out.npz"
+    r = invoke("run", lif_path, "--duration", "20ms", "--input", "I_ext=300pA", "--save", out, "-o", tmp_path / "g")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("LIF: simulated 20 ms in 2000 steps of 0.01 ms") and r.stdout.count("\n") == 1
+    assert r.stderr == f"saved {out}\n"
+    r = invoke("run", lif_path, "--duration", "20ms", "--save", out, "-q", "-o", tmp_path / "g")
+    assert r.exit_code == 0 and r.stdout == "" and r.stderr == ""
+
+
+def test_run_says_when_recorded_traces_are_not_kept(lif_path, tmp_path):
+    args = ("run", lif_path, "--duration", "5ms", "-o", tmp_path / "g")
+    r = invoke(*args, "--record", "V", "--record", "g_syn")
+    assert r.exit_code == 0, r.output
+    assert r.stderr == (
+        "note: the recorded traces (V, g_syn) were not kept; "
+        "add --save out.npz (or traces.csv, or a results folder) or --plot trace.png to keep them\n"
+    )
+    assert invoke(*args, "--record", "V", "--save", tmp_path / "t.csv").stderr == f"saved {tmp_path / 't.csv'}\n"
+    assert invoke(*args).stderr == ""  # the default recording (V) is only there for --save and --plot
+
+
+def test_network_run_prints_like_a_model_run_and_keeps_quiet(tmp_path):
+    net = ROOT_MODELS / "two_neurons.network"
+    args = ("run", net, "--duration", "20ms", "--dt", "0.1ms", "-o", tmp_path / "g")
+    r = invoke(*args, "--save", tmp_path / "out.npz")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("TwoNeurons: simulated 20 ms in 200 steps of 0.1 ms") and r.stdout.count("\n") == 1
+    assert r.stderr == f"saved {tmp_path / 'out.npz'}\n"
+    r = invoke(*args, "--save", tmp_path / "quiet.npz", "-q")
+    assert r.exit_code == 0 and r.stdout == "" and r.stderr == ""
+    assert (tmp_path / "quiet.npz").is_file()
+    r = invoke(*args, "-q")  # the network file records A.V, B.V and B.g_syn
+    assert r.stdout == "" and r.stderr == (
+        "note: the recorded traces (A.V, B.V, B.g_syn) were not kept; add --save out.npz or --plot trace.png to keep them\n"
+    )
+
+
+def test_network_save_needs_npz_and_is_never_renamed(tmp_path):
+    net = ROOT_MODELS / "two_neurons.network"
+    r = invoke("run", net, "--duration", "20ms", "--save", tmp_path / "out.csv", "-o", tmp_path / "g")
+    assert r.exit_code == 2
+    assert (
+        f"Invalid value for --save: a network's result is saved as one .npz file (spikes, populations and traces), "
+        f"not as '{tmp_path / 'out.csv'}'; give a name ending in .npz, e.g. {tmp_path / 'out.npz'}"
+    ) in r.output
+    assert "Traceback" not in r.output and sorted(p.name for p in tmp_path.iterdir()) == []  # refused before the run
+
+
+def test_absurd_values_stop_a_run_with_one_line(tmp_path):
+    adex = tmp_path / "adex20.model"
+    adex.write_text(
+        (ROOT_MODELS / "adex.model").read_text().replace("threshold V > V_T + 5 * Delta_T", "threshold V > 20 mV")
+    )
+    r = invoke(
+        "--path",
+        ROOT_MODELS,
+        "run",
+        adex,
+        "--method",
+        "rk4",
+        "--input",
+        "I_ext=1nA",
+        "--record",
+        "V",
+        "--save",
+        tmp_path / "out.npz",
+        "-o",
+        tmp_path / "g",
+    )
+    assert r.exit_code == 1 and r.stdout == "" and "Traceback" not in r.output
+    warning, error = r.stderr.splitlines()
+    assert warning.startswith(
+        "warning: dt = 0.01 ms is larger than rk4's stability limit 2.785*tau for V (tau = 4.84e-15 ms at the threshold "
+        "V = 20 mV, which every spike reaches)"
+    )
+    assert re.fullmatch(
+        r"error: V of neuron 0 reached -[0-9.]+e\+1[0-9] mV between t = 1[0-9.]* and 1[0-9.]* ms, beyond ±1e\+04 mV: "
+        r"the run blew up; try a smaller --dt or another --method",
+        error,
+    ), error
+    assert not (tmp_path / "out.npz").exists()

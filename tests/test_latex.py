@@ -152,3 +152,48 @@ def test_cli_options(hh_path):
     assert r"\frac{dQ}{dt}" not in r.output and "currents substituted" in r.output
     r = invoke("latex", "--format", "pdf", hh_path)
     assert r.exit_code == 2 and "Invalid value for '--format'" in r.output
+
+
+POOL = """model Pool "a calcium pool that fires when it passes half a micromolar"
+parameter tau = 10 ms
+input J = 0 mM/ms
+state c = 0 mM
+dc/dt = J - c/tau
+threshold c > 0.5 uM
+reset c = 0 mM
+"""
+
+
+@pytest.mark.parametrize(
+    "threshold, shown",
+    [
+        ("threshold V > 0 mV", r"&\text{spike when } V > 0 \,\mathrm{mV}"),
+        ("threshold V >= -20 mV", r"&\text{spike when } V \geq - 20 \,\mathrm{mV}"),  # was (-1) 20
+        (None, r"&\text{spike when } c > 0.5 \,\mathrm{\mu M}"),
+    ],
+)
+def test_threshold_keeps_its_unit_in_latex_and_render(tmp_path, monkeypatch, threshold, shown):
+    pytest.importorskip("matplotlib")
+    if threshold is None:
+        path = tmp_path / "pool.model"
+        path.write_text(POOL)
+    else:
+        path = tmp_path / "hh.model"
+        text = (MODELS[0].parent / "hh.model").read_text()
+        assert "threshold V > 0 mV" in text
+        path.write_text(text.replace("threshold V > 0 mV", threshold))
+    r = invoke("latex", path)
+    assert r.exit_code == 0, r.output
+    assert shown + " \\\\\n" in r.stdout or shown + "\n" in r.stdout
+    from matplotlib import mathtext
+
+    mathtext.MathTextParser("path").parse("$" + shown.replace("&", "") + "$")
+    # `render` draws the same rows
+    import modelgen.plots
+
+    drawn = []
+    monkeypatch.setattr(modelgen.plots, "render_equations", lambda blocks, out, title="": drawn.append(blocks) or out)
+    r = invoke("render", path, "-o", tmp_path / "eq.png")
+    assert r.exit_code == 0, r.output
+    events = next(b for b in drawn[0] if b.title == "Events")
+    assert events.rows[0] == ("", shown.removeprefix("&"), "")

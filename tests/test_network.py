@@ -1,10 +1,13 @@
 """Networks: synaptic delivery, delays, connectivity rules, reproducibility, errors."""
 
+import re
+import shutil
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from modelgen import ModelError
+from modelgen import ModelError, SimulationError
 from modelgen.cli import main
 from modelgen.network import load_network, parse_network_text
 
@@ -440,3 +443,33 @@ def test_receive_at_some_neurons_equals_receive_of_a_full_vector(tmp_path):
         results.append(state["g_syn"].copy())
     assert np.array_equal(results[0], results[1])
     assert results[1][4] == 1e-6 + 2.5 * 3e-6 and results[1][2] == 1e-6
+
+
+def test_absurd_finite_values_stop_a_network_run(tmp_path):
+    # AdEx cut at +20 mV under rk4 ends with V near -1e18 mV, finite (see test_runtime): a network stops too
+    (tmp_path / "adex20.model").write_text(
+        (MODELS / "adex.model").read_text().replace("threshold V > V_T + 5 * Delta_T", "threshold V > 20 mV")
+    )
+    shutil.copytree(MODELS / "currents", tmp_path / "currents")
+    path = write(
+        tmp_path,
+        'network Runaway\npopulation L = "lif.model" (n = 2)\npopulation A = "adex20.model" (n = 3)\n'
+        "input A (I_ext = 1 nA)\n",
+    )
+    with pytest.raises(SimulationError) as e:
+        load_network(path).run(100.0, 0.01, out_dir=tmp_path / "gen", method="rk4")
+    assert re.fullmatch(
+        r"A\.V of neuron 0 reached -[0-9.]+e\+1[0-9] mV between t = 1[0-9.]* and 1[0-9.]* ms, beyond ±1e\+04 mV: "
+        r"the run blew up; try a smaller --dt or another --method",
+        str(e.value),
+    ), str(e.value)
+
+
+def test_network_result_is_saved_as_npz_only(tmp_path):
+    r = load_network(write(tmp_path, PAIR)).run(5.0, 0.1, out_dir=tmp_path / "gen")
+    for name in ("out.csv", "out", "out.npz.csv"):
+        with pytest.raises(ValueError, match=r"a network's result is saved as one \.npz file"):
+            r.save(tmp_path / name)
+        assert not (tmp_path / name).exists() and not (tmp_path / (name + ".npz")).exists()
+    assert r.save(tmp_path / "out.NPZ") == tmp_path / "out.NPZ"
+    assert list(np.load(tmp_path / "out.NPZ")["populations"]) == ["A", "B"]

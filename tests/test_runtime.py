@@ -1,10 +1,18 @@
 """Runtime: state allocation, inputs, recording, spikes, saving, failure detection."""
 
+import importlib.util
+import re
+
 import numpy as np
 import pytest
+from conftest import MODELS
 
 import modelgen
 from modelgen import ModelError, SimulationError
+from modelgen.checks import StateBound
+from modelgen.runtime import runaway, runaway_message
+
+requires_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="pip install -e '.[numba]'")
 
 DECAY = """model Decay "exponential decay towards an input"
 parameter tau = 10 ms
@@ -42,10 +50,14 @@ def test_results_in_declared_units(lif_path, tmp_path):
 
 
 def test_recorded_current_in_suggested_unit(lif_path, tmp_path):
+    # V starts 5 mV above E_L = -65 mV and relaxes with tau_m = C/g_L = 20 ms (no input, no synapse):
+    # I_leak = g_L (V - E_L) = 10 nS * 5 mV exp(-t/20 ms) = 50 pA exp(-t/20 ms), stored internally in uA
     m = modelgen.load(lif_path)
-    r = m.run(duration="0.2 ms", dt="0.1 ms", params={"E_L": "-55 mV"}, record=["I_leak"], out_dir=tmp_path)
-    # at t=0: V = E_L, so no leak; the leak grows as V moves... V starts at E_L: zero current
-    assert r["I_leak"][0, 0] == pytest.approx(0.0)
+    r = m.run(duration="10 ms", dt="0.1 ms", initial={"V": "-60 mV"}, record=["I_leak", "V"], out_dir=tmp_path)
+    assert r.units["I_leak"] == "pA"
+    assert r["I_leak"][0, 0] == pytest.approx(50.0, rel=1e-12)
+    np.testing.assert_allclose(r["I_leak"][0], 50.0 * np.exp(-r.t / 20.0), rtol=1e-12)
+    np.testing.assert_allclose(r["I_leak"][0], 10.0 * (r["V"][0] + 65.0), rtol=1e-12)  # nS * mV = pA
 
 
 def test_input_forms_and_exact_linear_solution(tmp_path):
@@ -106,6 +118,89 @@ dx/dt = x^2/tau
     m = modelgen.load_text(text)
     with pytest.raises(SimulationError, match=r"x of neuron 0 became (inf|nan) between t = .* and .* ms"):
         m.run(duration="5 ms", dt="0.01 ms", record="x", out_dir=tmp_path, method="euler")
+
+
+def adex_cut_at_20mV(folder):
+    """AdEx with the spike cut at +20 mV (as in Brette & Gerstner's figures) instead of V_T + 5 Delta_T."""
+    text = (MODELS / "adex.model").read_text().replace("threshold V > V_T + 5 * Delta_T", "threshold V > 20 mV")
+    assert "threshold V > 20 mV" in text
+    path = folder / "adex20.model"
+    path.write_text(text)
+    return modelgen.load(path, search_path=[str(MODELS)])
+
+
+@pytest.mark.parametrize(
+    "backend, dtype, n",
+    [
+        ("numpy", "float64", 1),  # the per-neuron kernel
+        ("numpy", "float64", 20),  # the vectorised step
+        ("numpy", "float32", 20),
+        pytest.param("numba", "float64", 1, marks=requires_numba),
+        pytest.param("numba", "float32", 20, marks=requires_numba),
+    ],
+)
+def test_absurd_finite_values_stop_the_run_like_nan(tmp_path, backend, dtype, n):
+    # rk4 at the +20 mV cut-off: in the step that crosses it the stages evaluate exp() far beyond it;
+    # V is reset, but the adaptation current jumps to 2e21 pA and drives V to -1e19 mV, all finite
+    adex = adex_cut_at_20mV(tmp_path)
+    with pytest.warns(modelgen.api.StabilityWarning, match=r"for V \(tau = 4.84e-15 ms at the threshold V = 20 mV"):
+        with pytest.raises(SimulationError) as e:
+            adex.run(
+                duration="100 ms",
+                dt="0.01 ms",
+                n=n,
+                inputs={"I_ext": "1 nA"},
+                method="rk4",
+                out_dir=tmp_path,
+                backend=backend,
+                dtype=dtype,
+            )
+    message = str(e.value)
+    assert re.fullmatch(
+        r"V of neuron 0 reached -[0-9.]+e\+1[0-9] mV between t = ([0-9.]+) and ([0-9.]+) ms, beyond ±1e\+04 mV: "
+        r"the run blew up; try a smaller --dt or another --method",
+        message,
+    ), message
+    t0, t1 = map(float, re.search(r"between t = ([0-9.]+) and ([0-9.]+) ms", message).groups())
+    # the first spike of the same neuron with the cut-off at V_T + 5 Delta_T comes at 11.5 ms
+    assert 10.0 <= t0 < t1 <= 21.0
+
+
+def test_adex_with_its_own_cutoff_runs_without_warning(tmp_path, recwarn):
+    r = modelgen.load(MODELS / "adex.model").run(
+        duration="100 ms",
+        dt="0.01 ms",
+        inputs={"I_ext": "1 nA"},
+        method="rk4",
+        record=["V", "I_adapt_w"],
+        out_dir=tmp_path,
+    )
+    assert not recwarn.list
+    assert r.spike_t.size == 5
+    assert -80 < r["V"].min() and r["V"].max() < -40
+    assert 0 <= r["I_adapt_w"].min() and r["I_adapt_w"].max() < 1000
+
+
+def test_runaway_names_the_first_bad_value():
+    bound = StateBound(1e4, "mV", 1.0)
+    ok = {"V": np.array([-70.0, 1e4 - 1, -(1e4 - 1)]), "m": np.array([0.5, 2.0])}
+    assert runaway(ok, {"V": bound}) is None  # states without a bound: only NaN and infinities stop a run
+    assert runaway({"V": np.array([-70.0, 1e4])}, {"V": bound}) == ("V", 1, 1e4, bound)
+    assert runaway({"V": np.array([-70.0, -3.5e19, np.nan])}, {"V": bound}) == ("V", 1, -3.5e19, bound)
+    assert runaway({"V": np.array([1.0], dtype=np.float32), "m": np.array([0.0, -np.inf])}, {"V": bound})[:3] == (
+        "m",
+        1,
+        -np.inf,
+    )
+    name, i, value, _ = runaway({"m": np.array([0.0, 1.0, np.nan])}, {})
+    assert (name, i, np.isnan(value)) == ("m", 2, True)
+    assert runaway_message("V", 1, -3.5e19, bound, 20, 30) == (
+        "V of neuron 1 reached -3.5e+19 mV between t = 20 and 30 ms, beyond ±1e+04 mV: the run blew up; "
+        "try a smaller --dt or another --method"
+    )
+    assert runaway_message("m", 2, np.nan, None, 0, 0.5) == (
+        "m of neuron 2 became nan between t = 0 and 0.5 ms; try a smaller --dt or another --method"
+    )
 
 
 def test_duration_must_be_whole_steps(hh_path, tmp_path):

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 import sympy
+from conftest import MODELS
 
 import modelgen
 from modelgen import ModelError, SimulationError
+from modelgen.schemes import stability_warnings, threshold_state
 
 
 def test_auto_choices(hh_path, lif_path):
@@ -202,3 +204,34 @@ def test_reasons_name_few_equations_so_output_grows_linearly(tmp_path):
 def test_exponential_euler_refusal_names_few_equations():
     with pytest.raises(ModelError, match=r"and dx_0/dt, dx_1/dt, dx_2/dt, dx_3/dt and 16 more is not"):
         modelgen.load_text(nonlinear_ring(20)).plan("exponential_euler")
+
+
+def test_threshold_state_where_the_condition_is_linear_in_one_state():
+    values = {p: threshold_state(modelgen.load(MODELS / f"{p}.model").model) for p in ("adex", "lif", "hh")}
+    assert values["adex"] == ("V", pytest.approx(-50.4 + 5 * 2.0))  # V_T + 5 Delta_T
+    assert values["lif"] == ("V", pytest.approx(-50.0)) and values["hh"] == ("V", 0.0)
+    assert threshold_state(modelgen.load_text(COUPLED).model) is None  # no threshold
+    assert threshold_state(modelgen.load_text(COUPLED + "threshold V*V < 2500 mV^2\n").model) is None
+    assert threshold_state(modelgen.load_text(COUPLED + "threshold V - w*1 mV/pA > -50 mV\n").model) is None
+    assert threshold_state(modelgen.load_text(COUPLED + "threshold 2*V < -100 mV\n").model) == ("V", -50.0)
+
+
+def test_stability_is_checked_at_the_threshold_too(tmp_path):
+    # AdEx's exponential current grows with e^((V - V_T)/Delta_T): at the +20 mV cut-off its time
+    # scale C/(g_L e^((20 mV - V_T)/Delta_T)) is 4.8e-15 ms, at V_T + 5 Delta_T 0.064 ms
+    text = (MODELS / "adex.model").read_text()
+    adex = modelgen.load(MODELS / "adex.model")
+    assert stability_warnings(adex.model, adex.plan("rk4"), 0.01) == []
+    (tmp_path / "adex20.model").write_text(text.replace("threshold V > V_T + 5 * Delta_T", "threshold V > 20 mV"))
+    adex20 = modelgen.load(tmp_path / "adex20.model", search_path=[str(MODELS)])
+    tau = 281.0 / (30.0 * (np.exp((20 + 50.4) / 2) - 1))  # pF/nS = ms
+    (message,) = stability_warnings(adex20.model, adex20.plan("rk4"), 0.01)
+    assert message == (
+        f"dt = 0.01 ms is larger than rk4's stability limit 2.785*tau for V (tau = {tau:.3g} ms at the threshold "
+        f"V = 20 mV, which every spike reaches): the run may blow up there; use dt <= {2.785 * tau:.3g} ms "
+        "(or, for a spike cut-off, a lower one)"
+    )
+    # the default cut-off is resolved up to dt = 2.785 * 0.0637 ms
+    tau_own = 281.0 / (30.0 * (np.exp(5.0) - 1))
+    assert stability_warnings(adex.model, adex.plan("rk4"), 2.7 * tau_own) == []
+    assert "at the threshold V = -40.4 mV" in stability_warnings(adex.model, adex.plan("rk4"), 2.9 * tau_own)[0]
