@@ -1,15 +1,19 @@
-"""Benchmark modelgen's generated simulators against plain numpy, in the same process.
+"""Benchmark modelgen's generated simulators against hand-written numpy and numba, in the same process.
 
     python benchmarks/run.py            # full suite (about 10 minutes on 2 cores)
     python benchmarks/run.py --quick    # small sizes, short runs (about a minute)
 
 Workloads: Hodgkin-Huxley populations (exponential Euler and rk4), LIF and Izhikevich
-populations, and the CUBA network, at N = 1 ... 1 000 000 neurons. Each is run by the
-hand-written numpy baseline (benchmarks/baselines.py), by modelgen's numpy backend and, if
-numba is installed, by its numba backend; before timing, the suite checks that modelgen and
-the baseline give the same numbers. Every implementation runs the same steps; the best of
-``--repeats`` interleaved runs counts, and the ratios (baseline time / modelgen time) are what
-hold on a noisy machine. Also measured: build time (cold: a fresh Python process, sympy import
+populations, and the CUBA network, at N = 1 ... 1 000 000 neurons. Each population is run by
+three hand-written versions: naive numpy (benchmarks/baselines.py: a temporary per operation),
+expert numpy (benchmarks/expert_numpy.py: buffers allocated once, ``out=``, ``m*m*m``) and, if
+numba is installed, an expert single-threaded ``@njit`` loop (benchmarks/expert_njit.py: the
+whole time loop in one compiled call); and by modelgen's numpy backend and numba backend.
+Before timing, the suite checks that every version gives the same numbers as the naive one.
+Every implementation runs the same steps; the best of ``--repeats`` interleaved runs counts,
+and the ratios are what hold on a noisy machine: modelgen numpy against expert numpy
+(``numpy_ratio``), modelgen numba against the ``@njit`` loop (``numba_ratio``); both are
+time of the hand-written version / time of modelgen's, so above 1 means modelgen is faster. Also measured: build time (cold: a fresh Python process, sympy import
 included; cached: an unchanged model), numba compile time, peak memory (tracemalloc, numpy
 arrays included) and the accuracy cost of float32.
 
@@ -40,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baselines  # noqa: E402
+import expert_numpy  # noqa: E402
 
 import modelgen  # noqa: E402
 
@@ -59,7 +64,7 @@ def _has_numba() -> bool:
 # ----------------------------------------------------------------------------- workloads
 @dataclass
 class Workload:
-    """A model run by modelgen and by its plain-numpy baseline."""
+    """A model run by modelgen and by hand-written versions (naive numpy, expert numpy, expert @njit)."""
 
     name: str
     model: str
@@ -69,6 +74,16 @@ class Workload:
     baseline: object  # function (n, steps, dt, I, n_rec) -> (seconds, V, spike_i, spike_k)
     drive: tuple[float, float]  # per-neuron input from .. to, in the model's input unit
     tolerance: float  # mV: max |V difference| accepted in the check
+
+    def references(self, backends) -> dict:
+        """Return the hand-written versions by name: naive numpy, expert numpy, expert @njit (numba installed)."""
+        fn = self.baseline.__name__
+        out = {"naive": self.baseline, "expert_numpy": getattr(expert_numpy, fn)}
+        if "numba" in backends:
+            import expert_njit
+
+            out["expert_njit"] = getattr(expert_njit, fn)
+        return out
 
     def inputs(self, n: int) -> np.ndarray:
         lo, hi = self.drive
@@ -109,23 +124,34 @@ def run_modelgen(w: Workload, model, n: int, steps: int, out_dir, backend="numpy
 
 
 def check_same(w: Workload, model, out_dir, backends) -> dict:
-    """Run modelgen and the baseline side by side; return the largest differences (raises if too large)."""
+    """Run modelgen and the hand-written versions side by side; return the largest differences from the
+    naive version (raises if too large)."""
     out = {}
     steps = int(round(40.0 / w.dt))  # 40 ms: several spikes
+    refs = w.references(backends)
     for n in (4, 50):  # the per-neuron kernel, then the vectorised step
         _, V, spike_i, spike_k = w.baseline(n, steps, w.dt, w.inputs(n), n_rec=n)
+        theirs = sorted(zip(spike_i.tolist(), (spike_k + 1).tolist()))
+        runs = {}
         for backend in backends:
             r = run_modelgen(w, model, n, steps, out_dir, backend, n_rec=n)
-            dv = float(np.abs(r[model.states[0]] - V).max())
-            mine = sorted(zip(r.spike_i.tolist(), np.rint(r.spike_t / w.dt).astype(int).tolist()))
-            theirs = sorted(zip(spike_i.tolist(), (spike_k + 1).tolist()))
+            runs[backend] = (
+                r[model.states[0]],
+                sorted(zip(r.spike_i.tolist(), np.rint(r.spike_t / w.dt).astype(int).tolist())),
+            )
+        for name, fn in refs.items():
+            if name != "naive":
+                _, V2, i2, k2 = fn(n, steps, w.dt, w.inputs(n), n_rec=n)
+                runs[name] = (V2, sorted(zip(i2.tolist(), (k2 + 1).tolist())))
+        for name, (V2, mine) in runs.items():
+            dv = float(np.abs(V2 - V).max())
             if dv > w.tolerance or mine != theirs:
                 raise SystemExit(
-                    f"{w.name}: modelgen ({backend}, n={n}) and the baseline differ: max |dV| = {dv:.3g} mV, "
+                    f"{w.name}: {name} (n={n}) and the naive baseline differ: max |dV| = {dv:.3g} mV, "
                     f"{len(mine)} vs {len(theirs)} spikes"
                 )
-            out[f"{backend}_n{n}_max_dV_mV"] = dv
-            out[f"{backend}_n{n}_spikes"] = len(mine)
+            out[f"{name}_n{n}_max_dV_mV"] = dv
+            out[f"{name}_n{n}_spikes"] = len(mine)
     return out
 
 
@@ -147,19 +173,22 @@ def steps_for(seconds_per_step: float, budget: float, n: int) -> int:
 
 def bench_population(w: Workload, sizes, budget, repeats, backends, out_dir) -> list[dict]:
     model = modelgen.load(MODELS / w.model)
-    if "numba" in backends:  # compile before timing (the serial and the parallel loop)
+    refs = w.references(backends)
+    if "numba" in backends:  # compile before timing (the serial and the parallel loop; the @njit loops)
         run_modelgen(w, model, 1, 2, out_dir, "numba")
         run_modelgen(w, model, 4096, 2, out_dir, "numba")
+        refs["expert_njit"](2, 2, w.dt, w.inputs(2))
     check = check_same(w, model, out_dir, backends)
-    print(f"  {w.name}: modelgen and the baseline agree ({check})", flush=True)
+    print(f"  {w.name}: modelgen and the hand-written versions agree ({check})", flush=True)
     rows = []
     for n in sizes:
         drive = w.inputs(n)
-        seconds, *_ = w.baseline(n, 3, w.dt, drive)  # calibrate the number of steps on the baseline
+        seconds, *_ = refs["expert_numpy"](n, 3, w.dt, drive)  # calibrate the number of steps
         steps = steps_for(seconds / 3, budget, n)
-        times = {"baseline": [], **{b: [] for b in backends}}
-        for _ in range(repeats):
-            times["baseline"].append(w.baseline(n, steps, w.dt, drive)[0])
+        times = {name: [] for name in [*refs, *backends]}
+        for _ in range(repeats):  # interleaved: a change of the machine's load touches every implementation
+            for name, fn in refs.items():
+                times[name].append(fn(n, steps, w.dt, drive)[0])
             for b in backends:
                 times[b].append(run_modelgen(w, model, n, steps, out_dir, b).wall_time)
         row = {"workload": w.name, "n": n, "steps": steps}
@@ -167,14 +196,31 @@ def bench_population(w: Workload, sizes, budget, repeats, backends, out_dir) -> 
             best = min(ts)
             row[f"{impl}_s"] = best
             row[f"{impl}_neuron_steps_per_s"] = n * steps / best
-        for b in backends:
-            row[f"{b}_ratio"] = row["baseline_s"] / row[f"{b}_s"]
-        row["baseline_peak_MB"] = peak_memory(partial(w.baseline, n, 3, w.dt, drive)) / 1e6
+        row.update(_ratios(row))
+        for name, fn in refs.items():
+            row[f"{name}_peak_MB"] = peak_memory(partial(fn, n, 3, w.dt, drive)) / 1e6
         for b in backends:
             row[f"{b}_peak_MB"] = peak_memory(partial(run_modelgen, w, model, n, 3, out_dir, b)) / 1e6
         rows.append(row)
-        print("  " + _row_text(row, backends), flush=True)
+        print("  " + _row_text(row), flush=True)
     return rows
+
+
+# modelgen's backends and the hand-written version each is measured against (the first one present)
+RIVALS = {"numpy": ("expert_numpy", "naive"), "numba": ("expert_njit",)}
+
+
+def _ratios(row: dict) -> dict:
+    """Return {backend}_ratio (rival's time / modelgen's, >1: modelgen faster), {backend}_rival, numpy_vs_naive."""
+    out = {}
+    for b, rivals in RIVALS.items():
+        rival = next((r for r in rivals if f"{r}_s" in row), None)
+        if f"{b}_s" in row and rival:
+            out[f"{b}_ratio"] = row[f"{rival}_s"] / row[f"{b}_s"]
+            out[f"{b}_rival"] = rival
+    if "numpy_s" in row and "naive_s" in row:
+        out["numpy_vs_naive"] = row["naive_s"] / row["numpy_s"]
+    return out
 
 
 # ----------------------------------------------------------------------------- network
@@ -236,12 +282,12 @@ def bench_network(sizes, budget, repeats, out_dir) -> list[dict]:
                 )
             seconds = baselines.cuba(V0, indptr, indices, weights, exc, 20, dt)[0]
             steps = steps_for(seconds / 20, budget, n)
-            best = {"baseline": np.inf, "numpy": np.inf}
+            best = {"naive": np.inf, "numpy": np.inf}
             events = {}
             for _ in range(repeats):
                 t, _, _, _, ev = baselines.cuba(V0, indptr, indices, weights, exc, steps, dt)
-                best["baseline"] = min(best["baseline"], t)
-                events["baseline"] = ev
+                best["naive"] = min(best["naive"], t)
+                events["naive"] = ev
                 net = _cuba_network(n, Path(tmp))
                 r = net.run(steps * dt, dt, out_dir)
                 best["numpy"] = min(best["numpy"], r.wall_time)
@@ -251,10 +297,8 @@ def bench_network(sizes, budget, repeats, out_dir) -> list[dict]:
                 row[f"{impl}_s"] = best[impl]
                 row[f"{impl}_neuron_steps_per_s"] = n * steps / best[impl]
                 row[f"{impl}_synaptic_events_per_s"] = events[impl] / best[impl]
-            row["numpy_ratio"] = best["baseline"] / best["numpy"]
-            row["baseline_peak_MB"] = (
-                peak_memory(partial(baselines.cuba, V0, indptr, indices, weights, exc, 3, dt)) / 1e6
-            )
+            row.update(_ratios(row))
+            row["naive_peak_MB"] = peak_memory(partial(baselines.cuba, V0, indptr, indices, weights, exc, 3, dt)) / 1e6
             # like the baseline's, modelgen's peak is that of the simulation, its connectivity given;
             # building the network (drawing the connectivity) is measured on its own
             row["numpy_build_peak_MB"] = peak_memory(partial(_cuba_network, n, Path(tmp))) / 1e6
@@ -263,9 +307,9 @@ def bench_network(sizes, budget, repeats, out_dir) -> list[dict]:
             rows.append(row)
             print(
                 "  "
-                + _row_text(row, ["numpy"])
+                + _row_text(row)
                 + f"  {row['numpy_synaptic_events_per_s'] / 1e6:.2f} M events/s"
-                + f"  peak MB: baseline {row['baseline_peak_MB']:.3g}, modelgen run {row['numpy_peak_MB']:.3g}"
+                + f"  peak MB: naive {row['naive_peak_MB']:.3g}, modelgen run {row['numpy_peak_MB']:.3g}"
                 + f" (building the network {row['numpy_build_peak_MB']:.3g})",
                 flush=True,
             )
@@ -352,34 +396,41 @@ def _fmt_rate(x: float) -> str:
     return f"{x / 1e6:8.3f}M"
 
 
-def _row_text(row: dict, backends) -> str:
-    parts = [
-        f"{row['workload']:<14} N={row['n']:>9,} steps={row['steps']:>6}",
-        f"baseline {_fmt_rate(row['baseline_neuron_steps_per_s'])}",
-    ]
-    for b in backends:
-        if f"{b}_ratio" in row:
-            parts.append(f"{b} {_fmt_rate(row[f'{b}_neuron_steps_per_s'])} ({row[f'{b}_ratio']:5.2f}x)")
+IMPLEMENTATIONS = {  # name in the results -> label
+    "naive": "naive numpy",
+    "expert_numpy": "expert numpy",
+    "numpy": "modelgen numpy",
+    "expert_njit": "@njit loop",
+    "numba": "modelgen numba",
+}
+
+
+def _row_text(row: dict) -> str:
+    parts = [f"{row['workload']:<14} N={row['n']:>9,} steps={row['steps']:>6}"]
+    for impl in IMPLEMENTATIONS:
+        if f"{impl}_s" in row:
+            ratio = f" ({row[f'{impl}_ratio']:5.2f}x {row[f'{impl}_rival']})" if f"{impl}_ratio" in row else ""
+            parts.append(f"{impl} {_fmt_rate(row[f'{impl}_neuron_steps_per_s'])}{ratio}")
     return "  ".join(parts)
 
 
-def print_table(rows, backends) -> None:
-    cols = (
-        ["workload", "N", "baseline n-steps/s"]
-        + [f"{b} n-steps/s (x baseline)" for b in backends]
-        + ["peak MB b/np" + ("/nb" if "numba" in backends else "")]
+def print_table(rows) -> None:
+    """Print the results as a markdown table: M neuron-steps/s, modelgen's ratios to its rivals, peak memory."""
+    impls = [i for i in IMPLEMENTATIONS if any(f"{i}_s" in r for r in rows)]
+    cols = ["workload", "N", *(IMPLEMENTATIONS[i] for i in impls), "peak MB " + "/".join(impls)]
+    print(
+        "\nM neuron-steps/s; modelgen numpy x expert numpy (x naive where no expert version), modelgen numba x @njit loop"
     )
-    print("\n| " + " | ".join(cols) + " |")
+    print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in rows:
-        cells = [r["workload"], f"{r['n']:,}", f"{r['baseline_neuron_steps_per_s'] / 1e6:.3g} M"]
-        for b in backends:
-            if f"{b}_ratio" in r:
-                cells.append(f"{r[f'{b}_neuron_steps_per_s'] / 1e6:.3g} M ({r[f'{b}_ratio']:.2f}x)")
-            else:
-                cells.append("")
-        mem = [f"{r.get(f'{k}_peak_MB', float('nan')):.3g}" for k in ["baseline", *backends] if f"{k}_peak_MB" in r]
-        cells.append("/".join(mem))
+        cells = [r["workload"], f"{r['n']:,}"]
+        for i in impls:
+            cell = f"{r[f'{i}_neuron_steps_per_s'] / 1e6:.3g}" if f"{i}_s" in r else "—"
+            if f"{i}_ratio" in r:
+                cell += f" ({r[f'{i}_ratio']:.2f}x{'' if r[f'{i}_rival'].startswith('expert') else ' naive'})"
+            cells.append(cell)
+        cells.append("/".join(f"{r[f'{i}_peak_MB']:.3g}" if f"{i}_peak_MB" in r else "—" for i in impls))
         print("| " + " | ".join(cells) + " |")
 
 
@@ -396,10 +447,11 @@ def plot(rows, backends, path: Path) -> None:
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.6), squeeze=False)
     for ax, name in zip(axes[0], names):
         sel = [r for r in rows if r["workload"] == name]
-        for impl, style in (("baseline", "k--o"), ("numpy", "C0-o"), ("numba", "C1-s")):
+        styles = {"naive": "k:o", "expert_numpy": "k--o", "numpy": "C0-o", "expert_njit": "C1--s", "numba": "C1-s"}
+        for impl, style in styles.items():
             pts = [(r["n"], r[f"{impl}_neuron_steps_per_s"]) for r in sel if f"{impl}_neuron_steps_per_s" in r]
             if pts:
-                ax.loglog(*zip(*pts), style, label={"baseline": "plain numpy"}.get(impl, f"modelgen {impl}"))
+                ax.loglog(*zip(*pts), style, label=IMPLEMENTATIONS[impl])
         ax.set_title(name)
         ax.set_xlabel("neurons N")
         ax.grid(True, which="both", alpha=0.3)
@@ -466,7 +518,7 @@ def main(argv=None) -> int:
         if "build" in chosen:
             results["build"] = bench_build(out_dir, backends)
             print(f"  build: {json.dumps(results['build'], indent=None)}", flush=True)
-    print_table(results["rows"], backends)
+    print_table(results["rows"])
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
         print(f"wrote {args.json}")

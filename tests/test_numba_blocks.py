@@ -142,3 +142,36 @@ def test_block_kernel_float32_and_per_neuron_parameters(out_dir):
     for i in np.unique(a.spike_i)[::25]:
         ta, tb = a.spike_times(i), b.spike_times(i)
         assert ta.size == tb.size and np.abs(ta - tb).max() <= 0.1 + 1e-9
+
+
+@pytest.mark.parametrize("n", [3, 600])  # the serial kernel; blocks over threads
+def test_many_spikes_in_one_call_come_back_in_order(out_dir, n):
+    """The compiled kernels return spikes as (step, neuron) rows in a buffer that starts with 64
+    rows and doubles when full: thousands of spikes in one call of run() come back complete and in
+    (step, neuron) order, as the numpy backend's."""
+    lif = modelgen.load(MODELS / "lif.model")
+    drive = np.linspace(300.0, 2000.0, n)  # pA: fast firing
+    numba_module = lif.load_module(out_dir, None, backend="numba")
+    assert numba_module.BACKEND == "numba"
+    runs = {}
+    for backend in ("numpy", "numba"):
+        r = lif.run(
+            duration=1000 if n < 10 else 200, dt=0.1, n=n, inputs={"I_ext": drive}, backend=backend, out_dir=out_dir
+        )
+        runs[backend] = np.stack([np.rint(r.spike_t / 0.1).astype(int), r.spike_i])
+    assert runs["numba"].shape[1] > 64 * 4
+    np.testing.assert_array_equal(runs["numba"], runs["numpy"])
+    order = np.lexsort((runs["numba"][1], runs["numba"][0]))
+    np.testing.assert_array_equal(order, np.arange(order.size))
+
+
+def test_compiled_loops_run_long_stretches_per_call():
+    """A compiled time loop makes 2**20 neuron-steps per call (a single neuron: a million steps
+    between NaN checks); numpy's loop stays at 2**16 neuron-steps, at most 1000 steps."""
+    from types import SimpleNamespace
+
+    from modelgen.runtime import _steps_per_call
+
+    numba_module, numpy_module = SimpleNamespace(BACKEND="numba"), SimpleNamespace(BACKEND="numpy")
+    assert [_steps_per_call(numba_module, n) for n in (1, 100, 10_000, 10**7)] == [20_000, 10_485, 104, 0]
+    assert [_steps_per_call(numpy_module, n) for n in (1, 10_000)] == [1000, 6]
