@@ -347,11 +347,11 @@ def _steps_per_call(module: ModuleType, n: int) -> int:
     checks would cost more than the steps: about 2**16 neuron-steps per call for numpy (at most
     1000 steps), 2**20 for compiled code, whose per-call cost (argument checks, threads) is fixed
     and whose time loop is compiled (with 1000 steps per call, a single LIF neuron spent a third
-    of its time outside the loop) -- at most 20,000 steps, so that an error still names a short
-    time window (0.2 s of biological time at dt = 0.01 ms).
+    of its time outside the loop) -- at most 5,000 steps, so that an error still names a short
+    time window (50 ms of biological time at dt = 0.01 ms).
     """
     if module.BACKEND == "numba":
-        return min(20_000, 2**20 // n)
+        return min(5_000, 2**20 // n)
     return min(1000, 2**16 // n)
 
 

@@ -1,7 +1,6 @@
 """Networks: synaptic delivery, delays, connectivity rules, reproducibility, errors."""
 
 import re
-import shutil
 
 import numpy as np
 import pytest
@@ -450,7 +449,6 @@ def test_absurd_finite_values_stop_a_network_run(tmp_path):
     (tmp_path / "adex20.model").write_text(
         (MODELS / "adex.model").read_text().replace("threshold V > V_T + 5 * Delta_T", "threshold V > 20 mV")
     )
-    shutil.copytree(MODELS / "currents", tmp_path / "currents")
     path = write(
         tmp_path,
         'network Runaway\npopulation L = "lif.model" (n = 2)\npopulation A = "adex20.model" (n = 3)\n'

@@ -162,8 +162,9 @@ def test_absurd_finite_values_stop_the_run_like_nan(tmp_path, backend, dtype, n)
         message,
     ), message
     t0, t1 = map(float, re.search(r"between t = ([0-9.]+) and ([0-9.]+) ms", message).groups())
-    # the first spike of the same neuron with the cut-off at V_T + 5 Delta_T comes at 11.5 ms
-    assert 10.0 <= t0 < t1 <= 21.0
+    # the first spike of the same neuron with the cut-off at V_T + 5 Delta_T comes at 11.5 ms; the
+    # window is the stretch between two checks (1000 steps on numpy, up to 5000 on numba for one neuron)
+    assert t0 < 11.5 < t1 and t1 - t0 <= (50.0 if backend == "numba" else 10.0)
 
 
 def test_adex_with_its_own_cutoff_runs_without_warning(tmp_path, recwarn):
