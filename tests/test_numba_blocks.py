@@ -100,7 +100,7 @@ QUICK = ("hh", "lif")
 def test_block_kernel_matches_the_numpy_backend(out_dir, path):
     m = modelgen.load(path)
     # the input spread from 0 to well above rheobase: some neurons fire, some do not
-    top = {"uA/cm^2": 20.0, "pA": 1000.0, "mV/ms": 20.0}
+    top = {"uA/cm^2": 20.0, "pA": 1000.0, "mV/ms": 20.0, "1": 1.0}  # "1": a dimensionless model (FitzHugh-Nagumo)
     kw = dict(duration="20 ms", dt="0.01 ms", record=list(m.states), record_indices=[0, 1, 255, 256, N - 1])
     kw["inputs"] = {k: np.linspace(0.0, top[m.model.input(k).unit], N) for k in m.inputs}
     a = m.run(n=N, out_dir=out_dir, **kw)
