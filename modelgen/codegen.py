@@ -94,13 +94,14 @@ _KERNEL_LOCALS = {
 
 def _kernel_prefixes(names: list[str], taken: set[str]) -> dict[str, str]:
     """Return the prefixes of the kernels' array names: ``arg`` (the arrays passed in), ``lane``
-    (a block's copies, one value per neuron) and ``view`` (a block's part of a state array).
+    (a block's copies, one value per neuron), ``view`` (a block's part of a state array) and
+    ``column`` (the serial kernel's column of an input for its neuron).
 
     Each is the first of its candidates (``_``, ``_a_``, ``_a1_``, ...) that, put before any
     of ``names``, gives no name in ``taken`` nor one of another prefix."""
     taken = set(taken)
     out = {}
-    for key, first, letter in (("arg", "_", "a"), ("lane", "_b_", "b"), ("view", "_s_", "s")):
+    for key, first, letter in (("arg", "_", "a"), ("lane", "_b_", "b"), ("view", "_s_", "s"), ("column", "_x_", "x")):
         candidates = [first, f"_{letter}_"] + [f"_{letter}{i}_" for i in range(1, 100)]
         prefix = next(c for c in candidates if not any(c + n in taken for n in names))
         taken |= {prefix + n for n in names}
@@ -198,6 +199,11 @@ class ScalarPrinter(_ReadablePrinting, PythonCodePrinter):
             b = self.parenthesize(base, precedence(expr))
             return "*".join([b] * int(exp))
         return super()._print_Pow(expr, rational=rational)
+
+    def _print_expm1(self, expr):
+        # as in the vectorised step (UfuncWriter.value): exp(.) - 1 is cheaper than expm1 (in
+        # compiled code, a call into libm of about twice exp's cost), to round-off of the update
+        return f"(math.exp({self._print(expr.args[0])}) - 1.0)"
 
     def _print_exprel(self, expr):
         return f"_exprel_scalar({self._print(expr.args[0])})"
@@ -628,12 +634,8 @@ def _scalar_block(program: StepProgram, printer: ScalarPrinter, prefixes: dict[s
         elif st.kind == "input" and lanes:
             out.append(Line(f"{st.target} = {prefixes['lane']}{st.target}[{st.stage}, _j]"))
         elif st.kind == "input":
-            a = prefixes["arg"] + st.target
-            out.append(
-                Line(
-                    f"{st.target} = float({a}[_kk if {a}.shape[0] > 1 else 0, {st.stage}, _i if {a}.shape[2] > 1 else 0])"
-                )
-            )
+            a, column = prefixes["arg"] + st.target, prefixes["column"] + st.target
+            out.append(Line(f"{st.target} = float({a}[_kk if {a}.shape[0] > 1 else 0, {st.stage}, {column}])"))
         else:
             out.append(Line(f"{st.target} = {printer.doprint(st.expr)}", st.comment))
     return out
@@ -797,6 +799,7 @@ def generate_code(
         arg=prefixes["arg"],
         lane=prefixes["lane"],
         view=prefixes["view"],
+        column=prefixes["column"],
         buffers=buffers,
         float_slots=float_slots,
         block=block,
