@@ -246,7 +246,7 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
             fixed = {s: _constant_rate(model, b, plan, s, params) for s in group}
             # a gate, dx/dt = alpha*(1 - x) - beta*x: f = A + B*x with A = alpha, B = -(alpha + beta)
             split = {s: _split_rate(model, b, plan, s) if fixed[s] is None else None for s in group}
-            factored: dict[str, sympy.Expr] = {}
+            factored: dict[str, bool] = {}  # state -> whether F is affine in it (F = F0 + G*x)
             targets = []
             for s in group:
                 if split[s] is not None:
@@ -263,10 +263,22 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
                     if common is not None:
                         # dV/dt = c*F and B = c*G with c constant (c = 1/C_m): the update needs only F/G and c*dt
                         c, F, G = common
-                        targets.append((f"_F_{py(s)}", F, f"{f_full[2]}\n= c*F with c = {c}"))
-                        targets.append((f"_G_{py(s)}", G, f"B = d(d{s}/dt)/d{s} = c*G"))
-                        targets.append(_growth_factor(py(s), _sym(f"_G_{py(s)}"), c * h))
-                        factored[s] = c
+                        F0 = _value_at_zero(model, b, plan, s, c)
+                        G_sym = _sym(f"_G_{py(s)}")
+                        if F0 is not None:
+                            # F = F0 + G*x: x*exp(B*h) + F0*(exp(B*h) - 1)/G, the form of the fixed rates above,
+                            # whose chain of dependent operations from x to x is a multiply and an add
+                            sources = [d[2] for d in b.needed([f_full]) if d[2]]  # the currents, inlined in F0 and G
+                            comment = "\n".join([f_full[2], *sources, f"= c*(F0 + G*{s}) with c = {c}: F0"])
+                            targets.append((f"_F0_{py(s)}", F0, comment))
+                            targets.append((f"_G_{py(s)}", G, f"B = d(d{s}/dt)/d{s} = c*G"))
+                            targets.append((f"_X_{py(s)}", sympy.exp(G_sym * (c * h)), f"exp(B*{hs})"))
+                            targets.append((f"_E_{py(s)}", (_sym(f"_X_{py(s)}") - 1) / G_sym, f"(exp(B*{hs}) - 1)/G"))
+                        else:
+                            targets.append((f"_F_{py(s)}", F, f"{f_full[2]}\n= c*F with c = {c}"))
+                            targets.append((f"_G_{py(s)}", G, f"B = d(d{s}/dt)/d{s} = c*G"))
+                            targets.append(_growth_factor(py(s), G_sym, c * h))
+                        factored[s] = F0 is not None
                     else:
                         targets.append(f_full)
                         if rate is not None:
@@ -290,6 +302,9 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
                         f"{_derivative_comment(model, derivation, s)}\n= A + B*{s} with A = {split[s][0]}, B = -S: "
                         f"{s} = {s}_inf + ({s} - {s}_inf)*exp(-S*{hs})"
                     )
+                elif s in factored and factored[s]:
+                    new = x * _sym(f"_X_{py(s)}") + _sym(f"_F0_{py(s)}") * _sym(f"_E_{py(s)}")
+                    comment = f"{s} = {s}*exp(B*{hs}) + F0*(exp(B*{hs}) - 1)/G (= {s} + c*F*(exp(B*{hs}) - 1)/B)"
                 elif s in factored:
                     new = x + _sym(f"_F_{py(s)}") * _sym(f"_E_{py(s)}")
                     comment = f"{s} += f*(exp(B*{hs}) - 1)/B with f = c*F, B = c*G"
@@ -398,6 +413,15 @@ def _growth_factor(s: str, B: sympy.Symbol, h: sympy.Expr) -> tuple[str, sympy.E
     a compiled loop's speed for a few neurons) holds a multiply and an add, not also a divide.
     """
     return (f"_E_{s}", expm1(B * h) / B, "(exp(B*h) - 1)/B over the step h, before f multiplies it")
+
+
+def _value_at_zero(model: Model, b: _Builder, plan: Plan, s: str, c: sympy.Expr) -> sympy.Expr | None:
+    """Return F0 with dX/dt = c*(F0 + G*X), F0 and G free of X (a conductance-based membrane), else None."""
+    x = _sym(b.py(s))
+    F = sympy.expand(b.expr(model.expand(plan.odes[s])) / c)
+    if sympy.diff(F, x, 2) != 0 or x in sympy.diff(F, x).free_symbols:
+        return None
+    return F.subs(x, 0)
 
 
 def _constant_rate(model: Model, b: _Builder, plan: Plan, s: str, params: set[str]):
