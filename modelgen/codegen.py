@@ -389,9 +389,35 @@ class UfuncWriter:
         # compound operands first (the first one is computed straight into the destination)
         return sorted(operands, key=lambda a: self._leaf(a) is not None)
 
+    @staticmethod
+    def _grouped(terms) -> list:
+        """Return the terms of a sum regrouped for fewer ufunc calls: powers of one symbol in Horner's
+        form (0.04*v**2 + 5*v: three calls, not four), then terms sharing a numeric coefficient (not 1)
+        as one product c*(a + b + ...) (Runge-Kutta's k1/6 + k2/3 + k3/3 + k4/6: two multiplications,
+        not four). The same value to round-off."""
+        powers: dict = {}  # c*x**k (k >= 1) by x: written in Horner's form, c2*x**2 + c1*x = (c2*x + c1)*x
+        for term in terms:
+            base, k = term.as_coeff_Mul()[1].as_base_exp()
+            if base.is_Symbol and k.is_Integer and k >= 1:
+                powers.setdefault(base, []).append(term)
+        horner = {x: group for x, group in powers.items() if len(group) > 1}
+        terms = [t for t in terms if not any(t in group for group in horner.values())]
+        terms += [sympy.horner(sympy.Add(*group), x) for x, group in horner.items()]
+        by_coeff: dict = {}
+        for term in terms:
+            by_coeff.setdefault(term.as_coeff_Mul()[0], []).append(term)
+        out = []
+        for coeff, group in by_coeff.items():
+            if coeff == 1 or len(group) < 2:
+                out.extend(group)
+            else:
+                inner = sympy.Add(*[t.as_coeff_Mul()[1] for t in group], evaluate=False)
+                out.append(sympy.Mul(coeff, inner, evaluate=False))
+        return out
+
     def _add(self, e, dest: str, safe: bool) -> str:
         pos, neg = [], []
-        for term in e.args:
+        for term in self._grouped(e.args):
             coeff, _ = term.as_coeff_Mul()
             (neg if coeff.is_negative else pos).append(-term if coeff.is_negative else term)
         pos, neg = self._order(pos), self._order(neg)
