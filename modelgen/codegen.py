@@ -94,13 +94,14 @@ _KERNEL_LOCALS = {
 
 def _kernel_prefixes(names: list[str], taken: set[str]) -> dict[str, str]:
     """Return the prefixes of the kernels' array names: ``arg`` (the arrays passed in), ``lane``
-    (a block's copies, one value per neuron) and ``view`` (a block's part of a state array).
+    (a block's copies, one value per neuron), ``view`` (a block's part of a state array) and
+    ``column`` (the serial kernel's column of an input for its neuron).
 
     Each is the first of its candidates (``_``, ``_a_``, ``_a1_``, ...) that, put before any
     of ``names``, gives no name in ``taken`` nor one of another prefix."""
     taken = set(taken)
     out = {}
-    for key, first, letter in (("arg", "_", "a"), ("lane", "_b_", "b"), ("view", "_s_", "s")):
+    for key, first, letter in (("arg", "_", "a"), ("lane", "_b_", "b"), ("view", "_s_", "s"), ("column", "_x_", "x")):
         candidates = [first, f"_{letter}_"] + [f"_{letter}{i}_" for i in range(1, 100)]
         prefix = next(c for c in candidates if not any(c + n in taken for n in names))
         taken |= {prefix + n for n in names}
@@ -198,6 +199,11 @@ class ScalarPrinter(_ReadablePrinting, PythonCodePrinter):
             b = self.parenthesize(base, precedence(expr))
             return "*".join([b] * int(exp))
         return super()._print_Pow(expr, rational=rational)
+
+    def _print_expm1(self, expr):
+        # as in the vectorised step (UfuncWriter.value): exp(.) - 1 is cheaper than expm1 (in
+        # compiled code, a call into libm of about twice exp's cost), to round-off of the update
+        return f"(math.exp({self._print(expr.args[0])}) - 1.0)"
 
     def _print_exprel(self, expr):
         return f"_exprel_scalar({self._print(expr.args[0])})"
@@ -383,9 +389,35 @@ class UfuncWriter:
         # compound operands first (the first one is computed straight into the destination)
         return sorted(operands, key=lambda a: self._leaf(a) is not None)
 
+    @staticmethod
+    def _grouped(terms) -> list:
+        """Return the terms of a sum regrouped for fewer ufunc calls: powers of one symbol in Horner's
+        form (0.04*v**2 + 5*v: three calls, not four), then terms sharing a numeric coefficient (not 1)
+        as one product c*(a + b + ...) (Runge-Kutta's k1/6 + k2/3 + k3/3 + k4/6: two multiplications,
+        not four). The same value to round-off."""
+        powers: dict = {}  # c*x**k (k >= 1) by x: written in Horner's form, c2*x**2 + c1*x = (c2*x + c1)*x
+        for term in terms:
+            base, k = term.as_coeff_Mul()[1].as_base_exp()
+            if base.is_Symbol and k.is_Integer and k >= 1:
+                powers.setdefault(base, []).append(term)
+        horner = {x: group for x, group in powers.items() if len(group) > 1}
+        terms = [t for t in terms if not any(t in group for group in horner.values())]
+        terms += [sympy.horner(sympy.Add(*group), x) for x, group in horner.items()]
+        by_coeff: dict = {}
+        for term in terms:
+            by_coeff.setdefault(term.as_coeff_Mul()[0], []).append(term)
+        out = []
+        for coeff, group in by_coeff.items():
+            if coeff == 1 or len(group) < 2:
+                out.extend(group)
+            else:
+                inner = sympy.Add(*[t.as_coeff_Mul()[1] for t in group], evaluate=False)
+                out.append(sympy.Mul(coeff, inner, evaluate=False))
+        return out
+
     def _add(self, e, dest: str, safe: bool) -> str:
         pos, neg = [], []
-        for term in e.args:
+        for term in self._grouped(e.args):
             coeff, _ = term.as_coeff_Mul()
             (neg if coeff.is_negative else pos).append(-term if coeff.is_negative else term)
         pos, neg = self._order(pos), self._order(neg)
@@ -628,12 +660,8 @@ def _scalar_block(program: StepProgram, printer: ScalarPrinter, prefixes: dict[s
         elif st.kind == "input" and lanes:
             out.append(Line(f"{st.target} = {prefixes['lane']}{st.target}[{st.stage}, _j]"))
         elif st.kind == "input":
-            a = prefixes["arg"] + st.target
-            out.append(
-                Line(
-                    f"{st.target} = float({a}[_kk if {a}.shape[0] > 1 else 0, {st.stage}, _i if {a}.shape[2] > 1 else 0])"
-                )
-            )
+            a, column = prefixes["arg"] + st.target, prefixes["column"] + st.target
+            out.append(Line(f"{st.target} = float({a}[_kk if {a}.shape[0] > 1 else 0, {st.stage}, {column}])"))
         else:
             out.append(Line(f"{st.target} = {printer.doprint(st.expr)}", st.comment))
     return out
@@ -797,6 +825,7 @@ def generate_code(
         arg=prefixes["arg"],
         lane=prefixes["lane"],
         view=prefixes["view"],
+        column=prefixes["column"],
         buffers=buffers,
         float_slots=float_slots,
         block=block,

@@ -111,3 +111,61 @@ def test_stale_module_is_refused_then_rebuilt(hh_path, tmp_path):
         edited.load_module(tmp_path, rebuild=False)
     module = edited.load_module(tmp_path)  # rebuilds
     assert module.PARAMETERS["g_L"] == 0.4
+
+
+def test_conductance_membrane_update_keeps_the_divide_off_v(lif_path):
+    # dV/dt = c*(F0 + G*V): V = V*exp(B*dt) + F0*(exp(B*dt) - 1)/G, the currents inlined in F0 and G
+    # (their lines kept as comments): from V to V a multiply and an add, no divide
+    code = modelgen.load(lif_path).code()
+    kernel = code.split("def _advance(")[1].split("def make_simulator")[0]
+    assert "            V = V*_X_V + _E_V*_F0_V\n" in kernel
+    assert "_E_V = (_X_V - 1)/_G_V" in kernel
+    assert "# current I_leak = g_L * (V - E_L) outward  [lif.model:20]" in kernel
+
+
+@pytest.mark.parametrize("n", [1, 20])  # the per-neuron kernel; the vectorised step
+def test_conductance_membrane_update_is_exact_for_a_fixed_conductance(lif_path, tmp_path, n):
+    # no synaptic input: V relaxes to E_L + I/g_L with tau = C/g_L, which exponential Euler follows exactly
+    r = modelgen.load(lif_path).run(
+        duration="50 ms", dt="0.1 ms", n=n, inputs={"I_ext": "100 pA"}, out_dir=tmp_path, seed=0
+    )
+    want = -65.0 + 10.0 * -np.expm1(-r.t / 20.0)
+    np.testing.assert_allclose(r["V"][0], want, rtol=0, atol=1e-12)
+    assert r.spike_i.size == 0
+
+
+def _run_ufunc_lines(expr, values: dict) -> np.ndarray:
+    """Return the value of ``expr`` computed by the ufunc calls UfuncWriter emits for it, and check
+    that no call allocates (every call writes a buffer)."""
+    from modelgen.codegen import UfuncWriter
+
+    w = UfuncWriter()
+    w.assign("out", expr)
+    assert all("out=" in line or line.startswith("np.copyto(") for line in w.lines)
+    n = len(next(iter(values.values())))
+    env = {"np": np, "out": np.empty(n), **values}
+    env.update({f"_s{j}": np.empty(n) for j in range(w.floats)})
+    exec("\n".join(w.lines), env)  # our own generated text, in a test
+    return env["out"], w.lines
+
+
+def test_sums_are_regrouped_for_fewer_ufunc_calls():
+    import sympy
+
+    v, u, i_in, k1, k2, k3, k4, dt = sympy.symbols("v u I k1 k2 k3 k4 dt", real=True)
+    rng = np.random.default_rng(0)
+    a = {name: rng.uniform(-70, 30, 50) for name in ("v", "u", "I", "k1", "k2", "k3", "k4")}
+    arrays = {**a, "dt": 0.05}
+    # Izhikevich's dv/dt: Horner's form, (0.04*v + 5)*v, one call fewer than 0.04*v*v + 5*v
+    f = sympy.Float(0.04) * v**2 + 5 * v + 140 - u + i_in
+    got, lines = _run_ufunc_lines(f, arrays)
+    assert len(lines) == 6, lines
+    # the same value to round-off (terms of up to ~400 here)
+    np.testing.assert_allclose(got, 0.04 * a["v"] ** 2 + 5 * a["v"] + 140 - a["u"] + a["I"], rtol=0, atol=1e-12)
+    # rk4's weighted sum: the terms sharing a weight summed first, two multiplications by weights, not four
+    w1, w2 = sympy.Float(1 / 6), sympy.Float(1 / 3)
+    update = dt * (w1 * k1 + w2 * k2 + w2 * k3 + w1 * k4) + v
+    got, lines = _run_ufunc_lines(update, arrays)
+    assert len(lines) == 7, lines
+    want = a["v"] + 0.05 * (a["k1"] / 6 + a["k2"] / 3 + a["k3"] / 3 + a["k4"] / 6)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-13)
