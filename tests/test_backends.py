@@ -130,6 +130,7 @@ def test_numba_matches_numpy(out_dir, model, method):
 
 
 @requires_numba
+@pytest.mark.slow  # a numba compile of its own (~15 s)
 def test_numba_parallel_per_neuron_parameters(out_dir):
     lif = modelgen.load(MODELS / "lif.model")
     n = 2500  # > SERIAL_MAX_N: blocks of neurons across cores
@@ -190,7 +191,7 @@ refractory 2 ms
 """
 
 
-@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=requires_numba)])
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=[requires_numba, pytest.mark.slow])])
 def test_names_like_the_kernels_variables(tmp_path, backend):
     # an LIF with tau = C/(k + w) and V_inf = i + I/(k + w) (I_w vanishes: j = c - BLOCK):
     # its interspike interval is t_ref + tau ln((V_inf - V_reset)/(V_inf - V_th))

@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # runs the benchmark script (numba compiles of four models)
 def test_benchmark_script_quick(tmp_path):
     out = tmp_path / "results.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--sizes", "1,100"]

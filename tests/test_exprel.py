@@ -29,7 +29,7 @@ def reference(x: float) -> float:
 PROBE = "model E\nparameter big = 1e12\nstate x = 0\nstate y = 0\ndx/dt = 0/ms\ndy/dt = exprel(x)/ms\nmethod euler\n"
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=pytest.mark.slow)])  # numba: compiles
 @pytest.mark.parametrize("n", [len(POINTS) - 3, 300])  # per-neuron kernel (<= 8 neurons); vectorised / SIMD block
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_generated_exprel_matches_high_precision_reference(tmp_path, backend, n, dtype):

@@ -42,7 +42,10 @@ def math_rows(text: str, fmt: str) -> list[str]:
     return rows
 
 
-@pytest.mark.parametrize("fmt", ["tex", "markdown", "html"])
+# tex in the default run; markdown and html wrap the same equations (each parse takes matplotlib ~0.1 s): slow
+@pytest.mark.parametrize(
+    "fmt", ["tex", pytest.param("markdown", marks=pytest.mark.slow), pytest.param("html", marks=pytest.mark.slow)]
+)
 @pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
 def test_every_equation_parses_with_mathtext(path, fmt):
     mathtext = pytest.importorskip("matplotlib.mathtext")

@@ -88,8 +88,8 @@ def test_special_values_as_the_c_library(hh_module):
 N = 300  # two blocks of BLOCK = 256: a full one and a part
 
 
-# hh and lif in the default run; the other models (10-20 s of numba compiling each) with `pytest -m slow`
-QUICK = ("hh", "lif")
+# lif in the default run (hh runs on numba in test_backends); the other models (10-20 s of numba compiling each) with `pytest -m slow`
+QUICK = ("lif",)
 
 
 @pytest.mark.parametrize(
@@ -132,6 +132,7 @@ def test_block_kernel_time_varying_input_without_threshold(out_dir):
     np.testing.assert_allclose(b["x"], a["x"], rtol=0, atol=1e-13)
 
 
+@pytest.mark.slow  # a numba compile of HH's block kernel in float32
 def test_block_kernel_float32_and_per_neuron_parameters(out_dir):
     lif = modelgen.load(MODELS / "lif.model")
     kw = dict(duration="100 ms", dt="0.1 ms", n=N, params={"g_L": np.linspace(5.0, 20.0, N)}, inputs={"I_ext": 250.0})

@@ -136,7 +136,7 @@ def adex_cut_at_20mV(folder):
         ("numpy", "float64", 20),  # the vectorised step
         ("numpy", "float32", 20),
         pytest.param("numba", "float64", 1, marks=requires_numba),
-        pytest.param("numba", "float32", 20, marks=requires_numba),
+        pytest.param("numba", "float32", 20, marks=[requires_numba, pytest.mark.slow]),
     ],
 )
 def test_absurd_finite_values_stop_the_run_like_nan(tmp_path, backend, dtype, n):
