@@ -117,7 +117,10 @@ requires_numba = pytest.mark.skipif(
 
 
 @requires_numba
-@pytest.mark.parametrize("model, method", [("hh.model", "exponential_euler"), ("izhikevich.model", "rk4")])
+@pytest.mark.parametrize(
+    "model, method",
+    [("hh.model", "exponential_euler"), pytest.param("izhikevich.model", "rk4", marks=pytest.mark.slow)],
+)
 def test_numba_matches_numpy(out_dir, model, method):
     m = modelgen.load(MODELS / model)
     name = "I_ext" if model == "hh.model" else "I"

@@ -462,6 +462,7 @@ current I_ext = input   inward
     assert -64.5 < rest[0] < -63  # I_h is partly open at rest and depolarises it
 
 
+@pytest.mark.slow  # a rheobase search (~5 s)
 def test_persistent_sodium_lowers_the_rheobase(tmp_path, gen):
     m = load_text(
         tmp_path,

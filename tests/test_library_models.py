@@ -64,6 +64,7 @@ def firing_pattern(spikes) -> str:
 
 
 # ------------------------------------------------------------------ Connor-Stevens vs HH
+@pytest.mark.slow  # an f-I scan near threshold (~7 s)
 def test_connor_stevens_fires_arbitrarily_slowly_near_threshold_unlike_hh(gen):
     cs = modelgen.load(MODELS / "connor_stevens.model")
     assert set(cs.currents) == {"I_Na", "I_K", "I_A", "I_L", "I_ext"}

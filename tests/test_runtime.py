@@ -135,7 +135,7 @@ def adex_cut_at_20mV(folder):
         ("numpy", "float64", 1),  # the per-neuron kernel
         ("numpy", "float64", 20),  # the vectorised step
         ("numpy", "float32", 20),
-        pytest.param("numba", "float64", 1, marks=requires_numba),
+        pytest.param("numba", "float64", 1, marks=[requires_numba, pytest.mark.slow]),
         pytest.param("numba", "float32", 20, marks=[requires_numba, pytest.mark.slow]),
     ],
 )

@@ -114,8 +114,8 @@ def test_split_scheme_same_on_both_numpy_paths(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba backend: pip install -e '.[numba]'")
 @pytest.mark.parametrize(
-    "n", [3, pytest.param(300, marks=pytest.mark.slow)]
-)  # one neuron at a time; SIMD blocks (~75 s to compile)
+    "n", [pytest.param(3, marks=pytest.mark.slow), pytest.param(300, marks=pytest.mark.slow)]
+)  # one neuron at a time; SIMD blocks (~75 s to compile): numba compiles, under -m slow
 def test_split_scheme_numba_matches_numpy(tmp_path, n):
     m = hh_split()
     kw = dict(duration="15 ms", dt="0.01 ms", n=n, inputs={"I_ext": np.linspace(2, 15, n)}, record=["V", "h"], seed=0)
