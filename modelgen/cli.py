@@ -554,18 +554,49 @@ def _axes_and_values(model, pairs: dict[str, str], kind: str):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @method_option
 @max_memory_option
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Run the chunks on a local Dask cluster of N processes."
+)
+@click.option(
+    "--scheduler",
+    envvar="DASK_SCHEDULER_ADDRESS",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Run the chunks on the Dask cluster of this scheduler (default: $DASK_SCHEDULER_ADDRESS).",
+)
+@click.option("--resume", is_flag=True, help="Finish the interrupted sweep whose chunks are kept beside --out.")
 def sweep(
-    file, params, inputs, duration, dt, transient, out, plot_fi, out_dir, seed, quiet, method, max_memory
+    file,
+    params,
+    inputs,
+    duration,
+    dt,
+    transient,
+    out,
+    plot_fi,
+    out_dir,
+    seed,
+    quiet,
+    method,
+    max_memory,
+    workers,
+    scheduler,
+    resume,
 ) -> None:
     """Run a grid of parameter/input values of FILE as one population; print a CSV table.
 
     One row per grid point: the swept values, the firing rate (Hz), the first-spike
     latency (ms from the start; empty if the point never spiked) and the mean membrane
-    potential.
+    potential. With --out, each finished chunk is kept in OUT.chunks/ until the table is
+    written, so an interrupted sweep resumes with --resume. --workers N or --scheduler run
+    the chunks on Dask (pip install 'modelgen[distributed]').
     """
+    from .sweep import plan_sweep
 
-    from .sweep import run_sweep
-
+    if resume and not out:
+        raise click.UsageError("--resume needs --out: the chunks of a sweep are kept beside its table")
+    if workers and scheduler:
+        raise click.UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
     progress = _Progress("sweep", enabled=not quiet)
     with _reporting_errors(progress):
         m = _load(file)
@@ -575,26 +606,74 @@ def sweep(
         if not p_axes and not i_axes:
             raise click.UsageError("give at least one range to sweep, e.g. --input I_ext=0:20:1uA/cm^2")
         start = time.perf_counter()
-        table = run_sweep(
-            m, p_axes + i_axes, p_fixed, i_fixed, duration, dt, transient, method, seed, out_dir, progress, max_memory
+        plan = plan_sweep(
+            m, p_axes + i_axes, p_fixed, i_fixed, duration, dt, transient, method, seed, out_dir, max_memory
         )
+        table, where = _run_sweep_plan(plan, out, resume, workers, scheduler, progress)
         wall = time.perf_counter() - start
-    if out:
-        try:
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(out, table.to_csv())
-        except OSError as e:
-            _cannot_write(out, e)
-    else:
-        click.echo(table.to_csv(), nl=False)
+    _write_table(out, table.to_csv())
     if plot_fi:
         _plot(lambda plots: plots.plot_fi(table, plot_fi, title=m.name), plot_fi, quiet)
     if not quiet:
+        rate = table.metadata["neuron_steps"] / max(wall, 1e-9)
         click.echo(
-            f"{m.name}: {len(table.mean_v)} points in {table.metadata['runs']} run(s) of {table.metadata['duration_ms']:g} ms; "
-            f"{wall:.2f} s" + (f"; wrote {out}" if out else ""),
+            f"{m.name}: {len(table.mean_v)} points in {table.metadata['runs']} run(s) of {table.metadata['duration_ms']:g} ms"
+            f"{where}; {wall:.2f} s, {rate:.3g} neuron-steps/s" + (f"; wrote {out}" if out else ""),
             err=True,
         )
+
+
+def _run_sweep_plan(plan, out, resume: bool, workers: int | None, scheduler: str | None, progress):
+    """Run a sweep's chunks here or on Dask, keeping each finished chunk beside ``out``; return (table, where it ran)."""
+    from dataclasses import replace
+
+    from .distributed import DistributedError
+    from .sweep import run_chunks
+    from .sweep_store import ChunkStore, SweepStoreError
+
+    try:
+        with contextlib.ExitStack() as stack:
+            client = None
+            if workers or scheduler:
+                from .distributed import connect, default_chunk_points
+
+                client = stack.enter_context(connect(workers, scheduler))
+                plan = replace(plan, chunk=min(plan.chunk, default_chunk_points(plan.n, client)))
+            store = ChunkStore.beside(out) if out else None
+            done = {}
+            if store is not None:
+                Path(out).parent.mkdir(parents=True, exist_ok=True)
+                plan, done = store.open(plan, resume)
+            save = store.save if store is not None else None
+            if client is None:
+                table = run_chunks(plan, done, save, progress)
+                where = ""
+            else:
+                from .distributed import run_chunks_on
+
+                table = run_chunks_on(client, plan, done, save, progress)
+                where = f" on {len(client.scheduler_info()['workers'])} Dask worker(s)"
+            if done:
+                where += f" ({len(done)} kept from the interrupted run)"
+    except (DistributedError, SweepStoreError) as e:
+        progress.close()
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    return table, where
+
+
+def _write_table(out, text: str) -> None:
+    """Write the table to ``out`` (then drop the chunks kept beside it), or to stdout."""
+    if not out:
+        click.echo(text, nl=False)
+        return
+    from .sweep_store import ChunkStore
+
+    try:
+        write_text_atomic(out, text)
+    except OSError as e:
+        _cannot_write(out, e)
+    ChunkStore.beside(out).remove()
 
 
 @main.command()
