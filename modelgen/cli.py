@@ -564,6 +564,13 @@ def _axes_and_values(model, pairs: dict[str, str], kind: str):
     metavar="tcp://HOST:PORT",
     help="Run the chunks on the Dask cluster of this scheduler (default: $DASK_SCHEDULER_ADDRESS).",
 )
+@click.option(
+    "--chunk",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="POINTS",
+    help="Points per chunk (default: what fits the memory for recording; on Dask also about 8 chunks per worker).",
+)
 @click.option("--resume", is_flag=True, help="Finish the interrupted sweep whose chunks are kept beside --out.")
 def sweep(
     file,
@@ -581,6 +588,7 @@ def sweep(
     max_memory,
     workers,
     scheduler,
+    chunk,
     resume,
 ) -> None:
     """Run a grid of parameter/input values of FILE as one population; print a CSV table.
@@ -607,9 +615,9 @@ def sweep(
             raise click.UsageError("give at least one range to sweep, e.g. --input I_ext=0:20:1uA/cm^2")
         start = time.perf_counter()
         plan = plan_sweep(
-            m, p_axes + i_axes, p_fixed, i_fixed, duration, dt, transient, method, seed, out_dir, max_memory
+            m, p_axes + i_axes, p_fixed, i_fixed, duration, dt, transient, method, seed, out_dir, max_memory, chunk
         )
-        table, where = _run_sweep_plan(plan, out, resume, workers, scheduler, progress)
+        table, where = _run_sweep_plan(plan, out, resume, workers, scheduler, chunk is None, progress)
         wall = time.perf_counter() - start
     _write_table(out, table.to_csv())
     if plot_fi:
@@ -623,8 +631,11 @@ def sweep(
         )
 
 
-def _run_sweep_plan(plan, out, resume: bool, workers: int | None, scheduler: str | None, progress):
-    """Run a sweep's chunks here or on Dask, keeping each finished chunk beside ``out``; return (table, where it ran)."""
+def _run_sweep_plan(plan, out, resume: bool, workers: int | None, scheduler: str | None, cut: bool, progress):
+    """Run a sweep's chunks here or on Dask, keeping each finished chunk beside ``out``; return (table, where it ran).
+
+    ``cut``: on Dask, cut the grid into more chunks than one process would (a few per worker).
+    """
     from dataclasses import replace
 
     from .distributed import DistributedError
@@ -638,7 +649,8 @@ def _run_sweep_plan(plan, out, resume: bool, workers: int | None, scheduler: str
                 from .distributed import connect, default_chunk_points
 
                 client = stack.enter_context(connect(workers, scheduler))
-                plan = replace(plan, chunk=min(plan.chunk, default_chunk_points(plan.n, client)))
+                if cut:
+                    plan = replace(plan, chunk=min(plan.chunk, default_chunk_points(plan.n, client)))
             store = ChunkStore.beside(out) if out else None
             done = {}
             if store is not None:
