@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 from . import __version__
-from .sweep import ChunkResult, SweepPlan, SweepResult, merge_chunks, run_chunk
+from .sweep import ChunkedGrid, ChunkResult
 
 __all__ = ["DistributedError", "connect", "run_chunks_on"]
 
@@ -112,11 +112,11 @@ def default_chunk_points(n: int, client) -> int:
 
 def run_chunks_on(
     client,
-    plan: SweepPlan,
+    plan: ChunkedGrid,
     done: dict[int, ChunkResult] | None = None,
     on_chunk: Callable[[ChunkResult], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> SweepResult:
+):
     """Run the chunks of ``plan`` not in ``done`` on ``client``'s workers; return the table, merged in grid order.
 
     ``on_chunk`` is called in this process with each chunk's result as it arrives;
@@ -130,7 +130,7 @@ def run_chunks_on(
         # every worker gets the plan once (a copy on each, so losing a worker loses no copy
         # the others need); a chunk task only names it
         [shared] = client.scatter([plan], broadcast=True, hash=False)
-        futures = [client.submit(run_chunk, shared, c, key=f"modelgen-chunk-{shared.key}-{c}") for c in todo]
+        futures = [client.submit(_run_chunk, shared, c, key=f"modelgen-chunk-{shared.key}-{c}") for c in todo]
         try:
             for future in dd.as_completed(futures, loop=client.loop):
                 result = future.result()
@@ -148,7 +148,11 @@ def run_chunks_on(
             ) from None
         finally:
             client.cancel(futures)
-    return merge_chunks(plan, chunks)
+    return plan.merge(chunks)
+
+
+def _run_chunk(plan: ChunkedGrid, c: int) -> ChunkResult:
+    return plan.run_chunk(c)
 
 
 def _killed_count(e) -> str:

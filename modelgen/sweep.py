@@ -159,15 +159,50 @@ class SweepResult:
 
     def to_csv(self) -> str:
         """Return the table as CSV (a header with units; an empty latency where a point never spiked)."""
-        out = io.StringIO()
-        out.write(",".join(self.columns) + "\n")
-        for row in self.rows():
-            out.write(",".join("" if math.isnan(v) else f"{v:.10g}" for v in row) + "\n")
-        return out.getvalue()
+        return table_csv(self.columns, self.rows())
+
+
+def table_csv(columns: list[str], rows: list[list[float]]) -> str:
+    """Return a table as CSV: a header, then numbers to 10 significant digits (NaN as an empty field)."""
+    out = io.StringIO()
+    out.write(",".join(columns) + "\n")
+    for row in rows:
+        out.write(",".join("" if math.isnan(v) else f"{v:.10g}" for v in row) + "\n")
+    return out.getvalue()
+
+
+class ChunkedGrid:
+    """A grid of points (``axes``, the last varying fastest) cut into chunks of ``chunk`` points.
+
+    The plans of sweeps and of network ensembles are such grids; each also says how to run one
+    chunk (``run_chunk``) and how to join the chunks' results (``merge``), which is all the
+    runners (:func:`run_chunks` here, :func:`modelgen.distributed.run_chunks_on` on Dask) and the
+    chunk store (:mod:`modelgen.sweep_store`) need.
+    """
+
+    axes: tuple[Axis, ...]
+    chunk: int
+
+    @property
+    def n(self) -> int:
+        return int(np.prod([a.values.size for a in self.axes]))
+
+    @property
+    def n_chunks(self) -> int:
+        return math.ceil(self.n / self.chunk)
+
+    def bounds(self, c: int) -> tuple[int, int]:
+        """Return the first point of chunk ``c`` and the one after its last."""
+        return c * self.chunk, min(self.n, (c + 1) * self.chunk)
+
+    def point_values(self, lo: int, hi: int) -> dict[str, np.ndarray]:
+        """Return axis name -> value (in the axis unit) at the points lo .. hi-1 of the grid."""
+        index = np.unravel_index(np.arange(lo, hi), [a.values.size for a in self.axes])
+        return {a.name: a.values[i] for a, i in zip(self.axes, index)}
 
 
 @dataclass(frozen=True)
-class SweepPlan:
+class SweepPlan(ChunkedGrid):
     """A sweep cut into chunks: everything one chunk's run needs (picklable: sent to Dask workers).
 
     Chunk ``c`` is the points ``c * chunk`` up to ``(c + 1) * chunk`` of the grid (the last axis
@@ -191,27 +226,16 @@ class SweepPlan:
     chunk: int  # points per chunk
 
     @property
-    def n(self) -> int:
-        return int(np.prod([a.values.size for a in self.axes]))
-
-    @property
-    def n_chunks(self) -> int:
-        return math.ceil(self.n / self.chunk)
-
-    @property
     def n_steps(self) -> int:
         from .runtime import steps_of
 
         return steps_of(self.duration_ms, self.dt_ms)
 
-    def bounds(self, c: int) -> tuple[int, int]:
-        """Return the first point of chunk ``c`` and the one after its last."""
-        return c * self.chunk, min(self.n, (c + 1) * self.chunk)
+    def run_chunk(self, c: int, progress: Callable[[int, int], None] | None = None) -> ChunkResult:
+        return run_chunk(self, c, progress)
 
-    def point_values(self, lo: int, hi: int) -> dict[str, np.ndarray]:
-        """Return axis name -> value (in the axis unit) at the points lo .. hi-1 of the grid."""
-        index = np.unravel_index(np.arange(lo, hi), [a.values.size for a in self.axes])
-        return {a.name: a.values[i] for a, i in zip(self.axes, index)}
+    def merge(self, chunks: dict[int, ChunkResult]) -> SweepResult:
+        return merge_chunks(self, chunks)
 
     def description(self) -> dict:
         """Return what decides the sweep's numbers (not its chunking), JSON-ready: a resumed sweep must match it."""
@@ -235,9 +259,7 @@ class ChunkResult:
     """The measurements of one chunk's points, and what its run cost."""
 
     index: int
-    rate: np.ndarray | None
-    latency: np.ndarray | None
-    mean_v: np.ndarray
+    values: dict[str, np.ndarray]  # what was measured -> its value at each of the chunk's points
     metadata: dict
     neuron_steps: int
     wall_s: float
@@ -336,26 +358,21 @@ def run_chunk(plan: SweepPlan, c: int, progress: Callable[[int, int], None] | No
     )
     transient_ms, duration_ms = plan.transient_ms, plan.duration_ms
     after = result.t >= transient_ms - 1e-9 * result.dt
-    mean_v = result[v_name][:, after].mean(axis=1)
-    rate = latency = None
+    values = {"mean_v": result[v_name][:, after].mean(axis=1)}
     if m.event is not None:
         late = result.spike_t > transient_ms + 1e-9 * result.dt
-        rate = np.bincount(result.spike_i[late], minlength=size) / ((duration_ms - transient_ms) / 1000)
-        latency = np.full(size, np.nan)
+        values["rate"] = np.bincount(result.spike_i[late], minlength=size) / ((duration_ms - transient_ms) / 1000)
+        values["latency"] = np.full(size, np.nan)
         first_neurons, first_index = np.unique(result.spike_i, return_index=True)
-        latency[first_neurons] = result.spike_t[first_index]
-    return ChunkResult(
-        c, rate, latency, mean_v, dict(result.metadata), size * plan.n_steps, time.perf_counter() - start
-    )
+        values["latency"][first_neurons] = result.spike_t[first_index]
+    return ChunkResult(c, values, dict(result.metadata), size * plan.n_steps, time.perf_counter() - start)
 
 
 def merge_chunks(plan: SweepPlan, chunks: dict[int, ChunkResult]) -> SweepResult:
     """Return the table of ``plan`` from its chunks' results, in grid order (every chunk must be there)."""
     m = plan.model.model
-    missing = [c for c in range(plan.n_chunks) if c not in chunks]
-    if missing:
-        raise ValueError(f"chunks {missing[:5]} of the sweep are missing")
-    ordered = [chunks[c] for c in range(plan.n_chunks)]
+    ordered = in_grid_order(plan, chunks)
+    joined = {key: np.concatenate([r.values[key] for r in ordered]) for key in ordered[0].values}
     has_spikes = m.event is not None
     v_name = m.membrane_state or m.states[0].name
     metadata = dict(ordered[0].metadata)
@@ -365,29 +382,41 @@ def merge_chunks(plan: SweepPlan, chunks: dict[int, ChunkResult]) -> SweepResult
         chunk_points=plan.chunk,
         seed=plan.seed,
         transient_ms=plan.transient_ms,
-        neuron_steps=sum(r.neuron_steps for r in ordered),
-        chunk_wall_s=sum(r.wall_s for r in ordered),
+        **chunk_costs(ordered),
         axes={a.name: {"kind": a.kind, "unit": a.unit, "values": a.values.tolist()} for a in plan.axes},
     )
     return SweepResult(
         axes=list(plan.axes),
         points=plan.point_values(0, plan.n),
-        rate=np.concatenate([r.rate for r in ordered]) if has_spikes else None,
-        latency=np.concatenate([r.latency for r in ordered]) if has_spikes else None,
-        mean_v=np.concatenate([r.mean_v for r in ordered]),
+        rate=joined["rate"] if has_spikes else None,
+        latency=joined["latency"] if has_spikes else None,
+        mean_v=joined["mean_v"],
         v_name=v_name,
         v_unit=m.state(v_name).unit,
         metadata=metadata,
     )
 
 
+def in_grid_order(plan: ChunkedGrid, chunks: dict[int, ChunkResult]) -> list[ChunkResult]:
+    """Return the chunks' results in grid order (raises ValueError if one is missing)."""
+    missing = [c for c in range(plan.n_chunks) if c not in chunks]
+    if missing:
+        raise ValueError(f"chunks {missing[:5]} of the sweep are missing")
+    return [chunks[c] for c in range(plan.n_chunks)]
+
+
+def chunk_costs(ordered: list[ChunkResult]) -> dict:
+    """Return the metadata of what the chunks cost together: neuron-steps and seconds of run time."""
+    return {"neuron_steps": sum(r.neuron_steps for r in ordered), "chunk_wall_s": sum(r.wall_s for r in ordered)}
+
+
 def run_chunks(
-    plan: SweepPlan,
+    plan: ChunkedGrid,
     done: dict[int, ChunkResult] | None = None,
     on_chunk: Callable[[ChunkResult], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> SweepResult:
-    """Run the chunks of ``plan`` not in ``done`` one after another in this process; return the table.
+):
+    """Run the chunks of ``plan`` not in ``done`` one after another in this process; return the merged table.
 
     ``on_chunk`` is called with each chunk's result as it finishes (e.g. to save it);
     ``progress(steps_done, total_steps)`` now and then.
@@ -401,10 +430,10 @@ def run_chunks(
             def chunk_progress(j, chunk_steps, k=k):
                 progress(k * chunk_steps + j, len(todo) * chunk_steps)
 
-        chunks[c] = run_chunk(plan, c, chunk_progress)
+        chunks[c] = plan.run_chunk(c, chunk_progress)
         if on_chunk is not None:
             on_chunk(chunks[c])
-    return merge_chunks(plan, chunks)
+    return plan.merge(chunks)
 
 
 def run_sweep(

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_file, write_text_atomic
-from .sweep import ChunkResult, SweepPlan
+from .sweep import ChunkedGrid, ChunkResult
 
 __all__ = ["ChunkStore", "SweepStoreError"]
 
@@ -39,7 +39,7 @@ class ChunkStore:
         table = Path(table)
         return cls(table.parent / (table.name + ".chunks"))
 
-    def open(self, plan: SweepPlan, resume: bool) -> tuple[SweepPlan, dict[int, ChunkResult]]:
+    def open(self, plan: ChunkedGrid, resume: bool) -> tuple[ChunkedGrid, dict[int, ChunkResult]]:
         """Start or resume ``plan`` here; return the plan to run (a resumed one keeps its chunk size) and the finished chunks.
 
         Raises :class:`SweepStoreError` if the folder holds an unfinished sweep and ``resume`` is
@@ -71,9 +71,7 @@ class ChunkStore:
 
     def save(self, chunk: ChunkResult) -> None:
         """Write one finished chunk (atomically; a chunk saved again replaces itself)."""
-        arrays = {"mean_v": chunk.mean_v}
-        if chunk.rate is not None:
-            arrays.update(rate=chunk.rate, latency=chunk.latency)
+        arrays = {_VALUE + key: v for key, v in chunk.values.items()}
         with atomic_file(self.folder / f"chunk-{chunk.index:06d}.npz") as f:
             np.savez(
                 f,
@@ -89,7 +87,7 @@ class ChunkStore:
     def _chunk_files(self) -> list[Path]:
         return sorted(self.folder.glob("chunk-*.npz"))
 
-    def _read_all(self, plan: SweepPlan) -> list[ChunkResult]:
+    def _read_all(self, plan: ChunkedGrid) -> list[ChunkResult]:
         out = []
         for path in self._chunk_files():
             index = int(path.stem.removeprefix("chunk-"))
@@ -100,15 +98,16 @@ class ChunkStore:
                 out.append(
                     ChunkResult(
                         index,
-                        z["rate"] if "rate" in z else None,
-                        z["latency"] if "latency" in z else None,
-                        z["mean_v"],
+                        {key.removeprefix(_VALUE): z[key] for key in z.files if key.startswith(_VALUE)},
                         json.loads(str(z["metadata"])),
                         int(cost[0]),
                         float(cost[1]),
                     )
                 )
         return out
+
+
+_VALUE = "value:"  # the arrays of measured values in a chunk's .npz (besides its metadata and cost)
 
 
 def _as_json(value):
