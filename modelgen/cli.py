@@ -550,10 +550,22 @@ def _axes_and_values(model, pairs: dict[str, str], kind: str):
     help="Draw the f-I curve (rate against the input) to this image.",
 )
 @out_dir_option
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random number.")
+@click.option(
+    "--seed",
+    default="0",
+    show_default=True,
+    help="Seed of every random number; for a network, the seeds of an ensemble (1:100 or 1,5,9).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @method_option
 @max_memory_option
+@click.option(
+    "--summary",
+    "summaries",
+    multiple=True,
+    type=click.Choice(["rate", "cv", "active", "spikes"]),
+    help="For a network: what to tabulate per population (default: rate and cv).",
+)
 @click.option(
     "--workers", type=click.IntRange(min=1), default=None, help="Run the chunks on a local Dask cluster of N processes."
 )
@@ -586,6 +598,7 @@ def sweep(
     quiet,
     method,
     max_memory,
+    summaries,
     workers,
     scheduler,
     chunk,
@@ -595,7 +608,8 @@ def sweep(
 
     One row per grid point: the swept values, the firing rate (Hz), the first-spike
     latency (ms from the start; empty if the point never spiked) and the mean membrane
-    potential. With --out, each finished chunk is kept in OUT.chunks/ until the table is
+    potential. For a network FILE, one network run per point of --seed 1:100 and --param
+    POP.NAME=RANGE, with the rate and CV of every population. With --out, each finished chunk is kept in OUT.chunks/ until the table is
     written, so an interrupted sweep resumes with --resume. --workers N or --scheduler run
     the chunks on Dask (pip install 'modelgen[distributed]').
     """
@@ -607,25 +621,42 @@ def sweep(
         raise click.UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
     progress = _Progress("sweep", enabled=not quiet)
     with _reporting_errors(progress):
-        m = _load(file)
-        _warn(m.model)
-        p_axes, p_fixed = _axes_and_values(m, _assignments(params, "--param"), "parameter")
-        i_axes, i_fixed = _axes_and_values(m, _assignments(inputs, "--input"), "input")
-        if not p_axes and not i_axes:
-            raise click.UsageError("give at least one range to sweep, e.g. --input I_ext=0:20:1uA/cm^2")
         start = time.perf_counter()
-        plan = plan_sweep(
-            m, p_axes + i_axes, p_fixed, i_fixed, duration, dt, transient, method, seed, out_dir, max_memory, chunk
-        )
-        table, where = _run_sweep_plan(plan, out, resume, workers, scheduler, chunk is None, progress)
+        if is_network_file(file):
+            if inputs or plot_fi or transient != "0 ms":
+                raise click.UsageError(
+                    "--input, --transient and --plot-fi sweep models; a network sets them in its file"
+                )
+            from .ensemble import DEFAULT_SUMMARIES, parse_seeds, plan_ensemble
+
+            plan = plan_ensemble(
+                file, parse_seeds(seed), _assignments(params, "--param"), duration, dt, method, out_dir, max_memory,
+                summaries or DEFAULT_SUMMARIES, chunk,
+            )  # fmt: skip
+            name = plan.spec.name
+        else:
+            if not seed.strip().isdigit():
+                raise click.BadParameter("a model sweep takes one seed, a whole number", param_hint="--seed")
+            m = _load(file)
+            _warn(m.model)
+            p_axes, p_fixed = _axes_and_values(m, _assignments(params, "--param"), "parameter")
+            i_axes, i_fixed = _axes_and_values(m, _assignments(inputs, "--input"), "input")
+            if not p_axes and not i_axes:
+                raise click.UsageError("give at least one range to sweep, e.g. --input I_ext=0:20:1uA/cm^2")
+            plan = plan_sweep(
+                m, p_axes + i_axes, p_fixed, i_fixed, duration, dt, transient, method, int(seed), out_dir, max_memory, chunk
+            )  # fmt: skip
+            name = m.name
+        cut = chunk is None and not is_network_file(file)  # a network run is big enough to be a chunk
+        table, where = _run_sweep_plan(plan, out, resume, workers, scheduler, cut, progress)
         wall = time.perf_counter() - start
     _write_table(out, table.to_csv())
     if plot_fi:
-        _plot(lambda plots: plots.plot_fi(table, plot_fi, title=m.name), plot_fi, quiet)
+        _plot(lambda plots: plots.plot_fi(table, plot_fi, title=name), plot_fi, quiet)
     if not quiet:
         rate = table.metadata["neuron_steps"] / max(wall, 1e-9)
         click.echo(
-            f"{m.name}: {len(table.mean_v)} points in {table.metadata['runs']} run(s) of {table.metadata['duration_ms']:g} ms"
+            f"{name}: {table.metadata['n']} points in {table.metadata['runs']} run(s) of {table.metadata['duration_ms']:g} ms"
             f"{where}; {wall:.2f} s, {rate:.3g} neuron-steps/s" + (f"; wrote {out}" if out else ""),
             err=True,
         )
