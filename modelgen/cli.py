@@ -466,12 +466,13 @@ class _Progress:
     steps, and it looks at the clock before doing anything else.
     """
 
-    def __init__(self, label: str, enabled: bool = True, clock=time.monotonic):
+    def __init__(self, label: str, enabled: bool = True, clock=time.monotonic, unit: str | None = None):
         self.label, self.clock = label, clock
+        self.unit = unit  # what is counted, e.g. "points": the bar then shows the count and the rate
         self.enabled = enabled and sys.stderr.isatty()
         self.start: float | None = None
         self.bar = None
-        self.shown = self.last_render = 0.0
+        self.shown, self.last_render = 0, 0.0
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
@@ -484,10 +485,18 @@ class _Progress:
             elapsed = now - self.start
             if elapsed < 0.5 or elapsed * total / max(done, 1) < 2.0:
                 return
-            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr, width=30)
+            self.bar = click.progressbar(
+                length=total,
+                label=self.label,
+                file=sys.stderr,
+                width=30,
+                show_pos=self.unit is not None,
+                item_show_func=(lambda text: text) if self.unit else None,
+            )
             self.bar.__enter__()
         if now - self.last_render >= 0.1 or done >= total:
-            self.bar.update(done - self.shown)
+            rate = f"{done / max(now - self.start, 1e-9):.3g} {self.unit}/s" if self.unit else None
+            self.bar.update(done - self.shown, rate)
             self.shown, self.last_render = done, now
 
     def close(self) -> None:
@@ -680,6 +689,7 @@ def _run_sweep_plan(plan, out, resume: bool, workers: int | None, scheduler: str
                 from .distributed import connect, default_chunk_points
 
                 client = stack.enter_context(connect(workers, scheduler))
+                progress.unit = "points"  # the bar counts points as chunks come back
                 if cut:
                     plan = replace(plan, chunk=min(plan.chunk, default_chunk_points(plan.n, client)))
             store = ChunkStore.beside(out) if out else None

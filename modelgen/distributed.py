@@ -129,6 +129,8 @@ def run_chunks_on(
     if todo:
         # every worker gets the plan once (a copy on each, so losing a worker loses no copy
         # the others need); a chunk task only names it
+        if progress is not None:
+            progress(points_done, plan.n)
         [shared] = client.scatter([plan], broadcast=True, hash=False)
         futures = [client.submit(_run_chunk, shared, c, key=f"modelgen-chunk-{shared.key}-{c}") for c in todo]
         try:

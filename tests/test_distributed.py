@@ -193,3 +193,21 @@ def test_workers_that_cannot_run_the_sweep_are_named(client, message):
     with pytest.raises(D.DistributedError, match="^" + message.replace(".", r"\.")):
         D.check_workers(client, "tcp://h:1")
     D.check_workers(FakeClient({"tcp://10.0.0.2:4000": __version__}), "tcp://h:1")  # the same version: fine
+
+
+def test_the_progress_bar_counts_points_and_their_rate(monkeypatch):
+    import io
+
+    from modelgen.cli import _Progress
+
+    err = io.StringIO()
+    err.isatty = lambda: True
+    monkeypatch.setattr(sys, "stderr", err)
+    now = [0.0]
+    bar = _Progress("sweep", clock=lambda: now[0], unit="points")
+    for done in range(0, 201, 20):  # 200 points in 20 s, as chunks come back
+        now[0] = done / 10
+        bar(done, 200)
+    bar.close()
+    shown = err.getvalue()
+    assert "200/200" in shown and "10 points/s" in shown
