@@ -26,7 +26,7 @@ __all__ = ["DistributedError", "connect", "run_chunks_on"]
 EXTRA = "pip install 'modelgen[distributed]'"
 CONNECT_TIMEOUT_S = 10.0
 WORKER_WAIT_S = 30.0
-MIN_CHUNK_POINTS = 64
+MIN_CHUNK_POINTS = 1000  # numpy: one step costs about as much as 700 HH neurons do
 
 
 class DistributedError(Exception):

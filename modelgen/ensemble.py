@@ -20,7 +20,17 @@ import numpy as np
 from . import memory
 from .diagnostics import Diagnostic, ModelError, Span
 from .network import NetworkResult, NetworkSpec, build_network, parse_network_text
-from .sweep import MAX_POINTS, Axis, ChunkedGrid, ChunkResult, chunk_costs, in_grid_order, parse_axis, table_csv
+from .sweep import (
+    MAX_GRID_POINTS,
+    MAX_POINTS,
+    Axis,
+    ChunkedGrid,
+    ChunkResult,
+    chunk_costs,
+    in_grid_order,
+    parse_axis,
+    table_csv,
+)
 
 __all__ = ["SUMMARIES", "EnsemblePlan", "EnsembleResult", "parse_seeds", "plan_ensemble"]
 
@@ -217,8 +227,8 @@ def plan_ensemble(
     if not axes:
         raise _error("seed", str(seeds), "nothing varies", "give seeds (--seed 1:100) or a range (--param E.NAME=…)")
     n = int(np.prod([a.values.size for a in axes]))
-    if n > MAX_POINTS:
-        raise ModelError([Diagnostic("E501", None, f"the ensemble has {n} points, more than {MAX_POINTS}")])
+    if n > MAX_GRID_POINTS:
+        raise ModelError([Diagnostic("E501", None, f"the ensemble has {n} points, more than {MAX_GRID_POINTS}")])
     return EnsemblePlan(
         spec=spec,
         axes=tuple(axes),

@@ -42,7 +42,8 @@ __all__ = [
 _NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|(?i:nan|inf(?:inity)?))"
 _RANGE_RE = re.compile(rf"^\s*({_NUM})\s*:\s*({_NUM})\s*:\s*({_NUM})\s*(.*?)\s*$")
 _LIST_RE = re.compile(rf"^\s*({_NUM}(?:\s*,\s*{_NUM})+)\s*([^(),]*?)\s*$")
-MAX_POINTS = 1_000_000
+MAX_POINTS = 1_000_000  # values of one axis
+MAX_GRID_POINTS = 10_000_000  # points of a grid (cut into chunks: on Dask, spread over machines)
 SAMPLE_BUDGET = 2**24  # recorded samples per run (128 MB of float64)
 
 
@@ -308,8 +309,8 @@ def plan_sweep(
     if len(set(names)) != len(names):
         raise ModelError([Diagnostic("E501", None, "a quantity is swept twice: " + ", ".join(names))])
     n = int(np.prod([a.values.size for a in axes]))
-    if n > MAX_POINTS:
-        raise ModelError([Diagnostic("E501", None, f"the grid has {n} points, more than {MAX_POINTS}")])
+    if n > MAX_GRID_POINTS:
+        raise ModelError([Diagnostic("E501", None, f"the grid has {n} points, more than {MAX_GRID_POINTS}")])
     chunk = max(1, min(n, SAMPLE_BUDGET // max(1, n_times), chunk_points or n))
     return SweepPlan(
         model=model,

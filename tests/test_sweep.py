@@ -198,3 +198,15 @@ def test_the_plan_cuts_the_grid_in_order(lif_path):
     np.testing.assert_array_equal(part["I_ext"], [300, 100, 200])
     with pytest.raises(ValueError, match=r"chunks \[1\] of the sweep are missing"):
         S.merge_chunks(plan, {0: S.run_chunk(plan, 0)})
+
+
+def test_a_grid_may_have_ten_million_points(lif_path):
+    m = modelgen.load(lif_path)
+    g_l = S.parse_axis("1:3000:1 nS", "g_L", "parameter", m.model.parameter("g_L"))
+    current = S.parse_axis("1:3000:1 pA", "I_ext", "input", m.model.input("I_ext"))
+    plan = S.plan_sweep(m, [g_l, current], duration="1 ms", dt="0.1 ms", seed=1)  # planned, not run
+    assert plan.n == 9_000_000 and plan.chunk == S.SAMPLE_BUDGET // 11
+    np.testing.assert_array_equal(plan.point_values(8_999_999, 9_000_000)["g_L"], [3000])
+    more = S.parse_axis("1:4000:1 pA", "I_ext", "input", m.model.input("I_ext"))
+    with pytest.raises(ModelError, match="the grid has 12000000 points, more than 10000000"):
+        S.plan_sweep(m, [g_l, more], duration="1 ms", dt="0.1 ms")
