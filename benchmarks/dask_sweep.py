@@ -30,10 +30,11 @@ from modelgen import distributed as D  # noqa: E402
 from modelgen import sweep as S  # noqa: E402
 
 
-def _worker_rss() -> int:
-    import psutil
+def _worker_peak_rss() -> int:
+    """Return the peak resident memory of this process, bytes (Linux: ru_maxrss is in KiB)."""
+    import resource
 
-    return psutil.Process().memory_info().rss
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def main() -> None:
@@ -80,14 +81,14 @@ def main() -> None:
             start = time.perf_counter()
             table = D.run_chunks_on(client, plan).to_csv()
             wall = time.perf_counter() - start
-            rss = client.run(_worker_rss)
+            rss = client.run(_worker_peak_rss)
         assert table == reference, f"{workers} worker(s) gave another table"
         rows[f"workers_{workers}_s"] = wall
         rows[f"workers_{workers}_max_rss_mb"] = max(rss.values()) / 2**20
         print(
             f"  {workers} worker(s): {wall:.2f} s, {neuron_steps / wall:.3g} neuron-steps/s, "
             f"x{rows['workers_1_s'] / wall:.2f} of one worker, x{rows['one_process_s'] / wall:.2f} of one process; "
-            f"largest worker {rows[f'workers_{workers}_max_rss_mb']:.0f} MB"
+            f"largest worker peak {rows[f'workers_{workers}_max_rss_mb']:.0f} MB"
         )
     rows["speedup_vs_one_worker"] = rows["workers_1_s"] / rows[f"workers_{args.workers}_s"]
     rows["machine"] = {"cpus": __import__("os").cpu_count(), "python": platform.python_version()}

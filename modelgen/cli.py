@@ -590,7 +590,7 @@ def _axes_and_values(model, pairs: dict[str, str], kind: str):
     type=click.IntRange(min=1),
     default=None,
     metavar="POINTS",
-    help="Points per chunk (default: what fits the memory for recording; on Dask also about 8 chunks per worker).",
+    help="Points per chunk (default: what records in 128 MB, and on Dask about 8 chunks per worker).",
 )
 @click.option("--resume", is_flag=True, help="Finish the interrupted sweep whose chunks are kept beside --out.")
 def sweep(

@@ -282,8 +282,9 @@ def plan_sweep(
 ) -> SweepPlan:
     """Return the sweep of ``model`` over ``axes`` cut into chunks (see :func:`run_sweep` for the arguments).
 
-    ``chunk_points``: points per chunk (default: as many as fit the memory for recording the
-    membrane potential, at most :data:`SAMPLE_BUDGET` samples). ``seed`` None: a fresh seed.
+    ``chunk_points``: points per chunk (default: as many as record the membrane potential in
+    :data:`SAMPLE_BUDGET` samples; more are checked against ``max_memory`` when a chunk runs).
+    ``seed`` None: a fresh seed.
     """
     from .api import quantity
     from .runtime import steps_of
@@ -311,7 +312,7 @@ def plan_sweep(
     n = int(np.prod([a.values.size for a in axes]))
     if n > MAX_GRID_POINTS:
         raise ModelError([Diagnostic("E501", None, f"the grid has {n} points, more than {MAX_GRID_POINTS}")])
-    chunk = max(1, min(n, SAMPLE_BUDGET // max(1, n_times), chunk_points or n))
+    chunk = max(1, min(n, chunk_points or SAMPLE_BUDGET // max(1, n_times)))
     return SweepPlan(
         model=model,
         axes=tuple(axes),
