@@ -66,15 +66,21 @@ def connect(workers: int | None = None, scheduler: str | None = None, timeout: f
         else:
             if workers is None or workers < 1:
                 raise DistributedError(f"--workers must be at least 1, not {workers}")
-            cluster = stack.enter_context(
-                dd.LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,  # one simulation per process: numpy runs a chunk on one core
-                    processes=True,
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
+            try:
+                cluster = stack.enter_context(
+                    dd.LocalCluster(
+                        n_workers=workers,
+                        threads_per_worker=1,  # one simulation per process: numpy runs a chunk on one core
+                        processes=True,
+                        dashboard_address=None,
+                        silence_logs=logging.ERROR,
+                    )
                 )
-            )
+            except (OSError, RuntimeError, TimeoutError) as e:
+                # e.g. worker processes that cannot start (a script read from stdin cannot be re-imported)
+                raise DistributedError(
+                    f"could not start a local Dask cluster of {workers} workers ({_reason(e)})"
+                ) from None
             client = stack.enter_context(dd.Client(cluster, set_as_default=False))
         check_workers(client, scheduler)
         yield client

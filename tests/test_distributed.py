@@ -19,6 +19,7 @@ from modelgen import __version__
 from modelgen import distributed as D
 from modelgen import sweep as S
 from modelgen.cli import main
+from modelgen.memory import MemoryLimitError
 
 # the same sweep on every path: 12 LIF points, a noisy input and a random threshold per point
 PARAMS = {"V_th": "uniform(-52, -48) mV"}
@@ -46,6 +47,11 @@ def test_a_local_cluster_of_two_processes_equals_one_process(lif_path, tmp_path)
         table = S.run_sweep(
             m, axes, PARAMS, INPUTS, "100 ms", "0.1 ms", seed=3, out_dir=tmp_path / "gen", client=client, chunk_points=2
         )
+        # a chunk that fails on a worker raises its own error here (the CLI prints it as one line)
+        with pytest.raises(MemoryLimitError, match="more than the memory limit of 977 KiB"):
+            S.run_sweep(
+                m, axes, duration="10 s", dt="0.1 ms", out_dir=tmp_path / "gen", client=client, max_memory="1MB"
+            )
     assert table.metadata["runs"] == 6
     assert table.to_csv() == single_process_table(lif_path, tmp_path, "100 ms")
 
