@@ -47,6 +47,8 @@ class ChunkStore:
         """
         description = plan.description()
         info = self.folder / "sweep.json"
+        if self.folder.exists() and not resume and not self._chunk_files():
+            self.remove()  # a sweep that failed before its first chunk: nothing to keep
         if self.folder.exists():
             if not resume:
                 raise SweepStoreError(

@@ -105,3 +105,13 @@ def test_resume_after_the_process_is_killed(lif_path, tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     assert sorted(ran) == sorted(set(range(10)) - set(kept))
     assert out.read_text() == uninterrupted(lif_path, tmp_path, "400 ms")
+
+
+def test_a_sweep_that_failed_before_its_first_chunk_leaves_nothing_to_resume(lif_path, tmp_path):
+    out = tmp_path / "table.csv"
+    args = ["sweep", lif_path, "--input", "I_ext=100,200pA", "--out", out, "-o", tmp_path / "gen"]
+    r = invoke(*args, "--duration", "10s", "--max-memory", "1MB")
+    assert r.exit_code == 1 and "more than the memory limit" in r.output
+    r = invoke(*args, "--duration", "10ms")  # no --resume needed: no chunk was kept
+    assert r.exit_code == 0, r.output
+    assert out.read_text().startswith("I_ext (pA),rate (Hz)")
