@@ -240,6 +240,7 @@ class NeuronModel:
         dtype: str = "float64",
         backend: str = "numpy",
         max_memory: int | str | None = None,
+        neuron_ids=None,
     ) -> runtime.Result:
         """Simulate ``n`` neurons and return the :class:`~modelgen.runtime.Result`.
 
@@ -258,6 +259,8 @@ class NeuronModel:
         text such as ``"4GiB"``; default: the memory available) it raises
         :class:`~modelgen.memory.MemoryLimitError`, saying what to change. The generated module
         is kept in ``out_dir``, or (default) in modelgen's cache (see :mod:`modelgen.cache`).
+        ``neuron_ids`` (n whole numbers, a sweep's grid indices) gives each neuron its own random
+        streams, keyed by its id, so its values do not depend on which neurons run with it.
         """
         m = self.model
         dt_ms = quantity(dt, TIME, "dt", "ms")
@@ -296,7 +299,8 @@ class NeuronModel:
             itemsize=np.dtype(dtype).itemsize,
         )
         memory.require(needs, "this run", memory.run_advice(needs), limit)
-        ctx = protocols.RunContext(n, dt_ms, duration_ms, seed, max_memory=limit)
+        ids = None if neuron_ids is None else np.asarray(neuron_ids, dtype=np.int64)
+        ctx = protocols.RunContext(n, dt_ms, duration_ms, seed, max_memory=limit, neuron_ids=ids)
         p_internal = {}
         for name, value in (params or {}).items():
             if name not in {p.name for p in m.parameters}:

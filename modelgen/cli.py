@@ -466,12 +466,13 @@ class _Progress:
     steps, and it looks at the clock before doing anything else.
     """
 
-    def __init__(self, label: str, enabled: bool = True, clock=time.monotonic):
+    def __init__(self, label: str, enabled: bool = True, clock=time.monotonic, unit: str | None = None):
         self.label, self.clock = label, clock
+        self.unit = unit  # what is counted, e.g. "points": the bar then shows the count and the rate
         self.enabled = enabled and sys.stderr.isatty()
         self.start: float | None = None
         self.bar = None
-        self.shown = self.last_render = 0.0
+        self.shown, self.last_render = 0, 0.0
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
@@ -484,10 +485,18 @@ class _Progress:
             elapsed = now - self.start
             if elapsed < 0.5 or elapsed * total / max(done, 1) < 2.0:
                 return
-            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr, width=30)
+            self.bar = click.progressbar(
+                length=total,
+                label=self.label,
+                file=sys.stderr,
+                width=30,
+                show_pos=self.unit is not None,
+                item_show_func=(lambda text: text) if self.unit else None,
+            )
             self.bar.__enter__()
         if now - self.last_render >= 0.1 or done >= total:
-            self.bar.update(done - self.shown)
+            rate = f"{done / max(now - self.start, 1e-9):.3g} {self.unit}/s" if self.unit else None
+            self.bar.update(done - self.shown, rate)
             self.shown, self.last_render = done, now
 
     def close(self) -> None:
@@ -550,51 +559,174 @@ def _axes_and_values(model, pairs: dict[str, str], kind: str):
     help="Draw the f-I curve (rate against the input) to this image.",
 )
 @out_dir_option
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random number.")
+@click.option(
+    "--seed",
+    default="0",
+    show_default=True,
+    help="Seed of every random number; for a network, the seeds of an ensemble (1:100 or 1,5,9).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @method_option
 @max_memory_option
+@click.option(
+    "--summary",
+    "summaries",
+    multiple=True,
+    type=click.Choice(["rate", "cv", "active", "spikes"]),
+    help="For a network: what to tabulate per population (default: rate and cv).",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Run the chunks on a local Dask cluster of N processes."
+)
+@click.option(
+    "--scheduler",
+    envvar="DASK_SCHEDULER_ADDRESS",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Run the chunks on the Dask cluster of this scheduler (default: $DASK_SCHEDULER_ADDRESS).",
+)
+@click.option(
+    "--chunk",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="POINTS",
+    help="Points per chunk (default: what records in 128 MB, and on Dask about 8 chunks per worker).",
+)
+@click.option("--resume", is_flag=True, help="Finish the interrupted sweep whose chunks are kept beside --out.")
 def sweep(
-    file, params, inputs, duration, dt, transient, out, plot_fi, out_dir, seed, quiet, method, max_memory
+    file,
+    params,
+    inputs,
+    duration,
+    dt,
+    transient,
+    out,
+    plot_fi,
+    out_dir,
+    seed,
+    quiet,
+    method,
+    max_memory,
+    summaries,
+    workers,
+    scheduler,
+    chunk,
+    resume,
 ) -> None:
     """Run a grid of parameter/input values of FILE as one population; print a CSV table.
 
     One row per grid point: the swept values, the firing rate (Hz), the first-spike
     latency (ms from the start; empty if the point never spiked) and the mean membrane
-    potential.
+    potential. For a network FILE, one network run per point of --seed 1:100 and --param
+    POP.NAME=RANGE, with the rate and CV of every population. With --out, each finished chunk is kept in OUT.chunks/ until the table is
+    written, so an interrupted sweep resumes with --resume. --workers N or --scheduler run
+    the chunks on Dask (pip install 'modelgen[distributed]').
     """
+    from .sweep import plan_sweep
 
-    from .sweep import run_sweep
-
+    if resume and not out:
+        raise click.UsageError("--resume needs --out: the chunks of a sweep are kept beside its table")
+    if workers and scheduler:
+        raise click.UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
     progress = _Progress("sweep", enabled=not quiet)
     with _reporting_errors(progress):
-        m = _load(file)
-        _warn(m.model)
-        p_axes, p_fixed = _axes_and_values(m, _assignments(params, "--param"), "parameter")
-        i_axes, i_fixed = _axes_and_values(m, _assignments(inputs, "--input"), "input")
-        if not p_axes and not i_axes:
-            raise click.UsageError("give at least one range to sweep, e.g. --input I_ext=0:20:1uA/cm^2")
         start = time.perf_counter()
-        table = run_sweep(
-            m, p_axes + i_axes, p_fixed, i_fixed, duration, dt, transient, method, seed, out_dir, progress, max_memory
-        )
+        if is_network_file(file):
+            if inputs or plot_fi or transient != "0 ms":
+                raise click.UsageError(
+                    "--input, --transient and --plot-fi sweep models; a network sets them in its file"
+                )
+            from .ensemble import DEFAULT_SUMMARIES, parse_seeds, plan_ensemble
+
+            plan = plan_ensemble(
+                file, parse_seeds(seed), _assignments(params, "--param"), duration, dt, method, out_dir, max_memory,
+                summaries or DEFAULT_SUMMARIES, chunk,
+            )  # fmt: skip
+            name = plan.spec.name
+        else:
+            if not seed.strip().isdigit():
+                raise click.BadParameter("a model sweep takes one seed, a whole number", param_hint="--seed")
+            m = _load(file)
+            _warn(m.model)
+            p_axes, p_fixed = _axes_and_values(m, _assignments(params, "--param"), "parameter")
+            i_axes, i_fixed = _axes_and_values(m, _assignments(inputs, "--input"), "input")
+            if not p_axes and not i_axes:
+                raise click.UsageError("give at least one range to sweep, e.g. --input I_ext=0:20:1uA/cm^2")
+            plan = plan_sweep(
+                m, p_axes + i_axes, p_fixed, i_fixed, duration, dt, transient, method, int(seed), out_dir, max_memory, chunk
+            )  # fmt: skip
+            name = m.name
+        cut = chunk is None and not is_network_file(file)  # a network run is big enough to be a chunk
+        table, where = _run_sweep_plan(plan, out, resume, workers, scheduler, cut, progress)
         wall = time.perf_counter() - start
-    if out:
-        try:
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(out, table.to_csv())
-        except OSError as e:
-            _cannot_write(out, e)
-    else:
-        click.echo(table.to_csv(), nl=False)
+    _write_table(out, table.to_csv())
     if plot_fi:
-        _plot(lambda plots: plots.plot_fi(table, plot_fi, title=m.name), plot_fi, quiet)
+        _plot(lambda plots: plots.plot_fi(table, plot_fi, title=name), plot_fi, quiet)
     if not quiet:
+        rate = table.metadata["neuron_steps"] / max(wall, 1e-9)
         click.echo(
-            f"{m.name}: {len(table.mean_v)} points in {table.metadata['runs']} run(s) of {table.metadata['duration_ms']:g} ms; "
-            f"{wall:.2f} s" + (f"; wrote {out}" if out else ""),
+            f"{name}: {table.metadata['n']} points in {table.metadata['runs']} run(s) of {table.metadata['duration_ms']:g} ms"
+            f"{where}; {wall:.2f} s, {rate:.3g} neuron-steps/s" + (f"; wrote {out}" if out else ""),
             err=True,
         )
+
+
+def _run_sweep_plan(plan, out, resume: bool, workers: int | None, scheduler: str | None, cut: bool, progress):
+    """Run a sweep's chunks here or on Dask, keeping each finished chunk beside ``out``; return (table, where it ran).
+
+    ``cut``: on Dask, cut the grid into more chunks than one process would (a few per worker).
+    """
+    from dataclasses import replace
+
+    from .distributed import DistributedError
+    from .sweep import run_chunks
+    from .sweep_store import ChunkStore, SweepStoreError
+
+    try:
+        with contextlib.ExitStack() as stack:
+            client = None
+            if workers or scheduler:
+                from .distributed import connect, default_chunk_points
+
+                client = stack.enter_context(connect(workers, scheduler))
+                progress.unit = "points"  # the bar counts points as chunks come back
+                if cut:
+                    plan = replace(plan, chunk=min(plan.chunk, default_chunk_points(plan.n, client)))
+            store = ChunkStore.beside(out) if out else None
+            done = {}
+            if store is not None:
+                Path(out).parent.mkdir(parents=True, exist_ok=True)
+                plan, done = store.open(plan, resume)
+            save = store.save if store is not None else None
+            if client is None:
+                table = run_chunks(plan, done, save, progress)
+                where = ""
+            else:
+                from .distributed import run_chunks_on
+
+                table = run_chunks_on(client, plan, done, save, progress)
+                where = f" on {len(client.scheduler_info()['workers'])} Dask worker(s)"
+            if done:
+                where += f" ({len(done)} kept from the interrupted run)"
+    except (DistributedError, SweepStoreError) as e:
+        progress.close()
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    return table, where
+
+
+def _write_table(out, text: str) -> None:
+    """Write the table to ``out`` (then drop the chunks kept beside it), or to stdout."""
+    if not out:
+        click.echo(text, nl=False)
+        return
+    from .sweep_store import ChunkStore
+
+    try:
+        write_text_atomic(out, text)
+    except OSError as e:
+        _cannot_write(out, e)
+    ChunkStore.beside(out).remove()
 
 
 @main.command()

@@ -473,12 +473,32 @@ class RunContext:
     # file gives its rule, which keeps paths inside its folder
     resolve_path: Callable[[str], Path] | None = None
     max_memory: int | None = None  # bytes a file may take once read (None: the memory available)
+    # a sweep's grid index of each neuron: each neuron then draws from its own stream, so its
+    # random values do not depend on which other points share its run (None: one stream per key)
+    neuron_ids: np.ndarray | None = None
 
     def seed_sequence(self, key: str) -> np.random.SeedSequence:
         """Return the seed of the random stream at ``key`` (input name and argument path)."""
         if self.seed is None:
             self.seed = int(np.random.SeedSequence().entropy)
         return np.random.SeedSequence([int(self.seed), zlib.crc32(key.encode())])
+
+    def stream_seeds(self, key: str, fixed: int | None = None) -> np.random.SeedSequence | list[np.random.SeedSequence]:
+        """Return the seed of the stream at ``key``, or with ``neuron_ids`` one seed per neuron.
+
+        ``fixed``: a seed written in the protocol, used instead of the run's seed and ``key``.
+        """
+        if self.neuron_ids is None:
+            return np.random.SeedSequence(fixed) if fixed is not None else self.seed_sequence(key)
+        words = [int(fixed)] if fixed is not None else list(self.seed_sequence(key).entropy)
+        return [np.random.SeedSequence([*words, int(i)]) for i in self.neuron_ids]
+
+    def draw(self, key: str, draw: Callable[[np.random.Generator, int | None], np.ndarray | float]) -> np.ndarray:
+        """Return ``n`` values made by ``draw(generator, size)`` from the stream at ``key`` (per neuron with ``neuron_ids``)."""
+        seeds = self.stream_seeds(key)
+        if isinstance(seeds, list):
+            return np.array([draw(np.random.default_rng(s), None) for s in seeds], dtype=float)
+        return draw(np.random.default_rng(seeds), self.n)
 
 
 def resolve(value, target: Target, ctx: RunContext, time_varying: bool = True):
@@ -641,14 +661,13 @@ class _Resolver:
                 raise _spec_error(self.target.name, spec, name, f"{spec.name}({name}=…) must be a single value")
         if spec.name == "linspace":
             return np.linspace(a["start"], a["stop"], n)
-        rng = np.random.default_rng(self.ctx.seed_sequence(key))
         if spec.name == "normal":
             if a["sd"] < 0:
                 raise _spec_error(self.target.name, spec, "sd", "normal(sd=…) must not be negative")
-            return rng.normal(a["mean"], a["sd"], n)
+            return self.ctx.draw(key, lambda rng, size: rng.normal(a["mean"], a["sd"], size))
         if a["high"] < a["low"]:
             raise _spec_error(self.target.name, spec, "high", "uniform(high=…) must not be below low")
-        return rng.uniform(a["low"], a["high"], n)
+        return self.ctx.draw(key, lambda rng, size: rng.uniform(a["low"], a["high"], size))
 
     # windows: inside [on, off) the waveform, else the baseline
     def window(self, spec: _Spec, a: dict) -> tuple[float, float]:
@@ -745,7 +764,7 @@ def _ou(r: _Resolver, spec: _Spec, a: dict, key: str):
         raise _spec_error(r.target.name, spec, "tau", "ou(tau=…) must be positive")
     if np.any(np.asarray(a["sigma"]) < 0):
         raise _spec_error(r.target.name, spec, "sigma", "ou(sigma=…) must not be negative")
-    seed = np.random.SeedSequence(a["seed"]) if a["seed"] is not None else r.ctx.seed_sequence(key)
+    seed = r.ctx.stream_seeds(key, a["seed"])
     process = OrnsteinUhlenbeck(a["mean"], a["sigma"], a["tau"], r.ctx.dt, r.ctx.n, seed)
     baseline = a["baseline"]
     if lo <= 0 and hi == math.inf:
@@ -768,7 +787,9 @@ class OrnsteinUhlenbeck:
 
     max_block = 1024
 
-    def __init__(self, mean, sigma, tau: float, dt: float, n: int, seed: np.random.SeedSequence):
+    def __init__(
+        self, mean, sigma, tau: float, dt: float, n: int, seed: np.random.SeedSequence | list[np.random.SeedSequence]
+    ):
         self.mean = np.broadcast_to(np.asarray(mean, dtype=float), (n,)).copy()
         self.sigma = np.broadcast_to(np.asarray(sigma, dtype=float), (n,)).copy()
         self.decay = math.exp(-dt / tau)
@@ -778,14 +799,19 @@ class OrnsteinUhlenbeck:
         self.restart()
 
     def restart(self) -> None:
-        self.rng = np.random.default_rng(self.seed)
-        x0 = self.mean + self.sigma * self.rng.standard_normal(self.n)
+        # one seed per neuron (a sweep): each neuron's values come from its own stream
+        if isinstance(self.seed, list):
+            self.rngs = [np.random.default_rng(s) for s in self.seed]
+        else:
+            self.rngs = None
+            self.rng = np.random.default_rng(self.seed)
+        x0 = self.mean + self.sigma * self.normals(None)
         self.first = 0  # step index of rows[0]
         self.rows = self.fill(x0)
 
     def fill(self, x0: np.ndarray) -> np.ndarray:
         """Return the values at steps first .. first + block (block + 1 rows), x0 first."""
-        z = self.rng.standard_normal((self.block, self.n))
+        z = self.normals(self.block)
         rows = np.empty((self.block + 1, self.n))
         rows[0] = x0
         dev = x0 - self.mean
@@ -794,6 +820,12 @@ class OrnsteinUhlenbeck:
             rows[j + 1] = dev
         rows[1:] += self.mean
         return rows
+
+    def normals(self, rows: int | None) -> np.ndarray:
+        """Return standard normal numbers, (rows, n) or (n,) for ``rows`` None, from the stream or the neurons' streams."""
+        if self.rngs is None:
+            return self.rng.standard_normal(self.n if rows is None else (rows, self.n))
+        return np.array([rng.standard_normal(rows) for rng in self.rngs]).T
 
     def at_step(self, k: int) -> np.ndarray:
         if k < self.first:

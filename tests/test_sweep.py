@@ -161,3 +161,52 @@ def test_parse_axis_forms(hh_path):
     assert S.parse_axis("step(10 uA/cm^2, on=1 ms)", "I_ext", "input", i_ext) is None
     with pytest.raises(ModelError, match="more than"):
         S.parse_axis("0:1e7:1 uA/cm^2", "I_ext", "input", i_ext)
+
+
+def test_random_values_are_drawn_per_point_whatever_the_chunking(lif_path, tmp_path):
+    m = modelgen.load(lif_path)
+    axes = [S.parse_axis("8:12:0.5 nS", "g_L", "parameter", m.model.parameter("g_L"))]  # 9 points
+    params = {"V_th": "uniform(-52, -48) mV"}
+    inputs = {"I_ext": "ou(mean=200 pA, sigma=150 pA, tau=5 ms)"}
+
+    def table(chunk_points, seed=3):
+        t = S.run_sweep(
+            m, axes, params, inputs, "100 ms", "0.1 ms", seed=seed, out_dir=tmp_path, chunk_points=chunk_points
+        )
+        return t.to_csv()
+
+    whole = table(None)
+    assert S.plan_sweep(m, axes, params, inputs, "100 ms", "0.1 ms").n_chunks == 1
+    for chunk_points in (1, 2, 4):  # 9, 5 and 3 runs: every point sees the same random values
+        assert table(chunk_points) == whole, chunk_points
+    assert table(None, seed=4) != whole  # the values are random, and drawn from the seed
+    rows = [line.split(",") for line in whole.splitlines()[1:]]
+    assert len({row[1] for row in rows}) > 3  # the noise changes the rates from point to point
+
+
+def test_the_plan_cuts_the_grid_in_order(lif_path):
+    m = modelgen.load(lif_path)
+    axes = [
+        S.parse_axis("10,12 nS", "g_L", "parameter", m.model.parameter("g_L")),
+        S.parse_axis("100:300:100 pA", "I_ext", "input", m.model.input("I_ext")),
+    ]
+    plan = S.plan_sweep(m, axes, duration="10 ms", dt="0.1 ms", seed=1, chunk_points=4)
+    assert (plan.n, plan.chunk, plan.n_chunks) == (6, 4, 2)
+    assert plan.bounds(1) == (4, 6)
+    part = plan.point_values(2, 5)
+    np.testing.assert_array_equal(part["g_L"], [10, 12, 12])
+    np.testing.assert_array_equal(part["I_ext"], [300, 100, 200])
+    with pytest.raises(ValueError, match=r"chunks \[1\] of the sweep are missing"):
+        S.merge_chunks(plan, {0: S.run_chunk(plan, 0)})
+
+
+def test_a_grid_may_have_ten_million_points(lif_path):
+    m = modelgen.load(lif_path)
+    g_l = S.parse_axis("1:3000:1 nS", "g_L", "parameter", m.model.parameter("g_L"))
+    current = S.parse_axis("1:3000:1 pA", "I_ext", "input", m.model.input("I_ext"))
+    plan = S.plan_sweep(m, [g_l, current], duration="1 ms", dt="0.1 ms", seed=1)  # planned, not run
+    assert plan.n == 9_000_000 and plan.chunk == S.SAMPLE_BUDGET // 11
+    np.testing.assert_array_equal(plan.point_values(8_999_999, 9_000_000)["g_L"], [3000])
+    more = S.parse_axis("1:4000:1 pA", "I_ext", "input", m.model.input("I_ext"))
+    with pytest.raises(ModelError, match="the grid has 12000000 points, more than 10000000"):
+        S.plan_sweep(m, [g_l, more], duration="1 ms", dt="0.1 ms")
