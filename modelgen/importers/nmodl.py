@@ -26,6 +26,7 @@ the .mod file. Constructs with no declarative equivalent are refused (E601) with
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from ..language import check_name, parse_model_text, read_source
 from ..model import build_model
 from ..units import DIMENSIONLESS, Dimension, describe, lookup_unit, unit_text_scale
 
-__all__ = ["ImportedChannel", "import_mod", "NEURON_ION_DEFAULTS"]
+__all__ = ["ImportedChannel", "import_mod", "write_imported", "NEURON_ION_DEFAULTS"]
 
 # NEURON's defaults for ion variables a mechanism reads (nrn/src/nrnoc/ion.cpp, celsius = 6.3):
 # reversal potentials (mV) and concentrations (mM); an unknown ion starts at 0 and 1 mM.
@@ -238,6 +239,9 @@ def _number_of(v: _Value) -> str:
         return v.text
     if v.unit == "degC":
         return f"({_wrap(v.text)}/K - 273.15)"
+    if v.unit.startswith("1/"):
+        rest = v.unit[2:]
+        return f"{_wrap(v.text)}*{rest if re.fullmatch(r'[A-Za-z]+', rest) else '(' + rest + ')'}"
     unit = v.unit if re.fullmatch(r"[A-Za-z]+", v.unit) else f"({v.unit})"
     return f"{_wrap(v.text)}/{unit}"
 
@@ -251,6 +255,15 @@ def _with_unit(text: str, unit: str | None) -> str:
     if unit.startswith("1/"):
         return f"{_wrap(text)} / {unit[2:] if re.fullmatch(r'[A-Za-z]+', unit[2:]) else '(' + unit[2:] + ')'}"
     return f"{_wrap(text)} * {unit if re.fullmatch(r'[A-Za-z]+', unit) else '(' + unit + ')'}"
+
+
+def _quantity(value: float, unit: str | None) -> str:
+    """Return a constant's literal: ``0.12 S/cm^2``, ``0.03 / ms``, ``23 degC``."""
+    if unit in (None, "1"):
+        return _number_text(value)
+    if unit.startswith("1/"):
+        return f"{_number_text(value)} / {unit[2:]}"
+    return f"{_number_text(value)} {unit}"
 
 
 def _unit_dim(unit: str | None) -> tuple[Dimension, sympy.Expr] | None:
@@ -354,7 +367,8 @@ class _Importer:
             return self.dims(node.expression, scope)
         if t in ("Integer", "Double", "Float"):
             x = _float(node)
-            return (DIMENSIONLESS, sympy.Integer(1)) if x == int(x) and abs(x) <= 4 else None
+            # small whole numbers (2*F, 1 - m) are pure numbers; others may be factors of units, and 0 takes any unit
+            return (DIMENSIONLESS, sympy.Integer(1)) if x == int(x) and 1 <= abs(x) <= 4 else None
         if t == "VarName":
             name = node.get_node_name()
             v = scope.get(name) or self.globals.get(name)
@@ -559,7 +573,7 @@ class _Importer:
                     )
                 )
             elif got[1] != want[1]:
-                factor = sympy.nsimplify(want[1] / got[1])
+                factor = sympy.nsimplify(got[1] / want[1])
                 self.diags.append(
                     Diagnostic(
                         "E306",
@@ -750,14 +764,9 @@ class _Importer:
                 self.diags.append(
                     Diagnostic("E201", self.state_spans[name], f"STATE `{name}` has no equation in a SOLVEd block")
                 )
-        if not self.current_lines:
-            self.diags.append(
-                Diagnostic(
-                    "E601",
-                    self.loc.span(self.loc.block("BREAKPOINT")),
-                    "the BREAKPOINT block computes no membrane current",
-                )
-            )
+        if not self.current_lines:  # an ion pool: a current file still declares a (here zero) current
+            self.notes.append(f"{self.name} writes no membrane current; its current line is zero")
+            self.current_lines.append((f"current {self.name_for('i_' + self.name)} = 0 mA/cm^2   outward", None))
         if self.diags:
             raise ModelError(self.diags)
         return ImportedChannel(self.name, self.render(), self.file)
@@ -859,14 +868,12 @@ class _Importer:
             out = self.name_for(name)
             self.units[name] = unit
             self.globals[name] = _Value(out, unit)
-            header.append(
-                (f"parameter {out} = {_number_text(value)}{' ' + unit if unit not in (None, '1') else ''}", span)
-            )
+            header.append((f"parameter {out} = {_quantity(value, unit)}", span))
         for name, value, unit, span, why in ion_params:
             out = self.name_for(name)
             self.units[name] = unit
             self.globals[name] = _Value(out, unit)
-            header.append((f"parameter {out} = {_number_text(value)} {unit}   # {why}", span))
+            header.append((f"parameter {out} = {_quantity(value, unit)}   # {why}", span))
 
         self.header = header
 
@@ -1043,6 +1050,7 @@ def import_mod(path: str | Path) -> ImportedChannel:
     that do not add up; ImportError if the NMODL framework (``pip install 'modelgen[nmodl]'``) is missing.
     """
     shown, text = read_source(path)
+    os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")  # no "no DISPLAY" warning from NEURON's import
     try:
         import neuron.nmodl  # noqa: F401
     except ImportError as e:
@@ -1057,3 +1065,19 @@ def import_mod(path: str | Path) -> ImportedChannel:
     except ModelError as e:
         raise _map_diagnostics(e, name, importer.source_map, channel.current_text) from None
     return channel
+
+
+def write_imported(path: str | Path, out_dir: str | Path, model: bool = False) -> list[Path]:
+    """Write ``NAME.current`` (and with ``model``, ``NAME_cell.model`` using it) for the .mod file at ``path``;
+    return the paths written."""
+    from ..atomic import write_text_atomic
+
+    channel = import_mod(path)
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [folder / f"{channel.name}.current"]
+    write_text_atomic(written[0], channel.current_text)
+    if model:
+        written.append(folder / f"{channel.name}_cell.model")
+        write_text_atomic(written[1], channel.model_text(channel.name))
+    return written
