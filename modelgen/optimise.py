@@ -530,6 +530,8 @@ def _hoist(statements: list[Statement], params: set[str]) -> tuple[list[tuple[st
             return e
         if is_const(e):
             return hoist(e)
+        if isinstance(e, sympy.Piecewise):  # where(cond, a, b): hoist inside the branches, never a (value, cond) pair
+            return sympy.Piecewise(*[(split(value), cond) for value, cond in e.args])
         if e.is_Add or e.is_Mul:
             fixed = [a for a in e.args if is_const(a)]
             varying = [split(a) for a in e.args if not is_const(a)]

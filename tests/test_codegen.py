@@ -169,3 +169,16 @@ def test_sums_are_regrouped_for_fewer_ufunc_calls():
     assert len(lines) == 7, lines
     want = a["v"] + 0.05 * (a["k1"] / 6 + a["k2"] / 3 + a["k3"] / 3 + a["k4"] / 6)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-13)
+
+
+def test_where_with_a_parameter_branch_is_not_hoisted_as_a_pair():
+    """where(cond, parameter, constant): the hoisting of constants kept (value, cond) pairs whole and crashed."""
+    import math
+
+    m = modelgen.load_text(
+        "model x\nparameter C_m = 1 uF/cm^2\nparameter tmin = 2 ms\nstate V = -65 mV\ncharge Q = C_m * V\n"
+        "tau = where(V < -50 mV, tmin, 5 ms)\nstate n = 0\ndn/dt = (1 - n)/tau\n"
+        "current I = 0.1 mS/cm^2 * n * (V + 70 mV) outward\ncurrent I_ext = input inward\n"
+    )
+    r = m.run(duration="1 ms", dt="0.1 ms", record=["n"])
+    assert r["n"][0][-1] == pytest.approx(1 - math.exp(-1 / 2), rel=1e-12)  # V = -65 mV < -50 mV: tau = tmin = 2 ms
