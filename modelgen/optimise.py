@@ -161,6 +161,8 @@ class _Builder:
             e = e.xreplace(cheap)
             if e.is_Mul and len(e.args) == 2 and e.args[0].is_Number and e.args[1].is_Symbol:
                 cheap[s] = e
+            elif isinstance(e, (sympy.Rel, sympy.And, sympy.Or, sympy.Not)):  # a condition stays in its where()
+                cheap[s] = e
             else:
                 kept.append((s, e))
         reduced = [r.xreplace(cheap) for r in reduced]
