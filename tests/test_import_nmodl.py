@@ -252,3 +252,28 @@ def test_imported_channels_match_neuron(compiled, case, tmp_path):
     assert len(ref_spikes) >= 1 and len(our_spikes) == len(ref_spikes)
     assert np.max(np.abs(our_spikes - ref_spikes)) < 0.05
     assert np.sqrt(np.mean((ours[:n] - ref[:n]) ** 2)) < 0.5
+
+
+DEMOS = NEURON_HH.parent.parent / "nrn" / "demo" / "release"
+
+
+@pytest.mark.skipif(not DEMOS.is_dir(), reason="this NEURON wheel ships no demo .mod files")
+def test_neurons_demo_channels_import_or_are_refused_for_what_they_are():
+    """The .mod files of NEURON's release demo: numbers with units (`10 (degC)`), file-level LOCALs,
+    a current read after it is written (`ica = -ina/2`), LOCALs of a DERIVATIVE block, UNITS constants."""
+    imported, refused = [], {}
+    for path in sorted(DEMOS.glob("*.mod")):
+        try:
+            channel = import_mod(path)
+        except ModelError as e:
+            refused[path.stem] = {d.message.split(":")[0] for d in e.diagnostics}
+            continue
+        modelgen.load_text(channel.current_text, path.name)
+        imported.append(path.stem)
+    assert imported == ["cachan1", "camchan", "capump", "khhchan", "nacaex", "nachan"]
+    assert refused == {
+        "cabpump": {"KINETIC"},
+        "capmpr": {"KINETIC"},
+        "release": {"KINETIC"},
+        "invlfire": {"NET_RECEIVE", "ARTIFICIAL_CELL"},
+    }

@@ -112,6 +112,8 @@ _UNITS_CONSTANTS = {
     "k-mole": 8.314462618153241,
     "R": 8.314462618153241,
     "e": 1.602176634e-19,
+    "k": 1.380649e-23,
+    "avogadro": 6.02214076e23,
 }
 
 # Blocks and statements with no declarative equivalent: node type -> why
@@ -365,6 +367,8 @@ class _Importer:
         t = type(node).__name__
         if t in ("ParenExpression", "WrappedExpression"):
             return self.dims(node.expression, scope)
+        if t == "DoubleUnit":  # a number with its unit, `10 (degC)`
+            return _unit_dim(_translate_unit(node.unit.get_node_name(), self.unit_aliases))
         if t in ("Integer", "Double", "Float"):
             x = _float(node)
             # small whole numbers (2*F, 1 - m) are pure numbers; others may be factors of units, and 0 takes any unit
@@ -412,6 +416,10 @@ class _Importer:
         t = type(node).__name__
         if t in ("ParenExpression", "WrappedExpression"):
             return self.expr(node.expression, scope, units)
+        if t == "DoubleUnit":
+            number = _number_text(_float(node.value))
+            unit = _translate_unit(node.unit.get_node_name(), self.unit_aliases) if units else None
+            return _wrap(_quantity(float(number), unit)) if unit is not None else number
         if t in ("Integer", "Double", "Float"):
             return _number_text(_float(node))
         if t == "VarName":
@@ -508,7 +516,7 @@ class _Importer:
         elif t == "FunctionCall":
             self.run_procedure(e, scope)
         elif t == "DiffEqExpression":
-            self.derivative(e.expression)
+            self.derivative(e.expression, scope)
         elif t == "BinaryExpression" and e.op.eval() == "=":
             self.assign(e, scope, inline)
         else:
@@ -589,9 +597,11 @@ class _Importer:
     def current(self, name: str, text: str, unit: str | None, span: Span) -> None:
         if unit is None:
             text, unit = _with_unit(text, "mA/cm^2"), "mA/cm^2"
-        self.current_lines.append((f"current {self.name_for(name)} = {text}   outward", span))
+        out = self.name_for(name)
+        self.current_lines.append((f"current {out} = {text}   outward", span))
+        self.globals[name] = _Value(out, unit)  # read later in BREAKPOINT (`ica = -ina/2`)
 
-    def derivative(self, e) -> None:
+    def derivative(self, e, scope: dict[str, _Value]) -> None:
         lhs = e.lhs
         name = lhs.get_node_name()
         span = self.locate(rf"\b{re.escape(name)}\s*'\s*=")
@@ -600,7 +610,7 @@ class _Importer:
             return
         state_unit = self.units.get(name) or "1"
         unit = "1/ms" if state_unit == "1" else f"{state_unit}/ms"
-        text, _ = self.value_text(e.rhs, {}, unit, span, f"{name}'")
+        text, _ = self.value_text(e.rhs, scope, unit, span, f"{name}'")
         self.odes[name] = (f"d{self.globals[name].text}/dt = {text}", span)
 
     def solve(self, s) -> None:
@@ -787,7 +797,7 @@ class _Importer:
         for d in lookup.lookup(self.tree, ast.AstNodeType.FACTOR_DEF):
             fname = d.name.get_node_name()
             key = d.unit1.get_node_name() if d.unit1 is not None else ""
-            value = _UNITS_CONSTANTS.get(key) or _UNITS_CONSTANTS.get(fname)
+            value = float(d.value.eval()) if d.value is not None else _UNITS_CONSTANTS.get(key)
             span = self.loc.span(self.loc.block("UNITS"))
             if value is None:
                 self.diags.append(Diagnostic("E601", span, f"the UNITS constant `{fname}` = ({key}) is not known"))
@@ -831,6 +841,9 @@ class _Importer:
         for name, value in constants.items():
             self.used.add(name)
             self.globals[name] = _Value(_number_text(value))
+        for block in self.blocks.get("LocalListStatement", []):  # a file-level LOCAL: a variable starting at 0
+            for var in block.variables:
+                self.globals[var.get_node_name()] = _Value("0")
         # ions: read reversal potentials and concentrations become parameters with NEURON's defaults
         declared_params = {p[0] for p in params}
         ion_params = []
@@ -898,7 +911,9 @@ class _Importer:
 
     def render(self) -> str:
         title = next(iter(self.blocks.get("Model", [])), None)
-        description = (title.title.eval().strip() if title is not None else "") or f"{self.name} from {self.file}"
+        description = (
+            title.title.eval().strip() if title is not None else ""
+        ) or f"{self.name} from {Path(self.file).name}"
         description = description.replace('"', "'")
         out: list[tuple[str, Span | None]] = [
             (f"# Imported from {Path(self.file).name} (NMODL, SUFFIX {self.name}) by `modelgen import`.", None),
