@@ -69,6 +69,14 @@ def test_neurons_hh_imports_checks_and_keeps_its_numbers():
     assert "TABLE dropped" in text
 
 
+def test_a_file_that_writes_cai_and_reads_eca_gets_nernst():
+    text = import_mod(CORPUS / "can.mod").current_text
+    assert "parameter cao = 2 mM   # read from ion ca (NEURON's default)" in text
+    assert "eca = (1000*8.314462618153241*(celsius + 273.15)/(2*96485.33212331001)*log((cao/mM)/(cai/mM))) * mV" in text
+    # the pool reads the file's own current, written later in BREAKPOINT
+    assert "dcai/dt = (-10000*ica/(mA/cm^2)/(2*96485.33212331001*depth/um)" in text
+
+
 def test_imported_hh_runs_like_the_library_hh(tmp_path):
     channel = import_mod(NEURON_HH)
     (tmp_path / "hh.current").write_text(channel.current_text)
@@ -175,6 +183,7 @@ CASES = {
         10.0,
         6.3,
     ),
+    "hh+can": ([(NEURON_HH, "", {}), (CORPUS / "can.mod", "", {"gbar": 0.002})], 10.0, 6.3),
 }
 # GHK makes dV/dt and dcai/dt nonlinear, so `auto` picks rk4 for all states; cal's m gate has time constants
 # down to 2 us (NEURON's cnexp integrates it exactly): the gates take exponential Euler, as there

@@ -106,6 +106,8 @@ _UNIT_ALIASES = {
     "1": "1",
 }
 
+_VALENCES = {"na": 1, "k": 1, "ca": 2, "cl": -1}
+
 # constants of the UNITS block (`FARADAY = (faraday) (coulomb)`): NEURON 9's values (nrnunits.lib, CODATA 2018)
 _UNITS_CONSTANTS = {
     "faraday": 96485.33212331001,
@@ -597,9 +599,8 @@ class _Importer:
     def current(self, name: str, text: str, unit: str | None, span: Span) -> None:
         if unit is None:
             text, unit = _with_unit(text, "mA/cm^2"), "mA/cm^2"
-        out = self.name_for(name)
+        out = self.globals[name].text  # named in advance: a DERIVATIVE block may read it (a pool's cai' reads ica)
         self.current_lines.append((f"current {out} = {text}   outward", span))
-        self.globals[name] = _Value(out, unit)  # read later in BREAKPOINT (`ica = -ina/2`)
 
     def derivative(self, e, scope: dict[str, _Value]) -> None:
         lhs = e.lhs
@@ -812,20 +813,23 @@ class _Importer:
         self.globals["t"] = _Value("t", "ms")
         self.units.update(v="mV", celsius="degC", t="ms")
         self.used.update({"V", "temperature", "v", "celsius"})
-        ions = []
+        ions, u_valence = [], {}
+        self.nernst: list[tuple[str, float | None, Span | None]] = []
         for u in lookup.lookup(self.tree, ast.AstNodeType.USEION):
             ion = u.name.get_node_name()
             reads = [r.get_node_name() for r in u.readlist]
             writes = [w.get_node_name() for w in u.writelist]
             ions.append((ion, reads, writes))
+            u_valence[ion] = float(u.valence.value.eval()) if u.valence is not None else _VALENCES.get(ion)
         for ion, _reads, writes in ions:
             for w in writes:
                 if w == f"i{ion}":
                     self.currents.add(w)
         for n in lookup.lookup(self.tree, ast.AstNodeType.NONSPECIFIC_CUR_VAR):
             self.currents.add(n.get_node_name())
-        for c in self.currents:
+        for c in sorted(self.currents):
             self.units[c] = "mA/cm^2"
+            self.globals[c] = _Value(self.name_for(c), "mA/cm^2")
         # PARAMETER
         pstart = self.loc.block("PARAMETER")
         params = []
@@ -850,9 +854,14 @@ class _Importer:
         for ion, reads, writes in ions:
             m = self.loc.find(rf"\bUSEION\s+{re.escape(ion)}\b")
             span = self.loc.span(m.start(), m.end() - m.start()) if m else None
+            writes_concentration = f"{ion}i" in writes or f"{ion}o" in writes
+            if f"e{ion}" in reads and writes_concentration and f"e{ion}" not in declared_params:
+                # NEURON computes the reversal potential of an ion whose concentration a mechanism writes (Nernst)
+                self.nernst.append((ion, u_valence[ion], span))
+                reads = [r for r in reads if r != f"e{ion}"] + [c for c in (f"{ion}i", f"{ion}o") if c not in reads]
             for r in reads:
                 kind = "e" if r == f"e{ion}" else "i" if r == f"{ion}i" else "o" if r == f"{ion}o" else "current"
-                if r in declared_params or r in writes:
+                if r in declared_params or r in writes or any(r == name for name, *_ in ion_params):
                     continue
                 default = NEURON_ION_DEFAULTS.get(ion, {}).get(
                     kind, {"e": 0.0, "i": 1.0, "o": 1.0, "current": 0.0}[kind]
@@ -889,6 +898,15 @@ class _Importer:
             header.append((f"parameter {out} = {_quantity(value, unit)}   # {why}", span))
 
         self.header = header
+        for ion, valence, span in self.nernst:
+            if valence is None:
+                self.diags.append(Diagnostic("E601", span, f"the valence of ion {ion} is not known", "add VALENCE"))
+                continue
+            ci, co = (_number_of(self.globals[c]) for c in (f"{ion}i", f"{ion}o"))
+            out = self.name_for(f"e{ion}")
+            ktf = f"1000*{_UNITS_CONSTANTS['R']!r}*(celsius + 273.15)/({_number_text(valence)}*{_UNITS_CONSTANTS['faraday']!r})"
+            self.emit(f"{out} = ({ktf}*log({_wrap(co)}/{_wrap(ci)})) * mV   # Nernst, as NEURON computes it", span)
+            self.globals[f"e{ion}"] = _Value(out, "mV")
 
     def unit(self, node, span: Span) -> str | None:
         """Return the language spelling of an NMODL unit such as ``(mA/cm2)``, ``(/ms)``, ``(mho/cm2)``."""
