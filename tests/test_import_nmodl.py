@@ -19,7 +19,8 @@ pytest.importorskip("neuron.nmodl", reason="importing .mod files needs NEURON's 
 import modelgen  # noqa: E402
 from modelgen.cli import main  # noqa: E402
 from modelgen.diagnostics import ModelError  # noqa: E402
-from modelgen.importers.nmodl import _UNIT_ALIASES, _translate_unit, import_mod  # noqa: E402
+from modelgen.importers.nmodl import import_mod  # noqa: E402
+from modelgen.importers.nmodl_units import UNIT_ALIASES, translate_unit  # noqa: E402
 
 CORPUS = Path(__file__).parent / "nmodl"
 NEURON_HH = Path(__import__("neuron").__file__).parent / ".data" / "share" / "modfile" / "hh.mod"
@@ -47,12 +48,12 @@ DERIVATIVE states {{ n' = (1/(1 + exp(-(v + 30)/10)) - n)/5 }}
 
 
 def test_units_of_nmodl_map_to_the_language():
-    assert _translate_unit("mA/cm2", _UNIT_ALIASES) == "mA/cm^2"
-    assert _translate_unit("mho/cm2", _UNIT_ALIASES) == "S/cm^2"
-    assert _translate_unit("/ms", _UNIT_ALIASES) == "1/ms"
-    assert _translate_unit("pS/um2", _UNIT_ALIASES) == "pS/um^2"
-    assert _translate_unit("1", _UNIT_ALIASES) == "1"
-    assert _translate_unit("millivolt", _UNIT_ALIASES) == "mV"
+    assert translate_unit("mA/cm2", UNIT_ALIASES) == "mA/cm^2"
+    assert translate_unit("mho/cm2", UNIT_ALIASES) == "S/cm^2"
+    assert translate_unit("/ms", UNIT_ALIASES) == "1/ms"
+    assert translate_unit("pS/um2", UNIT_ALIASES) == "pS/um^2"
+    assert translate_unit("1", UNIT_ALIASES) == "1"
+    assert translate_unit("millivolt", UNIT_ALIASES) == "mV"
 
 
 def test_neurons_hh_imports_checks_and_keeps_its_numbers():

@@ -37,18 +37,23 @@ from ..compose import expand_uses
 from ..diagnostics import Diagnostic, ModelError, Span
 from ..language import check_name, parse_model_text, read_source
 from ..model import build_model
-from ..units import DIMENSIONLESS, Dimension, describe, lookup_unit, unit_text_scale
+from ..units import DIMENSIONLESS, Dimension, describe
+from .nmodl_units import (
+    ION_UNITS,
+    NEURON_ION_DEFAULTS,
+    UNIT_ALIASES,
+    UNITS_CONSTANTS,
+    VALENCES,
+    number_text,
+    quantity,
+    safe_scale,
+    translate_unit,
+    unit_dim,
+    with_unit,
+    wrap,
+)
 
 __all__ = ["ImportedChannel", "import_mod", "write_imported", "NEURON_ION_DEFAULTS"]
-
-# NEURON's defaults for ion variables a mechanism reads (nrn/src/nrnoc/ion.cpp, celsius = 6.3):
-# reversal potentials (mV) and concentrations (mM); an unknown ion starts at 0 and 1 mM.
-NEURON_ION_DEFAULTS = {
-    "na": {"e": 50.0, "i": 10.0, "o": 140.0},
-    "k": {"e": -77.0, "i": 54.4, "o": 2.5},
-    "ca": {"e": 132.4579341637009, "i": 5e-5, "o": 2.0},
-}
-_ION_UNITS = {"e": "mV", "i": "mM", "o": "mM", "current": "mA/cm^2"}
 
 # NMODL function -> language function (same meaning)
 _FUNCTIONS = {
@@ -67,55 +72,6 @@ _FUNCTIONS = {
     "log1p": "log1p",
     "fmin": "min",
     "fmax": "max",
-}
-
-# NMODL unit names -> the language's (nrnunits.lib spellings that real files use)
-_UNIT_ALIASES = {
-    "mho": "S",
-    "umho": "uS",
-    "mmho": "mS",
-    "siemens": "S",
-    "micron": "um",
-    "microns": "um",
-    "millivolt": "mV",
-    "volt": "V",
-    "milliamp": "mA",
-    "microamp": "uA",
-    "nanoamp": "nA",
-    "amp": "A",
-    "coulomb": "C",
-    "coulombs": "C",
-    "faraday": "C/mol",
-    "joule": "J",
-    "molar": "M",
-    "millimolar": "mM",
-    "micromolar": "uM",
-    "ms": "ms",
-    "msec": "ms",
-    "sec": "s",
-    "second": "s",
-    "millisecond": "ms",
-    "microfarad": "uF",
-    "nanofarad": "nF",
-    "picofarad": "pF",
-    "centimeter": "cm",
-    "micrometer": "um",
-    "kelvin": "K",
-    "degC": "degC",
-    "deg": "degC",
-    "1": "1",
-}
-
-_VALENCES = {"na": 1, "k": 1, "ca": 2, "cl": -1}
-
-# constants of the UNITS block (`FARADAY = (faraday) (coulomb)`): NEURON 9's values (nrnunits.lib, CODATA 2018)
-_UNITS_CONSTANTS = {
-    "faraday": 96485.33212331001,
-    "k-mole": 8.314462618153241,
-    "R": 8.314462618153241,
-    "e": 1.602176634e-19,
-    "k": 1.380649e-23,
-    "avogadro": 6.02214076e23,
 }
 
 # Blocks and statements with no declarative equivalent: node type -> why
@@ -212,29 +168,6 @@ class _Value:
     number: str | None = None
 
 
-_ATOM = re.compile(r"^-?[A-Za-z_][A-Za-z_0-9]*(\(.*\))?$|^[0-9.]+(e[-+]?[0-9]+)?$")
-
-
-def _wrap(text: str) -> str:
-    """Return ``text`` in parentheses unless it is a name, a number or a call."""
-    if _ATOM.match(text) and text.count("(") == text.count(")") and _balanced_call(text):
-        return text
-    return f"({text})"
-
-
-def _balanced_call(text: str) -> bool:
-    """Return whether a call's parentheses close only at its end (``f(x)``, not ``f(x) - g(y)``)."""
-    if "(" not in text:
-        return True
-    depth = 0
-    for i, ch in enumerate(text):
-        depth += ch == "("
-        depth -= ch == ")"
-        if depth == 0 and ch == ")" and i != len(text) - 1:
-            return False
-    return True
-
-
 def _number_of(v: _Value) -> str:
     """Return the text of NEURON's number for ``v`` (its value in its declared unit)."""
     if v.number is not None:
@@ -242,51 +175,16 @@ def _number_of(v: _Value) -> str:
     if v.unit in (None, "1"):
         return v.text
     if v.unit == "degC":
-        return f"({_wrap(v.text)}/K - 273.15)"
+        return f"({wrap(v.text)}/K - 273.15)"
     if v.unit.startswith("1/"):
         rest = v.unit[2:]
-        return f"{_wrap(v.text)}*{rest if re.fullmatch(r'[A-Za-z]+', rest) else '(' + rest + ')'}"
+        return f"{wrap(v.text)}*{rest if re.fullmatch(r'[A-Za-z]+', rest) else '(' + rest + ')'}"
     unit = v.unit if re.fullmatch(r"[A-Za-z]+", v.unit) else f"({v.unit})"
-    return f"{_wrap(v.text)}/{unit}"
-
-
-def _with_unit(text: str, unit: str | None) -> str:
-    """Return the language text of NEURON's number ``text`` taken in ``unit``."""
-    if unit in (None, "1"):
-        return text
-    if unit == "degC":
-        return f"({_wrap(text)} + 273.15) * K"
-    if unit.startswith("1/"):
-        return f"{_wrap(text)} / {unit[2:] if re.fullmatch(r'[A-Za-z]+', unit[2:]) else '(' + unit[2:] + ')'}"
-    return f"{_wrap(text)} * {unit if re.fullmatch(r'[A-Za-z]+', unit) else '(' + unit + ')'}"
-
-
-def _quantity(value: float, unit: str | None) -> str:
-    """Return a constant's literal: ``0.12 S/cm^2``, ``0.03 / ms``, ``23 degC``."""
-    if unit in (None, "1"):
-        return _number_text(value)
-    if unit.startswith("1/"):
-        return f"{_number_text(value)} / {unit[2:]}"
-    return f"{_number_text(value)} {unit}"
-
-
-def _unit_dim(unit: str | None) -> tuple[Dimension, sympy.Expr] | None:
-    if unit is None:
-        return None
-    if unit in ("1", "degC"):
-        return (DIMENSIONLESS if unit == "1" else lookup_unit("K").dimension), sympy.Integer(1)
-    return unit_text_scale(unit)
+    return f"{wrap(v.text)}/{unit}"
 
 
 def _float(node) -> float:
     return float(str(node.eval() if hasattr(node, "eval") else node.value))
-
-
-def _number_text(x: float) -> str:
-    return str(int(x)) if x == int(x) and abs(x) < 1e15 else repr(x)
-
-
-# ---------------------------------------------------------------- the importer
 
 
 class _Importer:
@@ -370,7 +268,7 @@ class _Importer:
         if t in ("ParenExpression", "WrappedExpression"):
             return self.dims(node.expression, scope)
         if t == "DoubleUnit":  # a number with its unit, `10 (degC)`
-            return _unit_dim(_translate_unit(node.unit.get_node_name(), self.unit_aliases))
+            return unit_dim(translate_unit(node.unit.get_node_name(), self.unit_aliases))
         if t in ("Integer", "Double", "Float"):
             x = _float(node)
             # small whole numbers (2*F, 1 - m) are pure numbers; others may be factors of units, and 0 takes any unit
@@ -378,7 +276,7 @@ class _Importer:
         if t == "VarName":
             name = node.get_node_name()
             v = scope.get(name) or self.globals.get(name)
-            return _unit_dim(v.unit) if v is not None else None
+            return unit_dim(v.unit) if v is not None else None
         if t == "UnaryExpression":
             return self.dims(node.expression, scope) if node.op.eval() == "-" else None
         if t == "FunctionCall":
@@ -419,18 +317,18 @@ class _Importer:
         if t in ("ParenExpression", "WrappedExpression"):
             return self.expr(node.expression, scope, units)
         if t == "DoubleUnit":
-            number = _number_text(_float(node.value))
-            unit = _translate_unit(node.unit.get_node_name(), self.unit_aliases) if units else None
-            return _wrap(_quantity(float(number), unit)) if unit is not None else number
+            number = number_text(_float(node.value))
+            unit = translate_unit(node.unit.get_node_name(), self.unit_aliases) if units else None
+            return wrap(quantity(float(number), unit)) if unit is not None else number
         if t in ("Integer", "Double", "Float"):
-            return _number_text(_float(node))
+            return number_text(_float(node))
         if t == "VarName":
             name = node.get_node_name()
             v = self.lookup(name, scope, self.cursor_at(name))
             return v.text if units else _number_of(v)
         if t == "UnaryExpression":
             op = node.op.eval()
-            inner = _wrap(self.expr(node.expression, scope, units))
+            inner = wrap(self.expr(node.expression, scope, units))
             if op == "-":
                 return f"-{inner}"
             raise _Unsupported(f"operator `{op}` outside a condition")
@@ -442,13 +340,13 @@ class _Importer:
                 raise _Unsupported("a comparison outside an `if` condition")
             a, b = self.expr(node.lhs, scope, units), self.expr(node.rhs, scope, units)
             if op in ("+", "-"):
-                return f"{a} {op} {_wrap(b) if op == '-' and (' + ' in b or ' - ' in b) else b}"
+                return f"{a} {op} {wrap(b) if op == '-' and (' + ' in b or ' - ' in b) else b}"
             if op == "*":
-                return f"{_wrap(a) if _is_sum(a) else a}*{_wrap(b) if _is_sum(b) else b}"
+                return f"{wrap(a) if _is_sum(a) else a}*{wrap(b) if _is_sum(b) else b}"
             if op == "/":
-                return f"{_wrap(a) if _is_sum(a) else a}/{_wrap(b)}"
+                return f"{wrap(a) if _is_sum(a) else a}/{wrap(b)}"
             if op == "^":
-                return f"{_wrap(a)}^{_wrap(b)}"
+                return f"{wrap(a)}^{wrap(b)}"
         raise _Unsupported(f"`{self.dsl.to_nmodl(node)}`")
 
     def call(self, node, scope) -> str:
@@ -457,7 +355,7 @@ class _Importer:
             return f"{_FUNCTIONS[fname]}({', '.join(self.expr(a, scope, False) for a in node.arguments)})"
         if fname == "pow":
             a, b = (self.expr(x, scope, False) for x in node.arguments)
-            return f"{_wrap(a)}^{_wrap(b)}"
+            return f"{wrap(a)}^{wrap(b)}"
         block = self.function_blocks.get(fname)
         if block is None:
             raise _Unsupported(f"the function `{fname}`, which is neither NMODL's nor defined in the file")
@@ -468,7 +366,7 @@ class _Importer:
         self.cursor = start
         self.run(block.statement_block.statements, local, inline=fname)
         self.cursor = saved
-        return _wrap(local[fname].text)
+        return wrap(local[fname].text)
 
     def bind_arguments(self, block, call, scope) -> dict[str, _Value]:
         params = [p.get_node_name() for p in block.parameters]
@@ -571,7 +469,7 @@ class _Importer:
     def value_text(self, rhs, scope, unit: str | None, span: Span, what: str) -> tuple[str, str | None]:
         """Return (text, unit of the text) of a right-hand side assigned to something declared in ``unit``."""
         got = self.dims(rhs, scope) if unit is not None else None
-        want = _unit_dim(unit)
+        want = unit_dim(unit)
         if got is not None and want is not None:
             if got[0] != want[0]:
                 self.diags.append(
@@ -589,16 +487,16 @@ class _Importer:
                         "E306",
                         span,
                         f"`{what}` is declared in ({unit}), but the units of its equation make it {sympy.nsimplify(got[1] / want[1])} ({unit}): NEURON computes it without that factor",
-                        f"multiply by ({_number_text(float(factor))}) in the .mod file, or declare matching units",
+                        f"multiply by ({number_text(float(factor))}) in the .mod file, or declare matching units",
                     )
                 )
             return self.expr(rhs, scope, True), unit
         text = self.expr(rhs, scope, False)
-        return (_with_unit(text, unit), unit) if unit is not None else (text, None)
+        return (with_unit(text, unit), unit) if unit is not None else (text, None)
 
     def current(self, name: str, text: str, unit: str | None, span: Span) -> None:
         if unit is None:
-            text, unit = _with_unit(text, "mA/cm^2"), "mA/cm^2"
+            text, unit = with_unit(text, "mA/cm^2"), "mA/cm^2"
         out = self.globals[name].text  # named in advance: a DERIVATIVE block may read it (a pool's cai' reads ica)
         self.current_lines.append((f"current {out} = {text}   outward", span))
 
@@ -790,7 +688,7 @@ class _Importer:
 
     def declare(self, lookup, ast) -> None:
         """Read the declarations: units, parameters, ions, states, assigned variables."""
-        self.unit_aliases = dict(_UNIT_ALIASES)
+        self.unit_aliases = dict(UNIT_ALIASES)
         header = []
         for d in lookup.lookup(self.tree, ast.AstNodeType.UNIT_DEF):
             self.unit_aliases[d.unit1.get_node_name()] = d.unit2.get_node_name()
@@ -798,7 +696,7 @@ class _Importer:
         for d in lookup.lookup(self.tree, ast.AstNodeType.FACTOR_DEF):
             fname = d.name.get_node_name()
             key = d.unit1.get_node_name() if d.unit1 is not None else ""
-            value = float(d.value.eval()) if d.value is not None else _UNITS_CONSTANTS.get(key)
+            value = float(d.value.eval()) if d.value is not None else UNITS_CONSTANTS.get(key)
             span = self.loc.span(self.loc.block("UNITS"))
             if value is None:
                 self.diags.append(Diagnostic("E601", span, f"the UNITS constant `{fname}` = ({key}) is not known"))
@@ -820,7 +718,7 @@ class _Importer:
             reads = [r.get_node_name() for r in u.readlist]
             writes = [w.get_node_name() for w in u.writelist]
             ions.append((ion, reads, writes))
-            u_valence[ion] = float(u.valence.value.eval()) if u.valence is not None else _VALENCES.get(ion)
+            u_valence[ion] = float(u.valence.value.eval()) if u.valence is not None else VALENCES.get(ion)
         for ion, _reads, writes in ions:
             for w in writes:
                 if w == f"i{ion}":
@@ -844,7 +742,7 @@ class _Importer:
             params.append((name, value, unit, span))
         for name, value in constants.items():
             self.used.add(name)
-            self.globals[name] = _Value(_number_text(value))
+            self.globals[name] = _Value(number_text(value))
         for block in self.blocks.get("LocalListStatement", []):  # a file-level LOCAL: a variable starting at 0
             for var in block.variables:
                 self.globals[var.get_node_name()] = _Value("0")
@@ -866,10 +764,10 @@ class _Importer:
                 default = NEURON_ION_DEFAULTS.get(ion, {}).get(
                     kind, {"e": 0.0, "i": 1.0, "o": 1.0, "current": 0.0}[kind]
                 )
-                ion_params.append((r, default, _ION_UNITS[kind], span, f"read from ion {ion} (NEURON's default)"))
+                ion_params.append((r, default, ION_UNITS[kind], span, f"read from ion {ion} (NEURON's default)"))
             for w in writes:
                 if w not in self.currents:
-                    self.units.setdefault(w, _ION_UNITS["i" if w.endswith("i") else "o"])
+                    self.units.setdefault(w, ION_UNITS["i" if w.endswith("i") else "o"])
         # STATE and ASSIGNED
         for kind, node_type in (("STATE", ast.AstNodeType.STATE_BLOCK), ("ASSIGNED", ast.AstNodeType.ASSIGNED_BLOCK)):
             for block in lookup.lookup(self.tree, node_type):
@@ -890,12 +788,12 @@ class _Importer:
             out = self.name_for(name)
             self.units[name] = unit
             self.globals[name] = _Value(out, unit)
-            header.append((f"parameter {out} = {_quantity(value, unit)}", span))
+            header.append((f"parameter {out} = {quantity(value, unit)}", span))
         for name, value, unit, span, why in ion_params:
             out = self.name_for(name)
             self.units[name] = unit
             self.globals[name] = _Value(out, unit)
-            header.append((f"parameter {out} = {_quantity(value, unit)}   # {why}", span))
+            header.append((f"parameter {out} = {quantity(value, unit)}   # {why}", span))
 
         self.header = header
         for ion, valence, span in self.nernst:
@@ -904,8 +802,8 @@ class _Importer:
                 continue
             ci, co = (_number_of(self.globals[c]) for c in (f"{ion}i", f"{ion}o"))
             out = self.name_for(f"e{ion}")
-            ktf = f"1000*{_UNITS_CONSTANTS['R']!r}*(celsius + 273.15)/({_number_text(valence)}*{_UNITS_CONSTANTS['faraday']!r})"
-            self.emit(f"{out} = ({ktf}*log({_wrap(co)}/{_wrap(ci)})) * mV   # Nernst, as NEURON computes it", span)
+            ktf = f"1000*{UNITS_CONSTANTS['R']!r}*(celsius + 273.15)/({number_text(valence)}*{UNITS_CONSTANTS['faraday']!r})"
+            self.emit(f"{out} = ({ktf}*log({wrap(co)}/{wrap(ci)})) * mV   # Nernst, as NEURON computes it", span)
             self.globals[f"e{ion}"] = _Value(out, "mV")
 
     def unit(self, node, span: Span) -> str | None:
@@ -913,8 +811,8 @@ class _Importer:
         if node is None:
             return None
         text = node.get_node_name().strip()
-        out = _translate_unit(text, self.unit_aliases)
-        if out is None or (out not in ("1", "degC") and _safe_scale(out) is None):
+        out = translate_unit(text, self.unit_aliases)
+        if out is None or (out not in ("1", "degC") and safe_scale(out) is None):
             self.diags.append(
                 Diagnostic(
                     "E106",
@@ -952,7 +850,7 @@ class _Importer:
             text, unit, span = self.initial.get(name, ("0", None, None))
             state_unit = self.units[name]
             if unit is None and state_unit != "1":
-                text = _with_unit(text, state_unit)
+                text = with_unit(text, state_unit)
             out.append((f"state {self.globals[name].text} = {text}", span or self.state_spans[name]))
             out.append(self.odes[name])
         out.extend(self.current_lines)
@@ -1003,63 +901,6 @@ def _is_sum(text: str) -> bool:
         if depth == 0 and ch in "+-" and i > 0 and text[i - 1] == " ":
             return True
     return False
-
-
-def _translate_unit(text: str, aliases: dict[str, str], depth: int = 0) -> str | None:
-    """Return the language's spelling of an NMODL unit, or None."""
-    text = text.strip()
-    if text in ("", "1"):
-        return "1"
-    if "/" not in text and " " not in text and _resolve_unit_name(text, aliases) is None:
-        for table in (aliases, _UNIT_ALIASES):  # an alias to a compound unit: (faraday) = (coulomb/mol)
-            if text in table and table[text] != text and depth < 5:
-                return _translate_unit(table[text], aliases, depth + 1)
-    num, _, den = text.partition("/")
-    parts = []
-    for group, sign in ((num, ""), (den, "-")):
-        for factor in re.split(r"[\s\-*]+", group.strip()) if group.strip() else []:
-            m = re.fullmatch(r"([A-Za-z]+)(\d*)", factor)
-            if m is None:
-                if factor == "1":
-                    continue
-                return None
-            base = _resolve_unit_name(m.group(1), aliases)
-            if base is None:
-                base_text = _translate_unit(aliases.get(m.group(1), ""), aliases, depth + 1) if depth < 5 else None
-                if base_text in (None, "1"):
-                    return None
-                parts.append((f"({base_text})", m.group(2), sign))
-                continue
-            parts.append((base, m.group(2), sign))
-    if not parts:
-        return "1"
-    numer = [f"{b}^{e}" if e else b for b, e, s in parts if not s]
-    denom = [f"{b}^{e}" if e else b for b, e, s in parts if s]
-    head = "*".join(numer) if numer else "1"
-    if not denom:
-        return head
-    return f"{head}/{denom[0]}" if len(denom) == 1 else f"{head}/({'*'.join(denom)})"
-
-
-def _resolve_unit_name(name: str, aliases: dict[str, str]) -> str | None:
-    """Return the language's unit for an NMODL unit name (following UNITS-block aliases), or None."""
-    for _ in range(6):
-        if name == "degC" or lookup_unit(name) is not None:
-            return name
-        if name in aliases and re.fullmatch(r"[A-Za-z]+", aliases[name]):
-            name = aliases[name] if aliases[name] != name else _UNIT_ALIASES.get(name, "")
-        elif name in _UNIT_ALIASES and re.fullmatch(r"[A-Za-z]+", _UNIT_ALIASES[name]):
-            name = _UNIT_ALIASES[name]
-        else:
-            return None
-    return None
-
-
-def _safe_scale(unit: str):
-    try:
-        return unit_text_scale(unit)
-    except (KeyError, ValueError):
-        return None
 
 
 def _map_diagnostics(err: ModelError, text_name: str, source_map: list[Span | None], text: str) -> ModelError:
