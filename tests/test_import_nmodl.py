@@ -171,7 +171,7 @@ CASES = {
         23.0,
     ),
     "hh+ka": ([(NEURON_HH, "", {}), (CORPUS / "ka.mod", "", {"gbar": 0.01})], 15.0, 6.3),
-    "hh+km": ([(NEURON_HH, "", {}), (CORPUS / "km_ms.mod", "", {"gbar": 10})], 10.0, 23.0),
+    "hh+km": ([(NEURON_HH, "", {}), (CORPUS / "km_ms.mod", "", {"gbar": 30})], 10.0, 6.3),
     "hh+ih": ([(NEURON_HH, "", {}), (CORPUS / "ih.mod", "", {"gIhbar": 0.002})], 10.0, 6.3),
     "hh+nap": ([(NEURON_HH, "", {}), (CORPUS / "nap.mod", "", {"gNap_Et2bar": 0.002})], 8.0, 6.3),
     "hh+ca": (
