@@ -23,6 +23,15 @@ SPECIAL = {
     "E004": "Produced for files that cannot be read as text: empty, binary (NUL or control bytes), not UTF-8, "
     "or larger than the limits below. For example `modelgen check /bin/ls` prints\n"
     "`/bin/ls:1:1: error[E004]: file contains NUL bytes; is it a binary file?`.",
+    "E306": "Produced by `modelgen import` for a .mod equation whose declared units agree in dimension but "
+    "not in size, e.g. `ik = gbar*n*(v - ek)` with `gbar` in `(pS/um2)` and `ik` in `(mA/cm2)`:\n"
+    "`x.mod:9:3: error[E306]: \\`ik\\` is declared in (mA/cm^2), but the units of its equation make it "
+    "1/10000 (mA/cm^2): NEURON computes it without that factor`.",
+    "E601": "Produced by `modelgen import` at a construct of a .mod file that has no declarative equivalent, "
+    "e.g. `x.mod:12:1: error[E601]: KINETIC: KINETIC schemes are reaction systems; write them as ODEs of "
+    "the states (a DERIVATIVE block)` (see the README's *Importing a channel from a .mod file*).",
+    "E602": "Produced by `modelgen import` for a .mod file that NEURON's NMODL parser rejects, at the "
+    "parser's position: `x.mod:2:17: error[E602]: NMODL syntax error: syntax error, unexpected }`.",
     "E501": "Produced for values given on the command line or to `NeuronModel.run`, e.g. "
     "`modelgen run models/hh.model --input I_ext=10mV` prints\n"
     "`error[E501]: I_ext must be current/area (e.g. uA/cm^2), but \\`10 mV\\` is voltage`.",

@@ -839,6 +839,26 @@ def examples(dest: str) -> None:
     click.echo(f"  try: modelgen run {target / 'hh.model'} --duration 100ms --input I_ext=10uA/cm^2", err=True)
 
 
+@main.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-o", "--out-dir", default=".", type=click.Path(file_okay=False), help="Folder to write into.")
+@click.option("--model", is_flag=True, help="Also write a single-compartment model using the current.")
+def import_(file: str, out_dir: str, model: bool) -> None:
+    """Import a NEURON channel (.mod file) as a current file NAME.current (the SUFFIX), checked."""
+    from .importers.nmodl import write_imported
+
+    try:
+        for path in write_imported(file, out_dir, model):
+            click.echo(f"wrote {path}", err=True)
+    except ModelError as e:
+        _fail(e)
+    except ImportError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    except OSError as e:
+        _cannot_write(e.filename or out_dir, e)
+
+
 def _plot(draw, path, quiet: bool = False) -> None:
     """Call ``draw(modelgen.plots)``, which writes ``path``, or stop with a clear message if matplotlib is missing."""
     try:

@@ -62,6 +62,7 @@ CODES: dict[str, tuple[str, str]] = {
         "error",
         "value not physically possible (a capacitance or time constant <= 0, a negative refractory period)",
     ),
+    "E306": ("error", "units that differ by a factor the .mod file does not apply (NEURON computes another number)"),
     # warnings
     "W401": ("warning", "parameter never used"),
     "W402": ("warning", "current does not depend on anything that changes"),
@@ -69,6 +70,9 @@ CODES: dict[str, tuple[str, str]] = {
     "W404": ("warning", "unit name shadowed by a model name"),
     # run time (CLI options, inputs)
     "E501": ("error", "bad command-line value"),
+    # importing NMODL (.mod) files
+    "E601": ("error", "NMODL construct that cannot be imported (KINETIC, NET_RECEIVE, POINTER, VERBATIM, ...)"),
+    "E602": ("error", "NMODL syntax error"),
 }
 
 

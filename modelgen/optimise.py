@@ -161,6 +161,8 @@ class _Builder:
             e = e.xreplace(cheap)
             if e.is_Mul and len(e.args) == 2 and e.args[0].is_Number and e.args[1].is_Symbol:
                 cheap[s] = e
+            elif isinstance(e, (sympy.Rel, sympy.And, sympy.Or, sympy.Not)):  # a condition stays in its where()
+                cheap[s] = e
             else:
                 kept.append((s, e))
         reduced = [r.xreplace(cheap) for r in reduced]
@@ -530,6 +532,8 @@ def _hoist(statements: list[Statement], params: set[str]) -> tuple[list[tuple[st
             return e
         if is_const(e):
             return hoist(e)
+        if isinstance(e, sympy.Piecewise):  # where(cond, a, b): hoist inside the branches, never a (value, cond) pair
+            return sympy.Piecewise(*[(split(value), cond) for value, cond in e.args])
         if e.is_Add or e.is_Mul:
             fixed = [a for a in e.args if is_const(a)]
             varying = [split(a) for a in e.args if not is_const(a)]

@@ -169,3 +169,28 @@ def test_sums_are_regrouped_for_fewer_ufunc_calls():
     assert len(lines) == 7, lines
     want = a["v"] + 0.05 * (a["k1"] / 6 + a["k2"] / 3 + a["k3"] / 3 + a["k4"] / 6)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-13)
+
+
+def test_where_with_a_parameter_branch_is_not_hoisted_as_a_pair():
+    """where(cond, parameter, constant): the hoisting of constants kept (value, cond) pairs whole and crashed."""
+    import math
+
+    m = modelgen.load_text(
+        "model x\nparameter C_m = 1 uF/cm^2\nparameter tmin = 2 ms\nstate V = -65 mV\ncharge Q = C_m * V\n"
+        "tau = where(V < -50 mV, tmin, 5 ms)\nstate n = 0\ndn/dt = (1 - n)/tau\n"
+        "current I = 0.1 mS/cm^2 * n * (V + 70 mV) outward\ncurrent I_ext = input inward\n"
+    )
+    r = m.run(duration="1 ms", dt="0.1 ms", record=["n"])
+    assert r["n"][0][-1] == pytest.approx(1 - math.exp(-1 / 2), rel=1e-12)  # V = -65 mV < -50 mV: tau = tmin = 2 ms
+
+
+def test_a_condition_shared_by_two_wheres_stays_inside_them():
+    """cse made `abs(x) > c` of two where()s one temporary, a boolean the ufunc writer cannot assign."""
+    m = modelgen.load_text(
+        "model x\nparameter C_m = 1 uF/cm^2\nstate V = -65 mV\ncharge Q = C_m * V\n"
+        "a = where(abs(V/mV + 40) > 1e-6, 1 / ms, 2 / ms)\nb = where(abs(V/mV + 40) > 1e-6, 3 / ms, 4 / ms)\n"
+        "state n = 0\ndn/dt = a*(1 - n) - b*n\ncurrent I = 0.1 mS/cm^2 * n * (V + 65 mV) outward\n"
+        "current I_ext = input inward\n"
+    )
+    r = m.run(duration="1 ms", dt="0.01 ms", record=["n"], method="rk4")
+    assert r["n"][0][-1] == pytest.approx(0.25 * (1 - np.exp(-4.0)), rel=1e-8)
