@@ -20,7 +20,16 @@ import sympy
 from ..model import TIME_SYMBOL, Model, exprel
 from ..units import DIMENSIONLESS, TIME, Dimension
 
-__all__ = ["shown_value", "BASE_UNITS", "UnitSymbol", "unit_of", "with_units", "symbol_dimensions", "base_unit_powers"]
+__all__ = [
+    "shown_value",
+    "BASE_UNITS",
+    "UnitSymbol",
+    "unit_of",
+    "with_units",
+    "symbol_dimensions",
+    "base_unit_powers",
+    "natural_dimension",
+]
 
 # the internal base units in the order of base_unit_powers' exponents (voltage replaces mass)
 BASE_UNITS = ("mV", "cm", "ms", "uA", "K", "umol")
@@ -61,25 +70,25 @@ def symbol_dimensions(model: Model) -> dict[sympy.Symbol, Dimension]:
     return dims
 
 
-def _natural(e: sympy.Basic, dims: dict) -> Dimension:
+def natural_dimension(e: sympy.Basic, dims: dict) -> Dimension:
     """Return the dimension of ``e`` when its numbers are taken as dimensionless."""
     if e.is_Symbol:
         return dims[e]
     if e.is_Number or not e.free_symbols:
         return DIMENSIONLESS
     if e.is_Add or isinstance(e, (sympy.Min, sympy.Max, sympy.Abs)):
-        return _natural(next(a for a in e.args if a.free_symbols), dims)
+        return natural_dimension(next(a for a in e.args if a.free_symbols), dims)
     if e.is_Mul:
         out = DIMENSIONLESS
         for f in e.args:
-            out = out * _natural(f, dims)
+            out = out * natural_dimension(f, dims)
         return out
     if e.is_Pow:
         if e.exp.is_Rational:
-            return _natural(e.base, dims) ** Fraction(int(e.exp.p), int(e.exp.q))
+            return natural_dimension(e.base, dims) ** Fraction(int(e.exp.p), int(e.exp.q))
         return DIMENSIONLESS
     if isinstance(e, sympy.Piecewise):
-        return _natural(next((ex for ex, _ in e.args if ex.free_symbols), e.args[0][0]), dims)
+        return natural_dimension(next((ex for ex, _ in e.args if ex.free_symbols), e.args[0][0]), dims)
     return DIMENSIONLESS  # exp, log, sin, ..., exprel
 
 
@@ -92,7 +101,7 @@ def _condition(c, dims: dict):
         return c
     if isinstance(c, sympy.core.relational.Relational):
         side = c.lhs if c.lhs.free_symbols else c.rhs
-        d = _natural(side, dims)
+        d = natural_dimension(side, dims)
         return c.func(with_units(c.lhs, d, dims), with_units(c.rhs, d, dims), evaluate=False)
     return c.func(*(_condition(a, dims) for a in c.args))
 
@@ -100,7 +109,8 @@ def _condition(c, dims: dict):
 def with_units(e: sympy.Expr, want: Dimension, dims: dict[sympy.Symbol, Dimension]) -> sympy.Expr:
     """Return ``e`` (numbers in internal units) with unit factors that make its dimension ``want``."""
     if not e.free_symbols:  # a number (or a constant such as exp(3))
-        return e * unit_of(want) if e != 0 else e
+        unit = unit_of(want)
+        return sympy.Mul(e, unit, evaluate=False) if e == 0 and unit != 1 else e * unit  # 0 mV stays 0*mV
     if e.is_Symbol:
         return _scaled(e, dims[e], want)
     if e.is_Add:
@@ -108,16 +118,20 @@ def with_units(e: sympy.Expr, want: Dimension, dims: dict[sympy.Symbol, Dimensio
     if e.is_Mul:
         coeff, rest = e.as_coeff_Mul()
         factors = sympy.Mul.make_args(rest)
-        natural = _natural(rest, dims)
-        return coeff * unit_of(want / natural) * sympy.Mul(*(with_units(f, _natural(f, dims), dims) for f in factors))
+        natural = natural_dimension(rest, dims)
+        return (
+            coeff
+            * unit_of(want / natural)
+            * sympy.Mul(*(with_units(f, natural_dimension(f, dims), dims) for f in factors))
+        )
     if e.is_Pow:
-        base = with_units(e.base, _natural(e.base, dims), dims)
+        base = with_units(e.base, natural_dimension(e.base, dims), dims)
         exp = e.exp if e.exp.is_Number else with_units(e.exp, DIMENSIONLESS, dims)
-        return _scaled(sympy.Pow(base, exp), _natural(e, dims), want)
+        return _scaled(sympy.Pow(base, exp), natural_dimension(e, dims), want)
     if isinstance(e, (sympy.Min, sympy.Max)):
         return e.func(*(with_units(a, want, dims) for a in e.args), evaluate=False)
     if isinstance(e, sympy.Abs):
-        d = _natural(e.args[0], dims)
+        d = natural_dimension(e.args[0], dims)
         return _scaled(sympy.Abs(with_units(e.args[0], d, dims), evaluate=False), d, want)
     if isinstance(e, sympy.Piecewise):
         return sympy.Piecewise(*((with_units(ex, want, dims), _condition(c, dims)) for ex, c in e.args), evaluate=False)
