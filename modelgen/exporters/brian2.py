@@ -75,6 +75,12 @@ class Brian2Printer(StrPrinter):
     def _print_Float(self, expr) -> str:
         return repr(float(expr))
 
+    def _print_Exp1(self, expr) -> str:
+        return "exp(1)"
+
+    def _print_Pi(self, expr) -> str:
+        return repr(float(expr))
+
     def _print_Function(self, expr) -> str:
         name = type(expr).__name__
         if name not in SPELLINGS:
