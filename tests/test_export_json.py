@@ -1,5 +1,6 @@
 """The JSON export (modelgen/exporters/json.py) and the `modelgen export` command."""
 
+import functools
 import json
 from pathlib import Path
 
@@ -17,8 +18,14 @@ MODELS = sorted((ROOT / "models").glob("*.model"))
 CURRENTS = sorted((ROOT / "modelgen" / "library" / "currents").glob("*.current"))
 
 
+@functools.cache
+def checked(path):
+    """The checked model in ``path``, loaded once per test file."""
+    return modelgen.load(path).model
+
+
 def describe(path) -> dict:
-    return json.loads(export_model(modelgen.load(path).model, "json"))
+    return json.loads(export_model(checked(path), "json"))
 
 
 def rebuild(entry: dict) -> sympy.Expr:
@@ -31,7 +38,7 @@ def rebuild(entry: dict) -> sympy.Expr:
 @pytest.mark.parametrize("path", MODELS + CURRENTS, ids=lambda p: p.name)
 def test_every_bundled_model_and_current_exports(path):
     d = describe(path)
-    model = modelgen.load(path).model
+    model = checked(path)
     assert (d["schema"], d["schema_version"]) == (SCHEMA, SCHEMA_VERSION)
     assert [s["name"] for s in d["states"]] == list(model.state_names)
     assert [p["name"] for p in d["parameters"]] == [p.name for p in model.parameters]

@@ -225,7 +225,7 @@ def component_type_data(model: Model, inputs: dict[str, float] | None = None) ->
     if reserved:
         raise ValueError(f"the NeuroML export uses the names {', '.join(sorted(reserved))}; rename in the model")
     voltage_state = model.membrane_state or next((s.name for s in model.states if s.dimension == VOLTAGE), None)
-    if "v" in names and voltage_state != "v":
+    if "v" in names and voltage_state not in (None, "v"):
         raise ValueError("NeuroML exposes the membrane potential as `v`; rename the model's other `v`")
     event = model.event
     refractory = event is not None and event.refractory is not None
