@@ -156,3 +156,59 @@ def test_jneuroml_checks_the_export_and_its_dimensions(tmp_path):
         assert valid(lems(name)), name
     # the check is real: a number with the wrong unit is refused
     assert not valid(lems("hh").replace('value="(V/10 + 4*unit_mV)', 'value="(V/10 + 4*unit_ms)'))
+
+
+def network_lems(name: str) -> str:
+    from modelgen.exporters import export_network
+    from modelgen.network import load_network
+
+    return export_network(load_network(ROOT / "models" / f"{name}.network"), "neuroml")
+
+
+def test_two_neurons_network_explicit_connection_with_delay_and_weight():
+    text = network_lems("two_neurons")
+    root = ET.fromstring(text)
+    cells = {c.get("id"): c.attrib for c in root.findall("LIF")}
+    assert cells["A_cell"]["I_ext"] == "0.0003uA"  # 300 pA, the network's input
+    assert cells["B_cell"]["w_exc"] == "2e-05mS"  # 20 nS, the projection's weight
+    net = root.find("network")
+    assert [p.attrib for p in net.findall("population")] == [
+        {"id": "A", "component": "A_cell", "size": "1"},
+        {"id": "B", "component": "B_cell", "size": "1"},
+    ]
+    assert net.find("spikeTo_exc").attrib == {"from": "A[0]", "to": "B[0]", "targetPort": "exc", "delay": "1.5ms"}
+    assert "Not mapped" not in text
+
+
+def test_networks_say_what_does_not_map():
+    text = network_lems("cuba")
+    assert "Not mapped: E's initial V differs between neurons: the model's initial value is used" in text
+    assert text.count("<spikeTo_") > 1000
+    with pytest.raises(ValueError, match="networks cannot be exported to brian2; formats that hold networks: neuroml"):
+        from modelgen.exporters import export_network
+        from modelgen.network import load_network
+
+        export_network(load_network(ROOT / "models" / "two_neurons.network"), "brian2")
+
+
+@pytest.mark.slow
+def test_jneuroml_runs_the_two_neuron_network_as_modelgen_does(tmp_path):
+    """pylems 0.6.9 cannot resolve explicit connections without a synapse; jNeuroML (jLEMS) runs them, delays included."""
+    runners = pytest.importorskip("pyneuroml.runners", reason="pyNeuroML is not installed")
+    if shutil.which("java") is None:
+        pytest.skip("jNeuroML needs java")
+    from modelgen.network import load_network
+
+    path = tmp_path / "LEMS_two.xml"
+    path.write_text(network_lems("two_neurons"))
+    assert runners.run_jneuroml(
+        "", path.name, "-nogui", exec_in_dir=str(tmp_path), verbose=False, report_jnml_output=False, exit_on_fail=False
+    )
+    table = np.loadtxt(tmp_path / "TwoNeurons.dat")  # t, A's V, A's t_last_spike, B's V, B's t_last_spike
+    result = load_network(ROOT / "models" / "two_neurons.network").run("100 ms", "0.01 ms")
+    for column, population in ((2, "A"), (4, "B")):
+        got = np.unique(table[:, column][table[:, column] > 0]) * 1e3
+        reference = result.spikes(population)[1]
+        assert len(reference) >= 5 and len(got) == len(reference), (population, reference, got)
+        # measured: 0.03 ms (A), 0.05 ms (B): forward Euler against exponential Euler, plus the 1.5 ms delay
+        assert np.max(np.abs(got - reference)) <= 0.1, (population, reference, got)

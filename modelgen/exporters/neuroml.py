@@ -16,9 +16,11 @@ and per-state integration schemes (LEMS simulators choose their own, pylems forw
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import jinja2
+import numpy as np
 import sympy
 from sympy.printing.str import StrPrinter
 
@@ -28,7 +30,7 @@ from ..model import Model
 from ..units import AMOUNT, CURRENT, LENGTH, TEMPERATURE, TIME, VOLTAGE, Dimension
 from .dimensioned import BASE_UNITS, UnitSymbol, natural_dimension, symbol_dimensions, with_units
 
-__all__ = ["SPELLINGS", "LemsPrinter", "export", "component_type_data"]
+__all__ = ["SPELLINGS", "LemsPrinter", "export", "export_network", "component_type_data", "cell_values"]
 
 # the model language's functions as LEMS spells them (exprel is rewritten as (exp(x) - 1)/x)
 SPELLINGS: dict[str, str] = {
@@ -204,13 +206,12 @@ class _Dimensions:
         }
 
 
-def component_type_data(model: Model, inputs: dict[str, float] | None = None) -> dict:
-    """Return the plain data the LEMS template lays out (``inputs``: internal-unit values)."""
+def component_type_data(model: Model, lems: _Dimensions) -> dict:
+    """Return the plain data of ``model``'s ComponentType that the LEMS template lays out."""
     derivation = derive_voltage_ode(model)
     odes = all_odes(model, derivation)
     dims = symbol_dimensions(model)
     printer = LemsPrinter()
-    lems = _Dimensions()
     used_units: set[str] = set()
 
     def show(e, dim) -> str:
@@ -274,10 +275,6 @@ def component_type_data(model: Model, inputs: dict[str, float] | None = None) ->
         )
         for r in model.receptors
     ]
-    inputs = inputs or {}
-    values = [(p.name, lems.value(p.value, p.dimension)) for p in model.parameters]
-    values += [(i.name, lems.value(inputs.get(i.name, i.default), i.dimension)) for i in model.inputs]
-    values += [(f"w_{r}", lems.value(0.0, model.receptor_dimension(r))) for r in model.receptors]
     # in parameters and inputs only: LEMS's OnStart does not promise to assign in order
     initial = [(s.name, show(s.init, s.dimension)) for s in model.states]
     initial.append(("t_last_spike", show(sympy.Float(-1e9), TIME)))  # never
@@ -289,14 +286,10 @@ def component_type_data(model: Model, inputs: dict[str, float] | None = None) ->
     return {
         "name": model.name,
         "description": model.description,
-        "version": __version__,
-        "file": Path(model.file).name,
-        "sha256": model.source_hash,
         "extends": "baseCellMembPot" if voltage_state is not None else "baseSpikingCell",
         "parameters": [(p.name, lems.name(p.dimension)) for p in model.parameters]
         + [(i.name, lems.name(i.dimension)) for i in model.inputs]
         + [(f"w_{r}", dn) for r, dn, _ in receptors],
-        "values": values,
         "constants": constants,
         "states": [(s.name, lems.name(s.dimension)) for s in model.states],
         "initial": initial,
@@ -307,8 +300,20 @@ def component_type_data(model: Model, inputs: dict[str, float] | None = None) ->
         "refractory": refractory,
         "receptors": receptors,
         "record": voltage_state or model.states[0].name,
-        **lems.definitions(),
     }
+
+
+def cell_values(model: Model, lems: _Dimensions, values: dict[str, float] | None = None) -> list[tuple[str, str]]:
+    """Return a cell Component's attributes: parameters, inputs and weights (``values`` overrides, internal units)."""
+    values = values or {}
+    out = [(p.name, lems.value(values.get(p.name, p.value), p.dimension)) for p in model.parameters]
+    out += [(i.name, lems.value(values.get(i.name, i.default), i.dimension)) for i in model.inputs]
+    out += [(f"w_{r}", lems.value(values.get(f"w_{r}", 0.0), model.receptor_dimension(r))) for r in model.receptors]
+    return out
+
+
+def _header(what, file: str, sha256: str) -> dict:
+    return {"title": what.replace("--", "- -"), "version": __version__, "file": Path(file).name, "sha256": sha256}
 
 
 _ENV = jinja2.Environment(
@@ -324,6 +329,119 @@ _ENV = jinja2.Environment(
 def export(
     model: Model, duration_ms: float = 100.0, dt_ms: float = 0.01, inputs: dict[str, float] | None = None
 ) -> str:
-    """Return a LEMS file: NeuroML's core types included, the cell's ComponentType, one cell and a simulation."""
-    data = component_type_data(model, inputs)
-    return _ENV.get_template("neuroml.xml.j2").render(**data, duration=duration_ms, dt=dt_ms)
+    """Return a LEMS file: NeuroML's core types included, the cell's ComponentType, one cell and a simulation.
+
+    ``inputs``: values of the model's inputs (internal units; default: the model's defaults).
+    """
+    lems = _Dimensions()
+    cell = component_type_data(model, lems)
+    return _ENV.get_template("neuroml.xml.j2").render(
+        **_header(model.name + (f": {model.description}" if model.description else ""), model.file, model.source_hash),
+        types=[cell],
+        connection_types=[],
+        components=[(model.name, f"{model.name}_cell", cell_values(model, lems, inputs))],
+        network=f"net_{model.name}",
+        populations=[("pop", f"{model.name}_cell", 1)],
+        connections=[],
+        outputs=[(cell["record"], f"pop[0]/{cell['record']}"), ("t_last_spike", "pop[0]/t_last_spike")],
+        output_file=f"{model.name}.dat",
+        notes=[],
+        duration=duration_ms,
+        dt=dt_ms,
+        **lems.definitions(),
+    )
+
+
+def _constant(value) -> float | None:
+    """Return a value shared by every neuron (or synapse) as a float, None if they differ."""
+    a = np.asarray(value, dtype=float) if not isinstance(value, str) else None
+    if a is None or a.size == 0 or not np.all(a == a.flat[0]):
+        return None
+    return float(a.flat[0])
+
+
+def export_network(network, duration_ms: float = 100.0, dt_ms: float = 0.01) -> str:
+    """Return a LEMS file of a built :class:`~modelgen.network.Network`: a cell type per model, a Component
+    per population, every synapse as an explicit connection to the receptor's port (with its delay).
+
+    What NeuroML cannot hold is listed in the file's header (``Not mapped: ...``): values that differ
+    between the neurons of a population (the model's value is used), time courses of inputs, Poisson
+    drives, and weights that differ between the synapses onto one population's receptor.
+    """
+    lems = _Dimensions()
+    notes: list[str] = []
+    types, seen = [], {}
+    for pop in network.populations.values():
+        model = pop.model.model
+        if model.name not in seen:
+            seen[model.name] = model.source_hash
+            types.append(component_type_data(model, lems))
+        elif seen[model.name] != model.source_hash:
+            raise ValueError(f"two different models are named {model.name}; NeuroML needs one name per cell type")
+    weights: dict[tuple[str, str], float] = {}
+    connections, receptors = [], []
+    for proj in network.projections:
+        w = _constant(proj.weights)
+        key = (proj.target, proj.receptor)
+        if w is None or weights.get(key, w) != w:
+            notes.append(
+                f"weights onto {proj.target}'s receptor {proj.receptor} differ between synapses: NeuroML's cell holds one"
+            )
+        weights.setdefault(key, w if w is not None else float(proj.weights[0]))
+        if proj.receptor not in receptors:
+            receptors.append(proj.receptor)
+        delays = np.broadcast_to(proj.delay_ms, proj.indices.shape)
+        for pre in range(len(proj.indptr) - 1):
+            for k in range(proj.indptr[pre], proj.indptr[pre + 1]):
+                connections.append(
+                    (
+                        proj.receptor,
+                        f"{proj.source}[{pre}]",
+                        f"{proj.target}[{int(proj.indices[k])}]",
+                        f"{float(delays[k])!r}ms",
+                    )
+                )
+    components, populations, outputs = [], [], []
+    for name, pop in network.populations.items():
+        model = pop.model.model
+        values = {}
+        for what, given in (("parameter", pop.params), ("input", pop.inputs)):
+            for key, v in given.items():
+                c = _constant(v)
+                if c is None:
+                    notes.append(f"{name}'s {what} {key} differs between neurons or in time: the model's value is used")
+                else:
+                    values[key] = c
+        for key in pop.initial:
+            notes.append(f"{name}'s initial {key} differs between neurons: the model's initial value is used")
+        for (target, receptor), w in weights.items():
+            if target == name:
+                values[f"w_{receptor}"] = w
+        components.append((model.name, f"{name}_cell", cell_values(model, lems, values)))
+        populations.append((name, f"{name}_cell", pop.n))
+        record = next(t for t in types if t["name"] == model.name)["record"]
+        outputs += [(f"{name}_{record}", f"{name}[0]/{record}"), (f"{name}_t_last_spike", f"{name}[0]/t_last_spike")]
+    for drive in network.poisson:
+        notes.append(f"the Poisson drive of {drive.target} (receptor {drive.receptor})")
+    return _ENV.get_template("neuroml.xml.j2").render(
+        **_header(network.name, network.spec.file, _file_hash(network.spec.file)),
+        types=types,
+        connection_types=receptors,
+        components=components,
+        network=f"net_{network.name}",
+        populations=populations,
+        connections=connections,
+        outputs=outputs,
+        output_file=f"{network.name}.dat",
+        notes=[n.replace("--", "- -") for n in dict.fromkeys(notes)],  # inside an XML comment
+        duration=duration_ms,
+        dt=dt_ms,
+        **lems.definitions(),
+    )
+
+
+def _file_hash(path: str) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return "?" * 64
