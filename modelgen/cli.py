@@ -16,6 +16,7 @@ from . import __version__
 from .atomic import write_text_atomic
 from .cache import ModuleClashError
 from .diagnostics import ModelError, format_diagnostics
+from .exporters import FORMATS as EXPORT_FORMATS
 from .memory import MemoryLimitError, parse_size
 from .network import check_save_path, is_network_file, load_network
 from .runtime import SimulationError, StaleModuleError
@@ -764,6 +765,36 @@ def render(file: str, output: str, derivation: bool, expand: bool) -> None:
     blocks = model_blocks(m.model, m.derivation, derivation, expand)
     title = m.name + (f": {m.model.description}" if m.model.description else "")
     _plot(lambda plots: plots.render_equations(blocks, output, title=title), output)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--to", "fmt", required=True, type=click.Choice(list(EXPORT_FORMATS)), help="The format to write.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="The file to write (default: standard output).")
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+def export(file: str, fmt: str, output: str | None, force: bool) -> None:
+    """Write the model (or network) in FILE in another format: json, brian2, neuroml, nmodl."""
+    from .exporters import export_model, export_network
+
+    if output and Path(output).exists() and not force:
+        click.echo(f"error: {output} exists; choose another name or add --force to replace it", err=True)
+        sys.exit(1)
+    with _reporting_errors():
+        try:
+            text = (
+                export_network(load_network(file), fmt)
+                if is_network_file(file)
+                else export_model(_load(file).model, fmt)
+            )
+        except ValueError as e:  # a format that cannot hold this model or network
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+        if output:
+            write_text_atomic(output, text)
+    if output:
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
 
 
 @main.group(invoke_without_command=True)

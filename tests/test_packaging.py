@@ -76,6 +76,10 @@ def test_wheel_holds_the_library_templates_examples_license_and_py_typed(wheel):
     assert {f"modelgen/examples/{name}" for name in EXAMPLES} <= names
     assert {"hh_composed.model", "cuba.network", "two_neurons.network"} <= set(EXAMPLES)
     assert {"modelgen/templates/module.py.j2", "modelgen/py.typed", "modelgen/__main__.py"} <= names
+    exporter_templates = {
+        f"modelgen/exporters/templates/{t}" for t in ("brian2.py.j2", "neuroml.xml.j2", "nmodl.mod.j2")
+    }
+    assert exporter_templates | {"modelgen/exporters/dimensioned.py"} <= names
     version = modelgen.__version__
     assert f"modelgen-{version}.dist-info/licenses/LICENSE" in names
     metadata = zipfile.ZipFile(path).read(f"modelgen-{version}.dist-info/METADATA").decode()
