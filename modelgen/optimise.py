@@ -18,7 +18,8 @@ import sympy
 from sympy.codegen.cfunctions import expm1
 
 from .derive import MembraneDerivation
-from .model import TIME_SYMBOL, Model, exprel
+from .functions import exprel
+from .model import TIME_SYMBOL, Model
 from .schemes import DT_SYMBOL, Plan
 
 __all__ = ["Statement", "StepProgram", "step_program", "regularize", "exprel", "DT"]
