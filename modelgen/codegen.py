@@ -27,6 +27,7 @@ __all__ = [
     "generate_code",
     "build_hash",
     "toolkit_fingerprint",
+    "toolkit_files",
     "BACKENDS",
     "exprel",
     "regularize",
@@ -39,15 +40,27 @@ __all__ = [
 BACKENDS = backends.names()
 
 
+def toolkit_files(root: Path | None = None) -> list[Path]:
+    """Return the files of the code generator (under ``root``, default modelgen's folder): every module
+    and template, the backends' included, in a fixed order."""
+    root = root or Path(__file__).parent
+    files = [*root.rglob("*.py"), *root.rglob("*.j2")]
+    return sorted(files, key=lambda f: f.relative_to(root).as_posix())
+
+
+def fingerprint(root: Path | None = None) -> str:
+    """Return a hash of the code generator's files under ``root`` (see :func:`toolkit_files`) and its version."""
+    root = root or Path(__file__).parent
+    h = hashlib.sha256(__version__.encode())
+    for f in toolkit_files(root):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
 @functools.lru_cache(maxsize=1)
 def toolkit_fingerprint() -> str:
     """Return a hash of the code generator itself: its modules and every backend's modules and templates."""
-    here = Path(__file__).parent
-    h = hashlib.sha256(__version__.encode())
-    files = [*here.rglob("*.py"), *here.rglob("*.j2")]
-    for f in sorted(files, key=lambda f: f.relative_to(here).as_posix()):
-        h.update(f.relative_to(here).as_posix().encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()
+    return fingerprint()
 
 
 def build_hash(model: Model, method: str, backend: str = "numpy") -> str:
