@@ -29,6 +29,7 @@ __all__ = [
     "TARGETS",
     "exprel",
     "register",
+    "unregister",
     "for_node",
     "spelling",
 ]
@@ -102,10 +103,10 @@ class Function:
         return out
 
 
-def _unary(name: str, node, c: str | None = None, **extra) -> Function:
-    """Return the entry of a dimensionless function that sympy has: math.name, np.name, C name."""
-    spellings = {"numpy": f"np.{name}", "python": f"math.{name}", "c": c or name}
-    return Function(name, (1, 1), "dimensionless", node, node, node, **extra, spellings=spellings)
+def _unary(name: str, node: type) -> Function:
+    """Return the entry of a dimensionless function that sympy, numpy, Python's math and C share by name."""
+    spellings = {"numpy": f"np.{name}", "python": f"math.{name}", "c": name}
+    return Function(name, (1, 1), "dimensionless", node, node, node, spellings=spellings)
 
 
 def _log10(v):

@@ -67,3 +67,12 @@ def test_changing_a_backends_file_changes_the_fingerprint(tmp_path, changed):
     with open(copy / changed, "a") as f:
         f.write("\n")
     assert codegen.fingerprint(copy) != before
+
+
+def test_reserved_names_come_from_every_backends_templates():
+    names = codegen.template_names()
+    # numba's module only, numpy's module only, the shared module and the shared per-neuron kernel
+    assert {"concurrent", "SERIAL_MAX_N", "_advance_blocks"} <= names
+    assert {"KERNEL_MAX_N", "_step_vectorised", "_kernel_runs"} <= names
+    assert {"initial_state", "make_simulator", "_note_spike", "_k_start"} <= names
+    assert names <= codegen.generated_names()
