@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from . import __version__, backends
 from .atomic import write_text_atomic
 from .cache import ModuleClashError
 from .diagnostics import ModelError, format_diagnostics
@@ -145,7 +145,7 @@ out_dir_option = click.option(
 
 backend_option = click.option(
     "--backend",
-    type=click.Choice(["numpy", "numba"]),
+    type=click.Choice(list(backends.names())),
     default="numpy",
     show_default=True,
     help="numpy, or numba: compiled SIMD loops over the neurons on all cores (pip install numba).",

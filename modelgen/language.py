@@ -35,6 +35,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .diagnostics import Diagnostic, ModelError, Span
+from .functions import ARITIES
 from .units import lookup_unit
 
 __all__ = [
@@ -55,28 +56,8 @@ __all__ = [
     "node_extent",
 ]
 
-# allowed functions: name -> (min args, max args)
-FUNCTIONS: dict[str, tuple[int, int]] = {
-    "exp": (1, 1),
-    "expm1": (1, 1),
-    "exprel": (1, 1),
-    "log": (1, 1),
-    "log10": (1, 1),
-    "log1p": (1, 1),
-    "sqrt": (1, 1),
-    "abs": (1, 1),
-    "sin": (1, 1),
-    "cos": (1, 1),
-    "tan": (1, 1),
-    "sinh": (1, 1),
-    "cosh": (1, 1),
-    "tanh": (1, 1),
-    "min": (2, 8),
-    "max": (2, 8),
-    "clip": (3, 3),
-    "where": (3, 3),
-    "heaviside": (1, 1),
-}
+# allowed functions: name -> (min args, max args), from the one table of functions
+FUNCTIONS: dict[str, tuple[int, int]] = ARITIES
 
 KEYWORDS = frozenset(
     {

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import sympy
 from sympy.printing.latex import LatexPrinter
 
+from . import functions as F
 from .derive import MembraneDerivation, all_odes
 from .model import Model
 
@@ -67,6 +68,14 @@ class _Printer(LatexPrinter):
             )
             return r"\,\mathrm{" + unit + "}"  # a thin space after the number, as in print
         return (_SCOPED.get() or {}).get(expr.name) or super()._print_Symbol(expr, style)
+
+    def _print_Function(self, expr, exp=None):
+        # a function of the table with a LaTeX name of its own (where sympy's default will not do)
+        entry = F.FUNCTIONS.get(expr.func.__name__)
+        if entry is None or entry.latex is None:
+            return super()._print_Function(expr, exp)
+        tex = rf"{entry.latex}\left({', '.join(self._print(a) for a in expr.args)}\right)"
+        return self._do_exponent(tex, exp)
 
     def _print_ExpBase(self, expr, exp=None):
         r"""Return ``e^{x}`` for a simple argument, ``\exp(…)`` for a fraction or sum (legible, not a tiny superscript)."""

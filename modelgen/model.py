@@ -16,11 +16,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-import mpmath
 import sympy
 
+from . import functions as F
 from . import language as L
 from .diagnostics import Diagnostic, ModelError, Span, sort_key
+from .functions import exprel  # noqa: F401 (re-exported: where it used to live)
 from .units import (
     AREA,
     CHARGE,
@@ -53,52 +54,6 @@ __all__ = [
 
 TIME_SYMBOL = sympy.Symbol("t", real=True)
 
-
-class exprel(sympy.Function):  # noqa: N801 (the language's name; printed as _exprel)
-    """(exp(x) - 1)/x, which is 1 at x = 0: removes the 0/0 of rate functions like HH's alpha_m.
-
-    A model may write it (``alpha_m = 1/exprel(-(V + 40 mV)/10 mV) / ms``, as Brian2 users do),
-    and :func:`modelgen.optimise.regularize` rewrites ``u/(1 - exp(-u))`` through it.
-    """
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_zero:
-            return sympy.Integer(1)
-
-    def fdiff(self, argindex=1):
-        x = self.args[0]
-        return (sympy.exp(x) * x - sympy.exp(x) + 1) / x**2
-
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return (sympy.exp(x) - 1) / x
-
-    def _eval_evalf(self, prec):
-        x = self.args[0]._eval_evalf(prec)
-        if x is None or not x.is_Number:
-            return None
-        with mpmath.workprec(prec + 20):  # expm1: exact relative precision near 0, where exp(x) - 1 cancels
-            m = x._to_mpmath(prec + 20)
-            value = mpmath.mpf(1) if m == 0 else mpmath.expm1(m) / m
-        return sympy.Float._new(value._mpf_, prec)
-
-    def _latex(self, printer, exp=None):
-        tex = rf"\operatorname{{exprel}}\left({printer._print(self.args[0])}\right)"
-        return f"{tex}^{{{exp}}}" if exp else tex
-
-
-# the model language's functions of one dimensionless argument that are sympy functions as they are
-_ELEMENTARY = {
-    "exp": sympy.exp,
-    "log": sympy.log,
-    "sin": sympy.sin,
-    "cos": sympy.cos,
-    "tan": sympy.tan,
-    "sinh": sympy.sinh,
-    "cosh": sympy.cosh,
-    "tanh": sympy.tanh,
-    "exprel": exprel,
-}
 
 RELATIONS = {
     "<": sympy.StrictLessThan,
@@ -623,12 +578,14 @@ class _Lowerer:
             want = str(lo) if lo == hi else f"{lo} to {hi}"
             self.error("E104", node.span, f"{fn}() takes {want} argument{'s' if hi > 1 else ''}, not {len(node.args)}")
             return None
-        args = [self.lower(a, allow_bool=(fn == "where" and i == 0)) for i, a in enumerate(node.args)]
+        entry = F.FUNCTIONS[fn]
+        rule = entry.dimension
+        args = [self.lower(a, allow_bool=(rule == "condition" and i == 0)) for i, a in enumerate(node.args)]
         if any(a is None for a in args):
             return None
         exprs = [a[0] for a in args]
         dims = [a[1] for a in args]
-        if fn in (*_ELEMENTARY, "expm1", "log10", "log1p"):
+        if rule == "dimensionless":
             if not dims[0].is_dimensionless:
                 self.error(
                     "E302",
@@ -637,24 +594,17 @@ class _Lowerer:
                     f"divide by a {describe(dims[0])} scale, e.g. {fn}(x / (10 {suggested_unit(dims[0])}))",
                 )
                 return None
-            x = exprs[0]
-            f = {
-                **_ELEMENTARY,
-                "expm1": lambda v: sympy.exp(v) - 1,
-                "log10": lambda v: sympy.log(v, 10),
-                "log1p": lambda v: sympy.log(1 + v),
-            }[fn]
-            return f(x), DIMENSIONLESS
-        if fn == "sqrt":
-            return sympy.sqrt(exprs[0]), dims[0] ** Fraction(1, 2)
-        if fn == "abs":
-            return sympy.Abs(exprs[0]), dims[0]
-        if fn == "heaviside":
-            return sympy.Piecewise((1, exprs[0] > 0), (0, True)), DIMENSIONLESS
-        if fn == "where":
+            return entry.lower(*exprs), DIMENSIONLESS
+        if rule == "sqrt":
+            return entry.lower(*exprs), dims[0] ** Fraction(1, 2)
+        if rule == "any":
+            return entry.lower(*exprs), DIMENSIONLESS
+        if rule == "condition":
             if dims[0] != _BOOL:
                 self.error(
-                    "E001", node.span, "the first argument of where() must be a comparison, e.g. where(V > 0 mV, a, b)"
+                    "E001",
+                    node.span,
+                    f"the first argument of {fn}() must be a comparison, e.g. {fn}(V > 0 mV, a, b)",
                 )
                 return None
             if not self.same_dims(node, node.args[1:], dims[1:]):
@@ -665,16 +615,12 @@ class _Lowerer:
                     return (exprs[1] if _truth(cond) else exprs[2]), dims[1]
                 except (_NotNumeric, ArithmeticError, ValueError):
                     pass
-            return sympy.Piecewise((exprs[1], cond.func(*cond.args)), (exprs[2], True)), dims[1]
-        # min, max, clip: arguments share a dimension
+            return entry.lower(*exprs), dims[1]
+        # "same": min, max, clip, abs: arguments share a dimension
         if not self.same_dims(node, node.args, dims):
             return None
         dim = next((d for d, a in zip(dims, node.args) if not _is_zero(a)), dims[0])
-        if fn == "min":
-            return sympy.Min(*exprs), dim
-        if fn == "max":
-            return sympy.Max(*exprs), dim
-        return sympy.Min(sympy.Max(exprs[0], exprs[1]), exprs[2]), dim  # clip
+        return entry.lower(*exprs), dim
 
     def same_dims(self, node: L.Call, args, dims) -> bool:
         ref = next(((a, d) for a, d in zip(args, dims) if not _is_zero(a)), None)
@@ -908,7 +854,8 @@ def display_expr(node, names: frozenset = frozenset()) -> sympy.Expr:
         return sympy.Pow(a, b, **ne)
     if isinstance(node, L.Call):
         args = [display_expr(a, names) for a in node.args]
-        fn = {**_ELEMENTARY, "sqrt": sympy.sqrt, "abs": sympy.Abs, "min": sympy.Min, "max": sympy.Max}.get(node.func)
+        entry = F.FUNCTIONS.get(node.func)
+        fn = entry.display if entry is not None else None
         if fn is not None:
             return fn(*args, evaluate=False)
         return sympy.Function(node.func)(*args)

@@ -18,8 +18,9 @@ import sympy
 from sympy.codegen.cfunctions import expm1
 
 from .derive import MembraneDerivation
-from .model import TIME_SYMBOL, Model, exprel
-from .schemes import DT_SYMBOL, Plan
+from .functions import exprel
+from .model import TIME_SYMBOL, Model
+from .schemes import DT_SYMBOL, SCHEMES, Plan
 
 __all__ = ["Statement", "StepProgram", "step_program", "regularize", "exprel", "DT"]
 
@@ -346,6 +347,28 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
             incr = sympy.Add(*[bi * ks[j][s] for j, bi in enumerate(tb.b) if bi != 0])
             b.statements.append(Statement("update", py(s), x[s] + DT * incr))
 
+    def whole_exponential_euler() -> None:
+        read_inputs(0)
+        exponential_euler(states, DT, None)
+
+    def exact() -> None:
+        """Append x(t + dt) = exp(A dt) x(t) + (the response to what is held over the step)."""
+        prop = plan.propagator
+        read_inputs(0)
+        b.statements.append(
+            Statement(
+                "note",
+                comment="x(t + dt) = exp(A dt) x(t) + (the response to constants and inputs held over the step)",
+            )
+        )
+        cols = [sympy.Integer(1) if c == "1" else _sym(py(c)) for c in prop.columns]
+        news = {}
+        for i, s in enumerate(prop.states):
+            terms = [b.expr(prop.matrix[i, j]) * cols[j] for j in range(len(cols)) if prop.matrix[i, j] != 0]
+            news[py(s)] = sympy.Add(*terms)
+        for s, e in _in_place_order(news):
+            b.statements.append(Statement("assign", s, e) if s.startswith("_") else Statement("update", s, e))
+
     if plan.is_split:
         # Strang splitting: half a step of exponential Euler (the other states held), a whole step of the
         # Runge-Kutta states (these held), half a step again: second order where the half steps are exact
@@ -364,27 +387,11 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
         b.statements.append(Statement("note", comment=f"the second half step of {', '.join(ee)}, at t + dt"))
         read_inputs(1)
         exponential_euler(ee, DT / 2, {TIME_SYMBOL: TIME_SYMBOL + DT})
-    elif plan.method == "exponential_euler":
-        read_inputs(0)
-        exponential_euler(states, DT, None)
-    elif plan.method == "exact":
-        prop = plan.propagator
-        read_inputs(0)
-        b.statements.append(
-            Statement(
-                "note",
-                comment="x(t + dt) = exp(A dt) x(t) + (the response to constants and inputs held over the step)",
-            )
-        )
-        cols = [sympy.Integer(1) if c == "1" else _sym(py(c)) for c in prop.columns]
-        news = {}
-        for i, s in enumerate(prop.states):
-            terms = [b.expr(prop.matrix[i, j]) * cols[j] for j in range(len(cols)) if prop.matrix[i, j] != 0]
-            news[py(s)] = sympy.Add(*terms)
-        for s, e in _in_place_order(news):
-            b.statements.append(Statement("assign", s, e) if s.startswith("_") else Statement("update", s, e))
     else:
-        runge_kutta(states)
+        # the step of the plan's scheme, by its kind (a registered Runge-Kutta tableau needs nothing here)
+        {"exponential_euler": whole_exponential_euler, "exact": exact, "runge_kutta": lambda: runge_kutta(states)}[
+            SCHEMES[plan.method].kind
+        ]()
 
     invariants, statements = _hoist(b.statements, params)
     used = set()

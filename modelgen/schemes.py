@@ -10,6 +10,7 @@ that the template lays out; exponential Euler (Rush-Larsen) is the exact solutio
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sympy
@@ -27,7 +28,19 @@ from .propagator import (
     triangular_order,
 )
 
-__all__ = ["TABLEAUS", "METHODS", "PER_STATE_METHODS", "DT_SYMBOL", "Plan", "plan_integration", "triangular_order"]
+__all__ = [
+    "Scheme",
+    "SCHEMES",
+    "register",
+    "TABLEAUS",
+    "METHODS",
+    "PER_STATE_METHODS",
+    "STABILITY_BOUND",
+    "DT_SYMBOL",
+    "Plan",
+    "plan_integration",
+    "triangular_order",
+]
 
 
 @dataclass(frozen=True)
@@ -38,18 +51,73 @@ class Tableau:
     order: int
 
 
-_h = sympy.Rational(1, 2)
-TABLEAUS: dict[str, Tableau] = {
-    "euler": Tableau(a=((),), b=(1,), c=(0,), order=1),
-    "rk2": Tableau(a=((), (_h,)), b=(0, 1), c=(0, _h), order=2),  # explicit midpoint
-    "rk4": Tableau(
-        a=((), (_h,), (0, _h), (0, 0, 1)),
-        b=(sympy.Rational(1, 6), sympy.Rational(1, 3), sympy.Rational(1, 3), sympy.Rational(1, 6)),
-        c=(0, _h, _h, 1),
-        order=4,
-    ),
-}
-METHODS = ("auto", "euler", "rk2", "rk4", "exponential_euler", "exact")
+@dataclass(frozen=True)
+class Refusal:
+    """Why a scheme does not apply to a model: the error for a request of it, and what auto notes."""
+
+    message: str  # the error when the scheme was asked for
+    hint: str
+    note: str = ""  # for auto: said before the reasons of the scheme it picks instead
+    why: str = ""  # for auto: why it fell back to the last scheme of AUTO_ORDER
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """An integration scheme, registered by name (:func:`register`), as Brian2's state updaters.
+
+    An explicit Runge-Kutta scheme is data: its ``tableau``. A scheme that needs the model's
+    analysis (exponential Euler: equations linear in their own variable; exact: a linear system)
+    has ``analyse(model, odes, note) -> Plan | Refusal``. ``kind`` names the step that
+    :func:`modelgen.optimise.step_program` writes for it: ``runge_kutta``, ``exponential_euler``
+    or ``exact``.
+    """
+
+    name: str
+    kind: str
+    tableau: Tableau | None = None
+    analyse: Callable[[Model, dict, str], Plan | Refusal] | None = None
+    per_state: bool = True  # may be given to some states (`method x, y: NAME`)
+    stability_bound: float | None = None  # largest stable h*|lambda| on the negative real axis (explicit schemes)
+
+
+SCHEMES: dict[str, Scheme] = {}
+TABLEAUS: dict[str, Tableau] = {}
+# Largest stable h*|lambda| on the negative real axis for the explicit schemes.
+STABILITY_BOUND: dict[str, float] = {}
+METHODS: tuple[str, ...] = ("auto",)
+# the schemes a `method x, y: NAME` line may give (exact and auto concern the whole system)
+PER_STATE_METHODS: tuple[str, ...] = ()
+# what auto tries, in order; the last one always applies
+AUTO_ORDER = ("exact", "exponential_euler", "rk4")
+
+
+def register(scheme: Scheme) -> Scheme:
+    """Add (or replace) an integration scheme; ``METHODS`` and the tables derived from the schemes follow."""
+    global METHODS, PER_STATE_METHODS
+    if scheme.name == "auto" or "+" in scheme.name:
+        raise ValueError(f"{scheme.name!r} cannot name a scheme")
+    if (scheme.kind == "runge_kutta") != (scheme.tableau is not None):
+        raise ValueError("a runge_kutta scheme has a tableau, and only it")
+    SCHEMES[scheme.name] = scheme
+    TABLEAUS.pop(scheme.name, None)
+    STABILITY_BOUND.pop(scheme.name, None)
+    if scheme.tableau is not None:
+        TABLEAUS[scheme.name] = scheme.tableau
+    if scheme.stability_bound is not None:
+        STABILITY_BOUND[scheme.name] = scheme.stability_bound
+    METHODS = ("auto", *SCHEMES)
+    PER_STATE_METHODS = tuple(n for n, sc in SCHEMES.items() if sc.per_state)
+    return scheme
+
+
+def unregister(name: str) -> None:
+    """Remove a scheme added by :func:`register` (tests)."""
+    global METHODS, PER_STATE_METHODS
+    del SCHEMES[name]
+    TABLEAUS.pop(name, None)
+    STABILITY_BOUND.pop(name, None)
+    METHODS = ("auto", *SCHEMES)
+    PER_STATE_METHODS = tuple(n for n, sc in SCHEMES.items() if sc.per_state)
 
 
 @dataclass(frozen=True)
@@ -128,95 +196,110 @@ def plan_integration(
 
 
 def _plan_whole(model: Model, derivation: MembraneDerivation | None, method: str, span: Span | None) -> Plan:
-    """Return the plan that advances every state with ``method`` (``auto``: the best that applies)."""
+    """Return the plan that advances every state with ``method`` (``auto``: the first of AUTO_ORDER that applies)."""
     odes = all_odes(model, derivation)
-    reasons: dict[str, str] = {}
+    if method != "auto":
+        result = _apply(SCHEMES[method], model, odes, "")
+        if isinstance(result, Refusal):
+            raise ModelError([Diagnostic("E501", span or model.method_span, result.message, result.hint)])
+        return result
+    note = why = ""
+    for name in AUTO_ORDER[:-1]:
+        result = _apply(SCHEMES[name], model, odes, note)
+        if isinstance(result, Plan):
+            return result
+        note, why = note + result.note, result.why
+    last = AUTO_ORDER[-1]
+    plan = _apply(SCHEMES[last], model, odes, note)
+    return Plan(
+        plan.method, odes, {}, {name: f"chosen by auto: {why}, so {last} for all" for name in odes}, plan.tableau
+    )
+
+
+def _apply(scheme: Scheme, model: Model, odes: dict, note: str) -> Plan | Refusal:
+    """Return the plan of ``scheme`` for the model (a tableau always applies), or why it does not apply."""
+    if scheme.analyse is not None:
+        return scheme.analyse(model, odes, note)
+    return Plan(scheme.name, odes, {}, {name: f"{scheme.name} (requested)" for name in odes}, scheme.tableau)
+
+
+def _analyse_exact(model: Model, odes: dict, note: str) -> Plan | Refusal:
+    """Return the exact propagator's plan (a linear system with constant coefficients), or why not."""
+    system = linear_system(model, odes)
+    if isinstance(system, str):
+        return Refusal(
+            f"the exact method needs a linear system with constant coefficients, but {system}",
+            "use exponential_euler (conditionally linear equations) or rk4",
+        )
+    order = triangular_order(system.A)
+    if order is None:
+        why = "linear with constant coefficients, but its states feed back on each other"
+        return Refusal(
+            f"the exact method is limited to systems without feedback between states; this one is {why}",
+            "use exponential_euler, which auto picks for it",
+            note=f"the system is {why} (no symbolic propagator); ",
+        )
+    try:
+        prop = exact_propagator(system, order)
+    except TooManyTerms as e:
+        why = (
+            f"linear with constant coefficients, but its exact propagator would have more than "
+            f"{MAX_PROPAGATOR_TERMS} terms ({e.args[0]} counted before stopping)"
+        )
+        return Refusal(
+            f"the exact method is limited to propagators of at most {MAX_PROPAGATOR_TERMS} terms; this system is {why}",
+            "use exponential_euler, which auto picks for it",
+            note=f"the system is {why}; ",
+        )
+    reasons = {name: "linear system with constant coefficients: exact propagator exp(A dt)" for name in odes}
+    return Plan("exact", odes, {}, reasons, None, prop)
+
+
+def _analyse_exponential_euler(model: Model, odes: dict, note: str) -> Plan | Refusal:
+    """Return exponential Euler's plan (each equation linear in its own variable), or why not."""
     rates: dict[str, sympy.Expr | None] = {}
-    auto_note = ""
-    if method in ("auto", "exact"):
-        system = linear_system(model, odes)
-        if isinstance(system, str):
-            if method == "exact":
-                raise ModelError(
-                    [
-                        Diagnostic(
-                            "E501",
-                            span or model.method_span,
-                            f"the exact method needs a linear system with constant coefficients, but {system}",
-                            "use exponential_euler (conditionally linear equations) or rk4",
-                        )
-                    ]
-                )
-        else:
-            order = triangular_order(system.A)
-            prop = None
-            if order is None:
-                why = "linear with constant coefficients, but its states feed back on each other"
-                refusal = f"the exact method is limited to systems without feedback between states; this one is {why}"
-                auto_note = f"the system is {why} (no symbolic propagator); "
-            else:
-                try:
-                    prop = exact_propagator(system, order)
-                except TooManyTerms as e:
-                    why = (
-                        f"linear with constant coefficients, but its exact propagator would have more than "
-                        f"{MAX_PROPAGATOR_TERMS} terms ({e.args[0]} counted before stopping)"
-                    )
-                    refusal = f"the exact method is limited to propagators of at most {MAX_PROPAGATOR_TERMS} terms; this system is {why}"
-                    auto_note = f"the system is {why}; "
-            if prop is None and method == "exact":
-                raise ModelError(
-                    [
-                        Diagnostic(
-                            "E501", span or model.method_span, refusal, "use exponential_euler, which auto picks for it"
-                        )
-                    ]
-                )
-            if prop is not None:
-                for name in odes:
-                    reasons[name] = "linear system with constant coefficients: exact propagator exp(A dt)"
-                return Plan("exact", odes, {}, reasons, None, prop)
-    if method in ("auto", "exponential_euler"):
-        nonlinear = []
-        for name, rhs in odes.items():
-            linear, B = _conditionally_linear(model, name, rhs)
-            if not linear:
-                nonlinear.append(name)
-            rates[name] = None if B == 0 else B
-        if nonlinear and method == "exponential_euler":
-            names = _derivatives(nonlinear)
-            raise ModelError(
-                [
-                    Diagnostic(
-                        "E501",
-                        span or model.method_span,
-                        f"exponential_euler needs each equation to be linear in its own variable, and {names} is not",
-                        "use `method rk4` (or --method rk4) for this model",
-                    )
-                ]
-            )
-        if not nonlinear:
-            method = "exponential_euler"
-            for name in odes:
-                if rates[name] is None:
-                    reasons[name] = (
-                        f"d{name}/dt does not depend on {name}: forward Euler step (exact for a constant rate)"
-                    )
-                else:
-                    reasons[name] = auto_note + f"d{name}/dt is linear in {name}: exponential Euler (Rush-Larsen)"
-            return Plan("exponential_euler", odes, rates, reasons, None)
-        method = "rk4"
-        why = f"chosen by auto: {_derivatives(nonlinear)} not linear in its own variable, so rk4 for all"
-        for name in odes:
-            reasons[name] = why
-        return Plan("rk4", odes, {}, reasons, TABLEAUS["rk4"])
+    nonlinear = []
+    for name, rhs in odes.items():
+        linear, B = _conditionally_linear(model, name, rhs)
+        if not linear:
+            nonlinear.append(name)
+        rates[name] = None if B == 0 else B
+    if nonlinear:
+        names = _derivatives(nonlinear)
+        return Refusal(
+            f"exponential_euler needs each equation to be linear in its own variable, and {names} is not",
+            "use `method rk4` (or --method rk4) for this model",
+            why=f"{names} not linear in its own variable",
+        )
+    reasons = {}
     for name in odes:
-        reasons[name] = f"{method} (requested)"
-    return Plan(method, odes, {}, reasons, TABLEAUS[method])
+        if rates[name] is None:
+            reasons[name] = f"d{name}/dt does not depend on {name}: forward Euler step (exact for a constant rate)"
+        else:
+            reasons[name] = note + f"d{name}/dt is linear in {name}: exponential Euler (Rush-Larsen)"
+    return Plan("exponential_euler", odes, rates, reasons, None)
 
 
-# the schemes a `method x, y: NAME` line may give (exact and auto concern the whole system)
-PER_STATE_METHODS = ("euler", "rk2", "rk4", "exponential_euler")
+_h = sympy.Rational(1, 2)
+register(Scheme("euler", "runge_kutta", Tableau(a=((),), b=(1,), c=(0,), order=1), stability_bound=2.0))
+register(
+    Scheme("rk2", "runge_kutta", Tableau(a=((), (_h,)), b=(0, 1), c=(0, _h), order=2), stability_bound=2.0)
+)  # explicit midpoint
+register(
+    Scheme(
+        "rk4",
+        "runge_kutta",
+        Tableau(
+            a=((), (_h,), (0, _h), (0, 0, 1)),
+            b=(sympy.Rational(1, 6), sympy.Rational(1, 3), sympy.Rational(1, 3), sympy.Rational(1, 6)),
+            c=(0, _h, _h, 1),
+            order=4,
+        ),
+        stability_bound=2.785,
+    )
+)
+register(Scheme("exponential_euler", "exponential_euler", analyse=_analyse_exponential_euler))
+register(Scheme("exact", "exact", analyse=_analyse_exact, per_state=False))
 
 
 def _plan_per_state(
@@ -319,10 +402,6 @@ def _plan_per_state(
                 f"{_derivatives(rk_states)} (Strang splitting)"
             )
     return Plan(f"{rk}+exponential_euler", odes, rates, reasons, TABLEAUS[rk], None, schemes)
-
-
-# Largest stable h*|lambda| on the negative real axis for the explicit schemes.
-STABILITY_BOUND = {"euler": 2.0, "rk2": 2.0, "rk4": 2.785}
 
 
 def time_constants(model: Model, odes: dict, at: dict[str, float] | None = None) -> dict[str, float]:

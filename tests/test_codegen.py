@@ -137,7 +137,7 @@ def test_conductance_membrane_update_is_exact_for_a_fixed_conductance(lif_path, 
 def _run_ufunc_lines(expr, values: dict) -> np.ndarray:
     """Return the value of ``expr`` computed by the ufunc calls UfuncWriter emits for it, and check
     that no call allocates (every call writes a buffer)."""
-    from modelgen.codegen import UfuncWriter
+    from modelgen.backends.numpy import UfuncWriter
 
     w = UfuncWriter()
     w.assign("out", expr)

@@ -75,7 +75,9 @@ def test_wheel_holds_the_library_templates_examples_license_and_py_typed(wheel):
     assert len(list(LIBRARY.glob("*.current"))) >= 20
     assert {f"modelgen/examples/{name}" for name in EXAMPLES} <= names
     assert {"hh_composed.model", "cuba.network", "two_neurons.network"} <= set(EXAMPLES)
-    assert {"modelgen/templates/module.py.j2", "modelgen/py.typed", "modelgen/__main__.py"} <= names
+    assert {"modelgen/py.typed", "modelgen/__main__.py", "modelgen/backends/python_module.py.j2"} <= names
+    backends = Path(modelgen.__file__).parent / "backends"
+    assert {f"modelgen/{p.relative_to(backends.parent).as_posix()}" for p in backends.rglob("*.j2")} <= names
     exporter_templates = {
         f"modelgen/exporters/templates/{t}" for t in ("brian2.py.j2", "neuroml.xml.j2", "nmodl.mod.j2")
     }

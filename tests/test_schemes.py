@@ -235,3 +235,30 @@ def test_stability_is_checked_at_the_threshold_too(tmp_path):
     tau_own = 281.0 / (30.0 * (np.exp(5.0) - 1))
     assert stability_warnings(adex.model, adex.plan("rk4"), 2.7 * tau_own) == []
     assert "at the threshold V = -40.4 mV" in stability_warnings(adex.model, adex.plan("rk4"), 2.9 * tau_own)[0]
+
+
+def test_a_registered_tableau_is_a_scheme_everywhere(tmp_path):
+    """A Runge-Kutta scheme is data: one register call (Heun's method) plans, generates and runs it."""
+    from modelgen import schemes
+
+    h = sympy.Rational(1, 2)
+    heun = schemes.Scheme("heun", "runge_kutta", schemes.Tableau(a=((), (1,)), b=(h, h), c=(0, 1), order=2))
+    schemes.register(heun)
+    try:
+        assert schemes.METHODS[-1] == "heun" and "heun" in schemes.PER_STATE_METHODS
+        m = modelgen.load_text("model D\nparameter tau = 10 ms\nstate x = 1\ndx/dt = -x/tau\n")
+        plan = m.plan("heun")
+        assert (plan.method, plan.order, plan.reasons) == ("heun", 2, {"x": "heun (requested)"})
+        r = m.run(duration="20 ms", dt="1 ms", method="heun", record=["x"], out_dir=tmp_path)
+        # Heun's step multiplies x by 1 - h + h^2/2 (h = dt/tau = 0.1)
+        np.testing.assert_allclose(r["x"][0], 0.905 ** np.arange(21), rtol=1e-14)
+        per_state = modelgen.load_text(
+            "model D\nparameter tau = 10 ms\nstate x = 1\nstate y = 1\ndx/dt = -x/tau\ndy/dt = -y*y/tau\n"
+            "method y: heun\nmethod x: exponential_euler\n"
+        )
+        assert per_state.plan().method == "heun+exponential_euler"
+    finally:
+        schemes.unregister("heun")
+    assert "heun" not in schemes.METHODS
+    with pytest.raises(ModelError, match="unknown integration method `heun`"):
+        modelgen.load_text("model D\nparameter tau = 10 ms\nstate x = 1\ndx/dt = -x/tau\n").plan("heun")

@@ -1,0 +1,46 @@
+"""The numba backend: numpy's module with its steps compiled by numba.
+
+A few neurons are advanced one at a time by a compiled loop over time steps (the per-neuron
+kernel that the numpy module runs in Python, here compiled); larger populations in blocks, each
+step one loop over a block's neurons (the *lanes*) that the compiler turns into SIMD
+instructions, printed by :class:`NumbaPrinter`. The host side (interface, initial state,
+observe, recording, receive) is numpy's (:meth:`NumpyBackend.module_context`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...optimise import StepProgram
+from ..numpy.backend import NumpyBackend, scalar_block
+from .printer import NumbaPrinter
+
+__all__ = ["NumbaBackend"]
+
+
+class NumbaBackend(NumpyBackend):
+    """Generates the numba module (compiled per-neuron and block kernels, threads over blocks)."""
+
+    name = "numba"
+    folder = Path(__file__).parent
+    jit = {
+        "kernel": '@numba.njit(cache=True, error_model="numpy")',
+        "note_spike": "@numba.njit(cache=True)",
+        "scalar_helper": '@numba.njit(cache=True, error_model="numpy")',
+    }
+
+    def kernel_context(
+        self, program: StepProgram, names: dict[str, str], prefixes: dict[str, str], context: dict
+    ) -> dict:
+        """Return the block kernel's data: its lines on one neuron of a block, and the helpers they call."""
+        lanes = NumbaPrinter(names)
+        lane_lines = scalar_block(program, lanes, prefixes, lanes=True)
+        event = context["event"]
+        if event is not None:
+            lhs, op, rhs = event["relation"]
+            event["lane_condition"] = f"{lanes.doprint(lhs)} {op} {lanes.doprint(rhs)}"
+        return dict(
+            lane_lines=lane_lines,
+            uses_lane_math=bool(lanes.helpers & {"_exp", "_expm1", "_exprel_lane"}),
+            uses_exprel_lane="_exprel_lane" in lanes.helpers,
+        )

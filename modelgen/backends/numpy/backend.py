@@ -1,0 +1,351 @@
+"""The numpy backend: a checked model and its plan -> a Python module stepping neurons with numpy.
+
+One step of the model is a straight-line program (:func:`modelgen.optimise.step_program`)
+printed two ways: as numpy ufunc calls writing into preallocated buffers over blocks of
+neurons small enough for the buffers to stay in cache (the vectorised path), and as plain
+Python on floats, one neuron at a time (the per-neuron kernel, for a handful of neurons, where
+numpy's per-call overhead dominates). Decisions are made here; the templates
+(``module.py.j2`` here, ``python_module.py.j2`` and ``per_neuron.py.j2`` shared) only lay out.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import sympy
+
+from ... import __version__
+from ...derive import MembraneDerivation
+from ...integrity import TEXT_HASH_PLACEHOLDER, check_generated_text, seal
+from ...model import Model
+from ...optimise import StepProgram, regularize, step_program
+from ...schemes import Plan
+from ..base import (
+    Line,
+    ScalarPrinter,
+    all_names,
+    float_text,
+    python_names,
+    source_line,
+    source_ref,
+    template_environment,
+)
+from .printer import NumpyPrinter
+from .ufuncs import RELATIONS, UfuncWriter
+
+__all__ = ["NumpyBackend", "KERNEL_LOCALS", "kernel_prefixes"]
+
+# the kernels' own locals (the templates); the arrays of states, parameters and inputs that the
+# kernels take are named with a prefix chosen so that they can meet none of these
+KERNEL_LOCALS = {
+    "_i", "_j", "_k", "_kk", "_c", "_q", "_w", "_lo", "_block", "_n_all", "_n_spiked", "_row",
+    "_was", "_until", "_ref_steps", "_above", "_spiked", "_refractory", "_held", "_k_start",
+    "_k_stop", "_was_above", "_refractory_until", "_refractory_steps", "_rec_row", "_rec_which",
+    "_rec", "_spikes", "_n_spikes", "_note_spike", "_new_spike_buffer", "_blk_was", "_blk_until", "_blk_spiked", "_blk_recorded", "_exp", "_expm1",
+    "_exprel", "_exprel_scalar", "_taylor13", "_int_bits_as_float",
+}  # fmt: skip
+
+
+def kernel_prefixes(names: list[str], taken: set[str]) -> dict[str, str]:
+    """Return the prefixes of the kernels' array names: ``arg`` (the arrays passed in), ``lane``
+    (a block's copies, one value per neuron), ``view`` (a block's part of a state array) and
+    ``column`` (the serial kernel's column of an input for its neuron).
+
+    Each is the first of its candidates (``_``, ``_a_``, ``_a1_``, ...) that, put before any
+    of ``names``, gives no name in ``taken`` nor one of another prefix."""
+    taken = set(taken)
+    out = {}
+    for key, first, letter in (("arg", "_", "a"), ("lane", "_b_", "b"), ("view", "_s_", "s"), ("column", "_x_", "x")):
+        candidates = [first, f"_{letter}_"] + [f"_{letter}{i}_" for i in range(1, 100)]
+        prefix = next(c for c in candidates if not any(c + n in taken for n in names))
+        taken |= {prefix + n for n in names}
+        out[key] = prefix
+    return out
+
+
+def vector_block(
+    program: StepProgram, printer: NumpyPrinter, comments: NumpyPrinter
+) -> tuple[list[Line], UfuncWriter, list[str]]:
+    """Return the step's lines as ufunc calls, the writer (scratch counts) and the buffers assigned."""
+    w = UfuncWriter()
+    lines: list[Line] = []
+    buffers: list[str] = []
+    for st in program.statements:
+        if st.kind == "note":
+            lines.append(Line("", st.comment))
+        elif st.kind == "input":
+            lines.append(Line(f"{st.target} = _part(_{st.target}_{st.stage}, _lo, _hi)"))
+        else:
+            if st.kind == "assign" and st.target not in buffers:
+                buffers.append(st.target)
+            start = len(w.lines)
+            w.assign(st.target, st.expr)
+            formula = f"{st.target} = {comments.doprint(st.expr)}"
+            comment = f"{st.comment}\n{formula}" if st.comment else formula
+            calls = w.lines[start:]
+            lines.append(Line(calls[0], comment))
+            lines.extend(Line(c) for c in calls[1:])
+    return lines, w, buffers
+
+
+def buffer_slots(program: StepProgram, buffers: list[str]) -> list[int]:
+    """Return a buffer number for each named value: values whose lifetimes do not overlap share one.
+
+    A value lives from its first assignment to its last use; a buffer is reused only by a value
+    assigned after the previous owner's last use (the statement that reads a value for the last
+    time may not also write its buffer).
+    """
+    start: dict[str, int] = {}
+    end: dict[str, int] = {}
+    for i, st in enumerate(program.statements):
+        if st.expr is not None:
+            for sym in st.expr.free_symbols:
+                if sym.name in start:
+                    end[sym.name] = i
+        if st.kind == "assign" and st.target in buffers:
+            start.setdefault(st.target, i)
+            end[st.target] = max(end.get(st.target, i), i)
+    slots: dict[str, int] = {}
+    busy: list[tuple[int, int]] = []  # (last use, slot)
+    free: list[int] = []
+    count = 0
+    for name in sorted(buffers, key=lambda b: start[b]):
+        for entry in [e for e in busy if e[0] < start[name]]:
+            busy.remove(entry)
+            free.append(entry[1])
+        if free:
+            free.sort()
+            slot = free.pop(0)
+        else:
+            slot, count = count, count + 1
+        slots[name] = slot
+        busy.append((end[name], slot))
+    return [slots[b] for b in buffers]
+
+
+def scalar_block(program: StepProgram, printer: ScalarPrinter, prefixes: dict[str, str], lanes=False) -> list[Line]:
+    """Return the step of one neuron on floats, reading inputs from the kernel's arrays, or
+    (``lanes``: numba's block kernel) from its block's copies."""
+    out = []
+    for st in program.statements:
+        if st.kind == "note":
+            out.append(Line("", st.comment))
+        elif st.kind == "input" and lanes:
+            out.append(Line(f"{st.target} = {prefixes['lane']}{st.target}[{st.stage}, _j]"))
+        elif st.kind == "input":
+            a, column = prefixes["arg"] + st.target, prefixes["column"] + st.target
+            out.append(Line(f"{st.target} = float({a}[_kk if {a}.shape[0] > 1 else 0, {st.stage}, {column}])"))
+        else:
+            out.append(Line(f"{st.target} = {printer.doprint(st.expr)}", st.comment))
+    return out
+
+
+def observe_body(model: Model, printer: NumpyPrinter, names: dict[str, str]) -> list[Line]:
+    """Return observe()'s assignments of every intermediate and current, shared parts computed once."""
+    rename = {sympy.Symbol(k, real=True): sympy.Symbol(v, real=True) for k, v in names.items()}
+    named = [(names.get(n, n), regularize(e.xreplace(rename))) for n, e, _ in model.definition_order()]
+    if not named:
+        return []
+    symbols = sympy.numbered_symbols("_o", real=True)
+    replacements, reduced = sympy.cse([e for _, e in named], symbols=symbols, optimizations=None, order="none")
+    temps = dict(replacements)
+    emitted: set[sympy.Symbol] = set()
+    out: list[Line] = []
+
+    def emit_temps(e):  # each temporary just before its first use
+        for s in sorted(e.free_symbols, key=lambda s: s.name):
+            if s in temps and s not in emitted:
+                emit_temps(temps[s])
+                emitted.add(s)
+                out.append(Line(f"{s.name} = {printer.doprint(temps[s])}"))
+
+    for (n, _), e in zip(named, reduced):
+        emit_temps(e)
+        out.append(Line(f"{n} = {printer.doprint(e)}"))
+    return out
+
+
+class NumpyBackend:
+    """Generates the numpy module; its ``module_context`` is the host side that numba's module shares."""
+
+    name = "numpy"
+    folder = Path(__file__).parent
+    # decorators of the shared templates' functions (none: plain Python)
+    jit = {"kernel": "", "note_spike": "", "scalar_helper": ""}
+
+    def generate(
+        self,
+        model: Model,
+        derivation: MembraneDerivation | None,
+        plan: Plan,
+        build_hash: str,
+        origin: str | None = None,
+    ) -> str:
+        """Return the text of the generated module for ``model`` integrated by ``plan``."""
+        context = self.module_context(model, derivation, plan, build_hash, origin)
+        text = template_environment(self.folder).get_template("module.py.j2").render(**context)
+        check_generated_text(text)  # no user text can have ended a comment or declared a coding
+        return seal(text)
+
+    def module_context(
+        self, model: Model, derivation: MembraneDerivation | None, plan: Plan, build_hash: str, origin: str | None
+    ) -> dict:
+        """Return the templates' data: the module's interface, host code, per-neuron kernel and events."""
+        names = python_names(model)
+        printer = NumpyPrinter(names)
+        scalar = ScalarPrinter(names)
+        py = lambda n: names.get(n, n)  # noqa: E731
+        rename = {sympy.Symbol(k, real=True): sympy.Symbol(v, real=True) for k, v in names.items()}
+
+        program = step_program(model, derivation, plan, names)
+
+        # event: threshold, resets, refractory period
+        event = None
+        event_exprs: list[sympy.Expr] = []
+        if model.event is not None:
+            ev = model.event
+            lhs = regularize(model.expand(ev.relation.lhs)).xreplace(rename)
+            rhs = regularize(model.expand(ev.relation.rhs)).xreplace(rename)
+            resets = []
+            for r in ev.resets:
+                value = regularize(model.expand(r.new_value())).xreplace(rename)
+                event_exprs.append(value)
+                resets.append(
+                    {
+                        "target": py(r.state),
+                        "op": r.op,
+                        "vector": printer.doprint(value),
+                        "scalar": scalar.doprint(value),
+                        "text": f"{r.state} {r.op} {sympy.sstr(r.expr)}",
+                        "value": value,
+                    }
+                )
+            refractory = ev.refractory.xreplace(rename) if ev.refractory is not None else None
+            event_exprs += [lhs, rhs] + ([refractory] if refractory is not None else [])
+            event = {
+                "condition": f"{printer.doprint(lhs)} {ev.relation.rel_op} {printer.doprint(rhs)}",
+                "ufunc": RELATIONS[ev.relation.rel_op],
+                "lhs": printer.doprint(lhs),
+                "rhs": printer.doprint(rhs),
+                "scalar_condition": f"{scalar.doprint(lhs)} {ev.relation.rel_op} {scalar.doprint(rhs)}",
+                "text": source_line(model, ev.span),
+                "resets": resets,
+                "crossing": not ev.resets,
+                "refractory": printer.doprint(refractory) if refractory is not None else None,
+                "hold": py(model.membrane_state) if model.membrane_state else None,
+                "relation": (lhs, ev.relation.rel_op, rhs),
+            }
+
+        # what the step reads besides states and inputs: parameters and hoisted invariants
+        param_names = [py(p.name) for p in model.parameters]
+        invariant_names = [n for n, _, _ in program.invariants]
+        used = program.used_names(event_exprs)
+        step_values = [n for n in param_names + invariant_names if n in used]
+
+        kernel_arrays = [*program.states, *step_values, *program.inputs]
+        taken = KERNEL_LOCALS | {py(n) for n in all_names(model)} | set(invariant_names)
+        taken |= {st.target for st in program.statements} | {s.name for e in event_exprs for s in e.free_symbols}
+        taken |= {s.name for st in program.statements if st.expr is not None for s in st.expr.free_symbols}
+        prefixes = kernel_prefixes(kernel_arrays, taken)
+        scalar_lines = scalar_block(program, scalar, prefixes)
+
+        invariants = [Line(f"{n} = {printer.doprint(e)}", c) for n, e, c in program.invariants]
+        obs_body = observe_body(model, printer, names)
+        init_body = [
+            (
+                py(name),
+                f"given[{name!r}] if {name!r} in given else {printer.doprint(regularize(expr.xreplace(rename)))}",
+            )
+            for name, expr in model.initial_order
+        ]
+
+        receptors = []
+        # the factors' names are renamed already, and `w` is receive()'s argument, not a model's `w`
+        weights = NumpyPrinter()
+        for name in model.receptors:
+            statements = []
+            for syn in model.synapses:
+                if syn.receptor == name:
+                    inc = syn.factor.xreplace(rename) * sympy.Symbol("w", real=True)
+                    # for receive(..., index): w holds the weights of the neurons `index`; so do the factor's values
+                    at_index = {s: sympy.Symbol(f"_take({s.name}, index)", real=True) for s in inc.free_symbols}
+                    at_index[sympy.Symbol("w", real=True)] = sympy.Symbol("w", real=True)
+                    statements.append(
+                        (
+                            py(syn.target),
+                            weights.doprint(inc),
+                            weights.doprint(inc.xreplace(at_index)),
+                            f"{syn.text}  {source_ref(model, syn.span)}",
+                        )
+                    )
+            receptors.append({"name": name, "statements": statements})
+        receptor_targets = ", ".join(dict.fromkeys(py(s.target) for s in model.synapses))
+
+        context = dict(
+            version=__version__,
+            backend=self.name,
+            jit=self.jit,
+            model=model,
+            source_name=Path(model.file).name,
+            origin=origin,
+            build_hash=build_hash,
+            source_hash=model.source_hash,
+            method=plan.method,
+            reasons=plan.reasons,
+            states=[(s.name, py(s.name)) for s in model.states],
+            parameters=[
+                (p.name, py(p.name), float_text(p.value), f"{p.display_value:g} {p.unit}") for p in model.parameters
+            ],
+            inputs=[
+                (i.name, py(i.name), float_text(i.default), f"{i.default / i.display_scale:g} {i.unit}")
+                for i in model.inputs
+            ],
+            offsets=[(j, float_text(float(c))) for j, c in enumerate(program.offsets)],
+            observables=[(name, py(name)) for name, _, _ in model.definition_order()],
+            obs_body=obs_body,
+            invariants=invariants,
+            invariant_names=invariant_names,
+            step_values=step_values,
+            scalar_lines=scalar_lines,
+            arg=prefixes["arg"],
+            lane=prefixes["lane"],
+            view=prefixes["view"],
+            column=prefixes["column"],
+            receptors=receptors,
+            receptor_targets=receptor_targets,
+            init_body=init_body,
+            event=event,
+            uses_t=program.uses_t,
+            text_hash=TEXT_HASH_PLACEHOLDER,
+            repr=repr,
+        )
+        context.update(self.kernel_context(program, names, prefixes, context))
+        # the helpers that the printed expressions call (each printer notes the table's helpers it spelled)
+        context["uses_exprel"] = "_exprel" in printer.helpers | weights.helpers
+        context["uses_exprel_scalar"] = "_exprel_scalar" in scalar.helpers
+        return context
+
+    def kernel_context(
+        self, program: StepProgram, names: dict[str, str], prefixes: dict[str, str], context: dict
+    ) -> dict:
+        """Return the vectorised step's data: its lines, buffers and block size."""
+        printer, comments = NumpyPrinter(names), NumpyPrinter(names)
+        vector_lines, writer, buffers = vector_block(program, printer, comments)
+        stateset = set(program.states)
+        buffers = [b for b in buffers if b not in stateset]
+        slots = buffer_slots(program, buffers)
+        n_slots = max(slots, default=-1) + 1
+        # buffers of the named values, then the scratch buffers, then one for the held membrane potential
+        float_slots = slots + list(range(n_slots, n_slots + writer.floats + 1))
+        # neurons per block: the block's float buffers fill at most 1.5 MB (most of a 2 MB L2 cache);
+        # larger blocks spread numpy's per-call overhead (~0.4 us) over more neurons
+        block = 2 ** max(11, min(15, int(math.log2(1.5 * 2**20 / (8 * len(set(float_slots)))))))
+        return dict(
+            vector_lines=vector_lines,
+            buffers=buffers,
+            float_slots=float_slots,
+            block=block,
+            float_scratch=[f"_s{i}" for i in range(writer.floats)],
+            bool_scratch=[f"_b{i}" for i in range(writer.bools)],
+        )
