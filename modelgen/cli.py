@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__, backends
+from . import __version__, backends, schemes
 from .atomic import write_text_atomic
 from .cache import ModuleClashError
 from .diagnostics import ModelError, format_diagnostics
@@ -20,7 +20,6 @@ from .exporters import FORMATS as EXPORT_FORMATS
 from .memory import MemoryLimitError, parse_size
 from .network import check_save_path, is_network_file, load_network
 from .runtime import SimulationError, StaleModuleError
-from .schemes import METHODS
 
 __all__ = ["main"]
 
@@ -105,9 +104,25 @@ def _assignments(pairs: tuple[str, ...], option: str) -> dict[str, str]:
     return out
 
 
+class _MethodChoice(click.Choice):
+    """The integration schemes registered when the option is read (schemes.register() may add some
+    after this module is imported)."""
+
+    def __init__(self) -> None:
+        super().__init__(schemes.METHODS)
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return schemes.METHODS
+
+    @choices.setter
+    def choices(self, _value) -> None:
+        pass  # always the registry's
+
+
 method_option = click.option(
     "--method",
-    type=click.Choice(METHODS),
+    type=_MethodChoice(),
     default=None,
     help="Integration scheme (default: the model's `method` line, else auto).",
 )

@@ -288,7 +288,8 @@ def simulate(
     spike_i: list[np.ndarray] = []
     spike_t: list[np.ndarray] = []
     if fast:
-        rec[:, :, 0] = [state[name][rows] for name in record]
+        for j, name in enumerate(record):
+            rec[j, :, 0] = state[name][rows]
     else:
         sample(0, 0.0)
     chunk = check_every if progress is not None else max(check_every, _steps_per_call(module, n))

@@ -186,6 +186,18 @@ def test_run_prints_its_summary_on_stdout_and_notes_on_stderr(lif_path, tmp_path
     assert r.exit_code == 0 and r.stdout == "" and r.stderr == ""
 
 
+def test_run_records_spikes_only_with_no_recorded_neurons(lif_path, tmp_path):
+    # an empty --record means the membrane potential; spikes only is --record-neurons 0
+    out = tmp_path / "out.npz"
+    r = invoke(
+        "run", lif_path, "--input", "I_ext=2nA", "--duration", "20ms", "--record-neurons", "0", "--save", out, "-q"
+    )
+    assert r.exit_code == 0, r.output
+    with np.load(out) as data:
+        assert data["V"].shape == (0, 2001) and data["record_indices"].size == 0
+        assert data["spike_t"].size == 6 and np.isclose(data["spike_t"][0], 1.56)
+
+
 def test_run_says_when_recorded_traces_are_not_kept(lif_path, tmp_path):
     args = ("run", lif_path, "--duration", "5ms", "-o", tmp_path / "g")
     r = invoke(*args, "--record", "V", "--record", "g_syn")

@@ -194,3 +194,29 @@ def test_a_condition_shared_by_two_wheres_stays_inside_them():
     )
     r = m.run(duration="1 ms", dt="0.01 ms", record=["n"], method="rk4")
     assert r["n"][0][-1] == pytest.approx(0.25 * (1 - np.exp(-4.0)), rel=1e-8)
+
+
+def test_event_logic_is_written_once_per_backend():
+    """The Python kernels' event logic is in scalar_events.py.j2 and numpy's vectorised step's in
+    numpy/vector_events.py.j2; every kernel calls their macros rather than writing its own."""
+    from modelgen.backends.base import BACKENDS_DIR, template_files
+
+    templates = {p.relative_to(BACKENDS_DIR).as_posix(): p.read_text() for p in template_files()}
+
+    def written_in(text: str) -> list[str]:
+        return sorted(name for name, body in templates.items() if name.endswith(".py.j2") and text in body)
+
+    scalar, vector = ["scalar_events.py.j2"], ["numpy/vector_events.py.j2"]
+    assert written_in("_spiked = _above") == scalar  # the threshold test
+    assert written_in("_held = ") == scalar  # a refractory neuron's held variable
+    assert written_in("r.scalar") == scalar  # resets
+    assert written_in("= _k + 1 + ") == scalar  # the refractory period's start
+    assert written_in("_note_spike(_spikes, _n_spikes") == scalar  # spike output
+    assert written_in("_rec[{{") == scalar  # recording
+    assert (
+        written_in("out=_above") == written_in("r.vector") == written_in("_k + 1 + _refractory_steps, where") == vector
+    )
+    kernels = ["numba/module.py.j2", "per_neuron.py.j2"]
+    for macro in ("hold_start(", "hold_end(", "threshold(", "on_spike(", "record("):
+        assert written_in("{{ " + macro) == kernels, macro
+    assert written_in("{% call vector_events() %}") == ["numpy/module.py.j2"]

@@ -224,6 +224,20 @@ def test_duration_and_step_must_be_positive(hh_path, tmp_path, duration, dt, mes
     assert str(e.value) == message
 
 
+@pytest.mark.parametrize("n", [1, 20])  # the per-neuron kernel, the vectorised step
+def test_recording_nothing_keeps_the_spikes(lif_path, tmp_path, n):
+    # record=[] used to fail in simulate (a broadcast of no rows); it records no traces, and the spikes are
+    # those of a recording run: the first after 20 ms ln(200/185) (V from E_L to V_th under I/g_L = 200 mV)
+    m = modelgen.load(lif_path)
+    run = {"duration": "20 ms", "n": n, "inputs": {"I_ext": "2 nA"}, "out_dir": tmp_path}
+    spikes_only, recorded = m.run(record=[], **run), m.run(**run)
+    assert spikes_only.traces == {} and spikes_only.units == {}
+    assert spikes_only.spike_t[0] == pytest.approx(20.0 * np.log(200.0 / 185.0), abs=0.01)
+    np.testing.assert_array_equal(spikes_only.spike_i, recorded.spike_i)
+    np.testing.assert_array_equal(spikes_only.spike_t, recorded.spike_t)
+    assert np.bincount(spikes_only.spike_i, minlength=n).tolist() == [6] * n  # at 1.56 + 3.56 j ms
+
+
 def test_unknown_record_variable(hh_path, tmp_path):
     with pytest.raises(ModelError, match="unknown variable to record `W`"):
         modelgen.load(hh_path).run(duration="1 ms", record=["W"], out_dir=tmp_path)

@@ -262,3 +262,31 @@ def test_a_registered_tableau_is_a_scheme_everywhere(tmp_path):
     assert "heun" not in schemes.METHODS
     with pytest.raises(ModelError, match="unknown integration method `heun`"):
         modelgen.load_text("model D\nparameter tau = 10 ms\nstate x = 1\ndx/dt = -x/tau\n").plan("heun")
+
+
+def test_the_cli_offers_schemes_registered_after_it_is_imported(tmp_path):
+    """`--method` reads the registry when the command runs: a scheme registered later is a choice."""
+    from click.testing import CliRunner
+
+    from modelgen import schemes
+    from modelgen.cli import main
+
+    model = tmp_path / "decay.model"
+    model.write_text("model D\nparameter tau = 10 ms\nstate x = 1\ndx/dt = -x/tau\n")
+    run = ["run", str(model), "--duration", "20ms", "--dt", "1ms", "--record", "x", "-o", str(tmp_path / "g")]
+    h = sympy.Rational(1, 2)
+    schemes.register(schemes.Scheme("heun", "runge_kutta", schemes.Tableau(a=((), (1,)), b=(h, h), c=(0, 1), order=2)))
+    try:
+        out = tmp_path / "x.npz"
+        r = CliRunner().invoke(main, [*run, "--method", "heun", "--save", str(out), "-q"])
+        assert r.exit_code == 0, r.output
+        with np.load(out) as data:
+            np.testing.assert_allclose(data["x"][0], 0.905 ** np.arange(21), rtol=1e-14)  # Heun: 1 - h + h^2/2
+        assert (
+            "--method [auto|euler|rk2|rk4|exponential_euler|exact|heun]"
+            in CliRunner().invoke(main, ["run", "--help"]).output
+        )
+    finally:
+        schemes.unregister("heun")
+    r = CliRunner().invoke(main, [*run, "--method", "heun"])
+    assert r.exit_code == 2 and "'heun' is not one of 'auto', 'euler'" in r.stderr
