@@ -252,8 +252,10 @@ class NeuronModel:
         ``record_indices`` the neurons (default: the first ten); ``initial`` overrides initial
         values of states. ``seed`` seeds every random value (default: a fresh seed, recorded
         in ``result.metadata``); ``progress(steps_done, n_steps)`` is called now and then.
-        ``dtype`` ("float64" or "float32") is the state's float type; ``backend`` "numpy" or
-        "numba" (compiled SIMD loops over the neurons on all cores; needs ``pip install numba``).
+        ``dtype`` ("float64" or "float32") is the state's float type; ``backend`` "numpy",
+        "numba" (compiled SIMD loops over the neurons on all cores; needs ``pip install numba``) or
+        "cuda" (one NVIDIA GPU thread per neuron; needs ``pip install -e '.[cuda]'`` and a GPU, else
+        :class:`~modelgen.backends.cuda.GpuUnavailableError`).
         Before allocating, the memory the run needs is estimated; above ``max_memory`` (bytes, or
         text such as ``"4GiB"``; default: the memory available) it raises
         :class:`~modelgen.memory.MemoryLimitError`, saying what to change. The generated module
@@ -325,6 +327,10 @@ class NeuronModel:
                 init_internal[name] = protocols.resolve(value, protocols.Target.of(st), ctx, time_varying=False)
             else:
                 init_internal[name] = quantity(value, st.dimension, name, st.unit, st.display_scale)
+        if backend == "cuda":  # no CuPy or no GPU: one clear error before any work (issue 12)
+            from .backends.cuda import require_gpu
+
+            require_gpu()
         module = self.load_module(out_dir, method, backend=backend)
         if module.METHOD in STABILITY_BOUND:  # explicit schemes only (planning `exact` again would be slow)
             for message in stability_warnings(m, self.plan(method), dt_ms):

@@ -14,6 +14,7 @@ import click
 
 from . import __version__
 from .atomic import write_text_atomic
+from .backends.cuda import GpuUnavailableError
 from .cache import ModuleClashError
 from .diagnostics import ModelError, format_diagnostics
 from .memory import MemoryLimitError, parse_size
@@ -62,6 +63,11 @@ def _reporting_errors(progress=None):
             _print_warnings(caught)
             click.echo(f"error: {e}", err=True)
             sys.exit(1)
+        except GpuUnavailableError as e:  # --backend cuda without CuPy or a GPU: a usage error (issue 12)
+            if progress is not None:
+                progress.close()
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
         except OSError as e:  # an unwritable or full output folder (generated/, a results file)
             if progress is not None:
                 progress.close()
@@ -144,10 +150,11 @@ out_dir_option = click.option(
 
 backend_option = click.option(
     "--backend",
-    type=click.Choice(["numpy", "numba"]),
+    type=click.Choice(["numpy", "numba", "cuda"]),
     default="numpy",
     show_default=True,
-    help="numpy, or numba: compiled SIMD loops over the neurons on all cores (pip install numba).",
+    help="numpy, or numba: compiled SIMD loops over the neurons on all cores (pip install numba), "
+    "or cuda: one NVIDIA GPU thread per neuron (pip install -e '.[cuda]').",
 )
 
 

@@ -41,7 +41,7 @@ from .schemes import Plan
 
 __all__ = ["generate_code", "NumpyPrinter", "ScalarPrinter", "UfuncWriter", "build_hash", "BACKENDS", "exprel"]
 
-BACKENDS = ("numpy", "numba")
+BACKENDS = ("numpy", "numba", "cuda")
 
 # Names. Every name that generated code makes up starts with `_`, which model names may not
 # (language.check_name), except the names Python and the template fix: keywords, builtins, the
@@ -557,6 +557,8 @@ def toolkit_fingerprint() -> str:
     h = hashlib.sha256(__version__.encode())
     for f in sorted([*here.glob("*.py"), *(here / "templates").glob("*.j2")]):
         h.update(f.name.encode() + b"\0" + f.read_bytes())
+    for f in sorted([*here.glob("backends/**/*.py"), *here.glob("backends/**/*.j2")]):  # the backends' packages
+        h.update(f.relative_to(here).as_posix().encode() + b"\0" + f.read_bytes())
     return h.hexdigest()
 
 
@@ -682,6 +684,10 @@ def generate_code(
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "cuda":  # cuda: its own package (issue 12)
+        from .backends import cuda
+
+        return cuda.generate_code(model, derivation, plan, hash_value or build_hash(model, plan.method, backend), origin)
     names = python_names(model)
     printer = NumpyPrinter(names)
     scalar = ScalarPrinter(names)

@@ -352,6 +352,8 @@ def _steps_per_call(module: ModuleType, n: int) -> int:
     """
     if module.BACKEND == "numba":
         return min(5_000, 2**20 // n)
+    if module.BACKEND == "cuda":  # a launch makes all its steps on the GPU: long chunks (~1e10 neuron-steps)
+        return max(1_000, min(20_000, 2**33 // n))
     return min(1000, 2**16 // n)
 
 

@@ -1,0 +1,1 @@
+"""Code generation backends: one package per target (numpy, numba, cuda)."""
