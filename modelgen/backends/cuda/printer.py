@@ -134,9 +134,9 @@ class CudaPrinter(C99CodePrinter):
         if exp.is_Integer and 1 < exp <= 4:  # x*x*x: exact products, cheaper than pow()
             b = self.parenthesize(base, precedence(sympy.Mul(2, base, evaluate=False)))
             return "*".join([b] * int(exp))
-        if exp == sympy.Rational(1, 2):
+        if exp.is_Number and float(exp) == 0.5:  # (doprint made the rational 1/2 a float)
             return f"{self.fn('sqrt')}({self._print(base)})"
-        if exp == -sympy.Rational(1, 2):
+        if exp.is_Number and float(exp) == -0.5:
             return f"{one}/{self.fn('sqrt')}({self._print(base)})"
         return f"{self.fn('Pow')}({self._print(base)}, {self._print(exp)})"
 
