@@ -225,3 +225,35 @@ def test_source_compiles_with_nvcc_to_ptx(tmp_path, file):
         assert ".entry modelgen_advance" in ptx
         if single:
             assert ".f64" not in ptx.split(".entry")[1]  # no silent promotion to double
+
+
+def _gpu_benchmark():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_benchmark", ROOT / "benchmarks" / "gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
+def test_gpu_benchmark_dry_run_compiles_every_case_to_ptx(tmp_path, capsys):
+    assert _gpu_benchmark().main(["--dry-run", "--json", str(tmp_path / "dry.json")]) == 0
+    import json
+
+    rows = json.loads((tmp_path / "dry.json").read_text())["rows"]
+    assert len(rows) == 10 and all(r["ptx_s"] > 0 for r in rows)
+
+
+@needs_gxx
+@pytest.mark.slow
+def test_gpu_benchmark_measures_on_the_cpu_harness(fake_cupy, monkeypatch, tmp_path):
+    bench = _gpu_benchmark()
+    monkeypatch.setattr(bench, "STEPS", 300)
+    monkeypatch.setattr(bench, "sizes", lambda quick: [3])
+    monkeypatch.setattr(bench, "CASES", bench.CASES[:1])
+    monkeypatch.setattr(bench, "SAMPLES", 3)
+    rows = bench.measure(quick=True)
+    assert [r["dtype"] for r in rows] == ["float64", "float32"]
+    assert all(r["spikes_checked"] and r["baseline_spikes_checked"] for r in rows)

@@ -54,6 +54,19 @@ class ndarray:
     def copy(self):
         return ndarray(self._a.copy())
 
+    def astype(self, dtype):
+        return ndarray(self._a.astype(dtype))
+
+    def __mul__(self, other):
+        return ndarray(self._a * (other._a if isinstance(other, ndarray) else other))
+
+    def __add__(self, other):
+        return ndarray(self._a + (other._a if isinstance(other, ndarray) else other))
+
+
+def sort(x: ndarray) -> ndarray:
+    return ndarray(np.sort(x._a))
+
 
 def asarray(x, dtype=None) -> ndarray:
     return x if isinstance(x, ndarray) and dtype is None else ndarray(np.array(x, dtype=dtype, order="C"))
@@ -77,8 +90,14 @@ class _Runtime:
         return 1
 
 
+class _Device:
+    def synchronize(self) -> None:
+        pass
+
+
 class cuda:  # noqa: N801 (cupy.cuda)
     runtime = _Runtime
+    Device = _Device
 
 
 _SCALARS = {np.int32: ctypes.c_int32, np.int64: ctypes.c_int64, np.float64: ctypes.c_double, np.float32: ctypes.c_float}
