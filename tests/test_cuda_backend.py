@@ -257,3 +257,18 @@ def test_gpu_benchmark_measures_on_the_cpu_harness(fake_cupy, monkeypatch, tmp_p
     rows = bench.measure(quick=True)
     assert [r["dtype"] for r in rows] == ["float64", "float32"]
     assert all(r["spikes_checked"] and r["baseline_spikes_checked"] for r in rows)
+
+
+@needs_gxx
+def test_names_that_cxx_or_the_host_code_use_are_renamed(fake_cupy, tmp_path):
+    # `double` is a C++ keyword; `cp` and `count` are names of the module's own host code
+    text = (
+        'model Names "reserved names"\nparameter int = 10 ms\nparameter cp = 1 mV\nparameter double = -65 mV\n'
+        "input I = 0 pA\nstate count = -65 mV\ndcount/dt = (double - count + cp)/int + I/(1 pF)\n"
+        "threshold count > -60 mV\nreset count = double\n"
+    )
+    (tmp_path / "names.model").write_text(text)
+    m = modelgen.load(tmp_path / "names.model")
+    gpu, cpu = _both(m, tmp_path, n=3, inputs={"I": [0.0, 0.3, 1.0]}, duration="50 ms")
+    _agree(gpu, cpu)
+    assert gpu.spike_t.size >= 3
