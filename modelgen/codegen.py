@@ -687,7 +687,9 @@ def generate_code(
     if backend == "cuda":  # cuda: its own package (issue 12)
         from .backends import cuda
 
-        return cuda.generate_code(model, derivation, plan, hash_value or build_hash(model, plan.method, backend), origin)
+        return cuda.generate_code(
+            model, derivation, plan, hash_value or build_hash(model, plan.method, backend), origin
+        )
     names = python_names(model)
     printer = NumpyPrinter(names)
     scalar = ScalarPrinter(names)
