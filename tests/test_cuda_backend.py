@@ -271,3 +271,57 @@ def test_names_that_cxx_or_the_host_code_use_are_renamed(fake_cupy, tmp_path):
     gpu, cpu = _both(m, tmp_path, n=3, inputs={"I": [0.0, 0.3, 1.0]}, duration="50 ms")
     _agree(gpu, cpu)
     assert gpu.spike_t.size >= 3
+
+
+# ----------------------------------------------------------------------- a plug-in of the reshaped design
+def test_cuda_is_a_registry_entry_and_a_cli_choice():
+    from modelgen import backends
+    from modelgen.cli import run
+
+    assert backends.REGISTRY["cuda"] == "modelgen.backends.cuda"
+    assert backends.get("cuda") is cuda.BACKEND and cuda.BACKEND.name == "cuda"
+    assert "cuda" in next(p for p in run.params if p.name == "backend").type.choices
+    assert issubclass(cuda.GpuUnavailableError, backends.BackendUnavailableError)
+    # the runtime's chunk between NaN checks is the backend's: long GPU launches, numpy's 2**16 neuron-steps
+    assert cuda.BACKEND.steps_per_call(10**7) == 1_000 and cuda.BACKEND.steps_per_call(10) == 20_000
+    assert backends.get("numpy").steps_per_call(64) == 1000 and backends.get("numba").steps_per_call(64) == 5_000
+
+
+def test_no_backend_imports_codegen():
+    import re
+
+    for f in (ROOT / "modelgen" / "backends").rglob("*.py"):
+        assert not re.search(r"^\s*(from|import)\s+(\.+|modelgen\.)codegen\b", f.read_text(), re.M), f
+
+
+def test_a_function_added_to_the_table_is_spelled_in_both_precisions():
+    import sympy
+
+    from modelgen import functions as F
+
+    F.register(F.Function("erf", (1, 1), "dimensionless", sympy.erf, sympy.erf, sympy.erf, spellings={"c": "erf"}))
+    try:
+        x = sympy.Symbol("x", real=True)
+        assert CudaPrinter().doprint(sympy.erf(x / 2)) == "erf(0.5*x)"
+        assert CudaPrinter(single=True).doprint(sympy.erf(x / 2)) == "erff(0.5f*x)"
+        assert cxx_names(["erf", "erff"]) == {"erf": "erf_", "erff": "erff_"}  # a local erf would hide erf()
+    finally:
+        F.unregister("erf")
+    assert cxx_names(["erf"]) == {}
+
+
+def test_the_kernel_reads_only_the_values_its_step_uses():
+    # the refractory period is the host's (it passes steps): the kernel does not take t_ref (nvcc: unused)
+    lif = modelgen.load(MODELS / "lif.model")
+    source = cuda.kernel_source(lif.model, lif.derivation, lif.plan(None), False, "0" * 64)
+    assert "_a_t_ref" not in source and "const double t_ref" not in source
+    assert "_per_neuron[0] ? _i : 0];" in source  # it does take the values its step reads
+    assert "'t_ref'" in lif.code(backend="cuda")  # still a parameter of the module
+
+
+def test_the_host_codes_names_are_reserved_the_kernels_cxx_names_are_not():
+    from modelgen import codegen
+
+    # `cp` is a local of the cuda module's host code (a model's cp is renamed in every backend, as the
+    # names of any backend's Python templates); C++'s `double` is renamed in the kernel only (cxx_names)
+    assert "cp" in codegen.generated_names() and "double" not in codegen.generated_names()
