@@ -32,7 +32,7 @@ needs_gxx = pytest.mark.skipif(
     shutil.which("g++") is None, reason="g++ is not installed (the CPU harness of the CUDA kernels)"
 )
 DRIVE = {"uA/cm^2": 20.0, "pA": 1000.0, "mV/ms": 15.0, "1": 1.0}  # as tests/pinned/make_pins.py
-QUICK = {"hh.model", "lif.model", "izhikevich.model", "cuba_lif.model"}  # the rest run under -m slow
+QUICK = {"hh.model", "lif.model"}  # the rest run under -m slow (the default run stays near 10 s)
 ALL_MODELS = [
     pytest.param(f.name, marks=() if f.name in QUICK else pytest.mark.slow) for f in sorted(MODELS.glob("*.model"))
 ]
@@ -87,7 +87,7 @@ def test_every_model_agrees_with_numpy(fake_cupy, out_dir, file):
     [
         ("hh.model", "rk4"),
         pytest.param("hh.model", "euler", marks=pytest.mark.slow),
-        ("lif_cuba.model", "exact"),
+        pytest.param("lif_cuba.model", "exact", marks=pytest.mark.slow),
         pytest.param("adex.model", "rk2", marks=pytest.mark.slow),
     ],
 )
@@ -259,6 +259,7 @@ def test_gpu_benchmark_measures_on_the_cpu_harness(fake_cupy, monkeypatch, tmp_p
 
 
 @needs_gxx
+@pytest.mark.slow
 def test_names_that_cxx_or_the_host_code_use_are_renamed(fake_cupy, tmp_path):
     # `double` is a C++ keyword; `cp` and `count` are names of the module's own host code
     text = (
