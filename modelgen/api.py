@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, cache, memory, protocols, runtime
+from . import __version__, backends, cache, memory, protocols, runtime
 from .atomic import write_text_atomic
 from .checks import check_model_values, check_values, state_bounds
 from .codegen import build_hash, generate_code
@@ -253,8 +253,10 @@ class NeuronModel:
         ``record_indices`` the neurons (default: the first ten); ``initial`` overrides initial
         values of states. ``seed`` seeds every random value (default: a fresh seed, recorded
         in ``result.metadata``); ``progress(steps_done, n_steps)`` is called now and then.
-        ``dtype`` ("float64" or "float32") is the state's float type; ``backend`` "numpy" or
-        "numba" (compiled SIMD loops over the neurons on all cores; needs ``pip install numba``).
+        ``dtype`` ("float64" or "float32") is the state's float type; ``backend`` "numpy",
+        "numba" (compiled SIMD loops over the neurons on all cores; needs ``pip install numba``) or
+        "cuda" (one NVIDIA GPU thread per neuron; needs ``pip install -e '.[cuda]'`` and a GPU, else
+        :class:`~modelgen.backends.BackendUnavailableError`).
         Before allocating, the memory the run needs is estimated; above ``max_memory`` (bytes, or
         text such as ``"4GiB"``; default: the memory available) it raises
         :class:`~modelgen.memory.MemoryLimitError`, saying what to change. The generated module
@@ -329,6 +331,7 @@ class NeuronModel:
                 init_internal[name] = protocols.resolve(value, protocols.Target.of(st), ctx, time_varying=False)
             else:
                 init_internal[name] = quantity(value, st.dimension, name, st.unit, st.display_scale)
+        backends.get(backend).require()  # e.g. cuda without CuPy or a GPU: one clear error before any work
         module = self.load_module(out_dir, method, backend=backend)
         if module.METHOD in STABILITY_BOUND:  # explicit schemes only (planning `exact` again would be slow)
             for message in stability_warnings(m, self.plan(method), dt_ms):

@@ -62,6 +62,11 @@ def _reporting_errors(progress=None):
             _print_warnings(caught)
             click.echo(f"error: {e}", err=True)
             sys.exit(1)
+        except backends.BackendUnavailableError as e:  # e.g. --backend cuda without CuPy or a GPU: a usage error
+            if progress is not None:
+                progress.close()
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
         except OSError as e:  # an unwritable or full output folder (generated/, a results file)
             if progress is not None:
                 progress.close()
@@ -163,7 +168,8 @@ backend_option = click.option(
     type=click.Choice(list(backends.names())),
     default="numpy",
     show_default=True,
-    help="numpy, or numba: compiled SIMD loops over the neurons on all cores (pip install numba).",
+    help="numpy, or numba: compiled SIMD loops over the neurons on all cores (pip install numba), "
+    "or cuda: one NVIDIA GPU thread per neuron (pip install -e '.[cuda]').",
 )
 
 

@@ -18,6 +18,7 @@ from types import ModuleType
 
 import numpy as np
 
+from . import backends
 from .integrity import header_field, text_hash
 
 __all__ = [
@@ -349,11 +350,10 @@ def _steps_per_call(module: ModuleType, n: int) -> int:
     1000 steps), 2**20 for compiled code, whose per-call cost (argument checks, threads) is fixed
     and whose time loop is compiled (with 1000 steps per call, a single LIF neuron spent a third
     of its time outside the loop) -- at most 5,000 steps, so that an error still names a short
-    time window (50 ms of biological time at dt = 0.01 ms).
+    time window (50 ms of biological time at dt = 0.01 ms); the cuda backend's launches, many more.
+    Each backend says its own (``steps_per_call``).
     """
-    if module.BACKEND == "numba":
-        return min(5_000, 2**20 // n)
-    return min(1000, 2**16 // n)
+    return backends.get(module.BACKEND).steps_per_call(n)
 
 
 def steps_of(duration: float, dt: float) -> int:

@@ -1,8 +1,9 @@
 """The backends: name -> the package that generates code for it, imported when first asked for.
 
-A backend is a package ``modelgen/backends/<name>/`` whose ``BACKEND`` object has a ``name``
-and ``generate(model, derivation, plan, build_hash, origin) -> str`` (the generated module's
-text). Adding one is a folder, one line in :data:`REGISTRY` (or a :func:`register` call) and a
+A backend is a package ``modelgen/backends/<name>/`` whose ``BACKEND`` object has a ``name``,
+``generate(model, derivation, plan, build_hash, origin) -> str`` (the generated module's text),
+``require()`` (raises :class:`BackendUnavailableError` where it cannot run: cuda without a GPU)
+and ``steps_per_call(n)`` (steps between the runtime's NaN checks). Adding one is a folder, one line in :data:`REGISTRY` (or a :func:`register` call) and a
 test file; :mod:`modelgen.codegen` dispatches to it and never needs to change.
 """
 
@@ -11,13 +12,14 @@ from __future__ import annotations
 import importlib
 from typing import Protocol
 
-__all__ = ["REGISTRY", "Backend", "UnknownBackendError", "names", "get", "register"]
+__all__ = ["REGISTRY", "Backend", "UnknownBackendError", "BackendUnavailableError", "names", "get", "register"]
 
 # name -> module whose BACKEND generates its code (nothing is imported until a backend is used:
 # `import modelgen` never imports numba, nor a GPU library)
 REGISTRY: dict[str, str] = {
     "numpy": "modelgen.backends.numpy",
     "numba": "modelgen.backends.numba",
+    "cuda": "modelgen.backends.cuda",
 }
 
 
@@ -28,9 +30,17 @@ class Backend(Protocol):
 
     def generate(self, model, derivation, plan, build_hash: str, origin: str | None = None) -> str: ...
 
+    def require(self) -> None: ...
+
+    def steps_per_call(self, n: int) -> int: ...
+
 
 class UnknownBackendError(ValueError):
     """A backend name that no registry entry has."""
+
+
+class BackendUnavailableError(RuntimeError):
+    """A backend that cannot run on this machine (a library or a device missing); the message says how to fix it."""
 
 
 def names() -> tuple[str, ...]:

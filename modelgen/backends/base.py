@@ -74,12 +74,16 @@ class CodePrinter:
     def _print(self, expr, **kwargs):
         fn = F.for_node(type(expr))
         if fn is not None and fn.arity[1] == 1:
-            spelled = fn.spelled(self.target)
+            spelled = self.spelling(fn)
             if spelled is not None:
                 self.helpers.update(fn.helpers.get(self.target, ()))
                 arg = self._print(expr.args[0])
                 return spelled.format(arg) if "{}" in spelled else f"{spelled}({arg})"
         return super()._print(expr, **kwargs)
+
+    def spelling(self, fn: F.Function) -> str | None:
+        """Return how this printer spells ``fn``: the table's column for its ``target``."""
+        return fn.spelled(self.target)
 
     def _print_Symbol(self, expr):
         return self.names.get(expr.name, expr.name)
@@ -100,17 +104,21 @@ class CodePrinter:
         base, exp = expr.as_base_exp()
         if exp.is_Integer and exp < 0:
             inner = base if exp == -1 else base ** (-exp)
-            return "1/" + self.parenthesize(inner, precedence(expr) + 1)
+            return f"{self._print(sympy.S.One)}/" + self.parenthesize(inner, precedence(expr) + 1)
         if self.small_powers and exp.is_Integer and 1 < exp <= 4:
             b = self.parenthesize(base, precedence(expr))
             return "*".join([b] * int(exp))
         if exp == sympy.Rational(1, 2) or exp == -sympy.Rational(1, 2):
-            root = f"{F.FUNCTIONS['sqrt'].spelled(self.target)}({self._print(base)})"
-            return root if exp > 0 else "1/" + root
+            root = f"{self.spelling(F.FUNCTIONS['sqrt'])}({self._print(base)})"
+            return root if exp > 0 else f"{self._print(sympy.S.One)}/" + root
+        return self._general_power(expr, rational)
+
+    def _general_power(self, expr, rational=False) -> str:
+        """Return a power that none of the rules above writes: as the sympy printer writes it."""
         return super()._print_Pow(expr, rational=rational)
 
     def _min_max(self, name: str, expr) -> str:
-        fn = F.FUNCTIONS[name].spelled(self.target)
+        fn = self.spelling(F.FUNCTIONS[name])
         args = [self._print(a) for a in sorted(expr.args, key=sympy.default_sort_key)]
         if self.variadic_min_max:
             return f"{fn}({', '.join(args)})"
@@ -198,8 +206,9 @@ _TEMPLATE_CODE = re.compile(
 
 
 def template_files() -> list[Path]:
-    """Return every backend's templates (the shared ones and each backend folder's), in a fixed order."""
-    return sorted(BACKENDS_DIR.rglob("*.j2"))
+    """Return every backend's templates of Python code (the shared ones and each backend folder's
+    ``*.py.j2``), in a fixed order; templates of other languages (cuda's kernel) reserve their own names."""
+    return sorted(BACKENDS_DIR.rglob("*.py.j2"))
 
 
 @functools.lru_cache(maxsize=1)

@@ -29,6 +29,10 @@ class NumbaBackend(NumpyBackend):
         "scalar_helper": '@numba.njit(cache=True, error_model="numpy")',
     }
 
+    def steps_per_call(self, n: int) -> int:
+        """Return the steps per call: about 2**20 neuron-steps (compiled code), at most 5,000."""
+        return min(5_000, 2**20 // n)
+
     def kernel_context(
         self, program: StepProgram, names: dict[str, str], prefixes: dict[str, str], context: dict
     ) -> dict:

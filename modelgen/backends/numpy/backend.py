@@ -174,6 +174,13 @@ class NumpyBackend:
     # decorators of the shared templates' functions (none: plain Python)
     jit = {"kernel": "", "note_spike": "", "scalar_helper": ""}
 
+    def require(self) -> None:
+        """Return: numpy runs everywhere modelgen does."""
+
+    def steps_per_call(self, n: int) -> int:
+        """Return the steps per call between the runtime's NaN checks: about 2**16 neuron-steps, at most 1000."""
+        return min(1000, 2**16 // n)
+
     def generate(
         self,
         model: Model,
