@@ -530,9 +530,9 @@ def _rate_of_time_constant(b: _Builder, S: sympy.Expr, params: set[str]) -> symp
 
 
 def _scaled_name(b: _Builder, e: sympy.Expr, params: set[str]) -> bool:
-    """Whether ``e`` is one named value times step-invariant factors (q10*sum): no name of its own needed."""
+    """Whether ``e`` is one named value, or one times step-invariant factors (q10*sum): no name of its own needed."""
     varying = [a for a in sympy.Mul.make_args(e) if not b.invariant(a, params)]
-    return len(varying) == 1 and varying[0].is_Symbol and e != varying[0]
+    return len(varying) == 1 and varying[0].is_Symbol
 
 
 def _in_place_order(news: dict[str, sympy.Expr]) -> list[tuple[str, sympy.Expr]]:
