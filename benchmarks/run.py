@@ -4,7 +4,8 @@
     python benchmarks/run.py --quick    # small sizes, short runs (about a minute)
 
 Workloads: Hodgkin-Huxley populations (exponential Euler and rk4), LIF and Izhikevich
-populations, and the CUBA network, at N = 1 ... 1 000 000 neurons. Each population is run by
+populations, and the CUBA network, at N = 1 ... 1 000 000 neurons; and (``imported``) NEURON's hh.mod
+imported by ``modelgen import`` against the same cell written by hand (models/hh_composed.model). Each population is run by
 three hand-written versions: naive numpy (benchmarks/baselines.py: a temporary per operation),
 expert numpy (benchmarks/expert_numpy.py: buffers allocated once, ``out=``, ``m*m*m``) and, if
 numba is installed, an expert single-threaded ``@njit`` loop (benchmarks/expert_njit.py: the
