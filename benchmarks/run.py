@@ -4,7 +4,8 @@
     python benchmarks/run.py --quick    # small sizes, short runs (about a minute)
 
 Workloads: Hodgkin-Huxley populations (exponential Euler and rk4), LIF and Izhikevich
-populations, and the CUBA network, at N = 1 ... 1 000 000 neurons. Each population is run by
+populations, and the CUBA network, at N = 1 ... 1 000 000 neurons; and (``imported``) NEURON's hh.mod
+imported by ``modelgen import`` against the same cell written by hand (models/hh_composed.model). Each population is run by
 three hand-written versions: naive numpy (benchmarks/baselines.py: a temporary per operation),
 expert numpy (benchmarks/expert_numpy.py: buffers allocated once, ``out=``, ``m*m*m``) and, if
 numba is installed, an expert single-threaded ``@njit`` loop (benchmarks/expert_njit.py: the
@@ -391,6 +392,46 @@ def bench_float32(out_dir, backends) -> dict:
     return out
 
 
+# ----------------------------------------------------------------------------- imported channels
+def bench_imported(out_dir: Path, backends, repeats: int, quick: bool) -> dict:
+    """NEURON's hh.mod imported with ``modelgen import --model`` against models/hh_composed.model (the same
+    cell written by hand from library currents): 2 000 neurons, 100 ms at dt = 0.025 ms (quick: 20 ms).
+
+    ``imported_{backend}_ratio`` is the hand-written cell's time / the imported one's: 1 is the same speed.
+    """
+    os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
+    try:
+        import neuron
+
+        from modelgen.importers.nmodl import write_imported
+    except ImportError:
+        print("  imported: needs the neuron package (NEURON's hh.mod and its NMODL parser): skipped", flush=True)
+        return {}
+    hh_mod = Path(neuron.__file__).parent / ".data" / "share" / "modfile" / "hh.mod"
+    cell = modelgen.load(write_imported(hh_mod, Path(tempfile.mkdtemp(dir=out_dir)), model=True)[1])
+    composed = modelgen.load(MODELS / "hh_composed.model")
+    n, dt, duration = 2000, 0.025, 20.0 if quick else 100.0
+    drive = np.linspace(2.0, 20.0, n)
+    out = {"n": n, "duration_ms": duration, "dt_ms": dt}
+    for backend in backends:
+        runs = {
+            name: partial(
+                m.run, duration=duration, dt=dt, n=n, inputs={"I_ext": drive}, out_dir=out_dir, backend=backend
+            )
+            for name, m in (("hand_written", composed), ("imported", cell))
+        }
+        times = {name: [] for name in runs}
+        for run in runs.values():  # compile (numba) and write the modules before timing
+            run()
+        for _ in range(repeats):  # interleaved, the best counts
+            for name, run in runs.items():
+                times[name].append(run().wall_time)
+        for name, ts in times.items():
+            out[f"{name}_{backend}_s"] = min(ts)
+        out[f"imported_{backend}_ratio"] = out[f"hand_written_{backend}_s"] / out[f"imported_{backend}_s"]
+    return out
+
+
 # ----------------------------------------------------------------------------- output
 def _fmt_rate(x: float) -> str:
     return f"{x / 1e6:8.3f}M"
@@ -467,7 +508,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="N up to 10 000, short runs, one repeat")
     ap.add_argument("--sizes", help="comma-separated population sizes (default: 1,100,10000,100000,1000000)")
     ap.add_argument(
-        "--workloads", help="comma-separated: " + ",".join(w.name for w in WORKLOADS) + ",cuba,build,float32"
+        "--workloads", help="comma-separated: " + ",".join(w.name for w in WORKLOADS) + ",cuba,build,float32,imported"
     )
     ap.add_argument("--backends", default=None, help="numpy,numba (default: numba too when installed)")
     ap.add_argument("--budget", type=float, default=None, help="seconds per timed run (default 1.5; quick 0.2)")
@@ -483,7 +524,9 @@ def main(argv=None) -> int:
     repeats = args.repeats or (1 if args.quick else 3)
     backends = args.backends.split(",") if args.backends else (["numpy", "numba"] if _has_numba() else ["numpy"])
     chosen = (
-        set(args.workloads.split(",")) if args.workloads else {w.name for w in WORKLOADS} | {"cuba", "build", "float32"}
+        set(args.workloads.split(","))
+        if args.workloads
+        else {w.name for w in WORKLOADS} | {"cuba", "build", "float32", "imported"}
     )
     net_sizes = tuple(
         s for s in ((1000, 4000) if args.quick else (1000, 4000, 16000, 64000)) if s <= max(max(sizes), 1000)
@@ -515,6 +558,9 @@ def main(argv=None) -> int:
             if "float32" in chosen:
                 results["float32"] = bench_float32(out_dir, backends)
                 print(f"  float32: {results['float32']}", flush=True)
+            if "imported" in chosen:
+                results["imported"] = bench_imported(out_dir, backends, repeats, args.quick)
+                print(f"  imported hh.mod vs hh_composed.model: {results['imported']}", flush=True)
         if "build" in chosen:
             results["build"] = bench_build(out_dir, backends)
             print(f"  build: {json.dumps(results['build'], indent=None)}", flush=True)

@@ -127,12 +127,20 @@ class _Builder:
             (names.get(n, n), floats(regularize(e.xreplace(self.rename))), _source_line(model, span))
             for n, e, span in model.definition_order()
         ]
+        # a named value that is another name (NMODL's v = V/mV is V in internal units) is read as that
+        # name: copying it would cost a step an array copy
+        self.aliases: dict[sympy.Symbol, sympy.Expr] = {}
+        for n, e, _ in self.definitions:
+            if e.is_Symbol:
+                self.aliases[_sym(n)] = e.xreplace(self.aliases)
+        if self.aliases:
+            self.definitions = [(n, e.xreplace(self.aliases), c) for n, e, c in self.definitions]
 
     def py(self, name: str) -> str:
         return self.names.get(name, name)
 
     def expr(self, e: sympy.Expr) -> sympy.Expr:
-        return floats(regularize(e.xreplace(self.rename)).xreplace({DT_SYMBOL: DT}))
+        return floats(regularize(e.xreplace(self.rename)).xreplace({DT_SYMBOL: DT}).xreplace(self.aliases))
 
     def needed(self, targets: list[tuple[str, sympy.Expr, str]]) -> list[tuple[str, sympy.Expr, str]]:
         """Return the definitions the targets use, directly or indirectly, in dependency order."""
@@ -146,13 +154,24 @@ class _Builder:
                 stack.extend(s.name for s in by_name[n][1].free_symbols)
         return [d for d in self.definitions if d[0] in need]
 
-    def schedule(self, targets: list[tuple[str, sympy.Expr, str]], subs: dict | None = None) -> None:
+    def invariant(self, e: sympy.Expr, params: set[str]) -> bool:
+        """Whether ``e`` reads only parameters, dt and named values of these (q10 = 3^((T - 6.3 degC)/10 K))."""
+        by_name = {d[0]: d[1] for d in self.definitions}
+        return all(
+            s.name in params or s == DT or (s.name in by_name and self.invariant(by_name[s.name], params))
+            for s in e.free_symbols
+        )
+
+    def schedule(
+        self, targets: list[tuple[str, sympy.Expr, str]], subs: dict | None = None, reads: list[sympy.Expr] = ()
+    ) -> None:
         """Append the definitions the targets need and the targets, sharing subexpressions (cse).
 
         ``subs`` replaces symbols (the stage values of states in a Runge-Kutta stage).
+        ``reads``: expressions of named values that later statements read (a gate's x_inf).
         Each temporary is emitted just before its first use.
         """
-        named = self.needed(targets) + list(targets)
+        named = self.needed(list(targets) + [("", e, "") for e in reads]) + list(targets)
         exprs = [e.xreplace(subs) if subs else e for _, e, _ in named]
         symbols = (sympy.Symbol(f"_x{i}", real=True) for i in self.temps)
         replacements, reduced = sympy.cse(exprs, symbols=symbols, optimizations=None, order="none")
@@ -250,16 +269,27 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
             # a gate, dx/dt = alpha*(1 - x) - beta*x: f = A + B*x with A = alpha, B = -(alpha + beta)
             split = {s: _split_rate(model, b, plan, s) if fixed[s] is None else None for s in group}
             factored: dict[str, bool] = {}  # state -> whether F is affine in it (F = F0 + G*x)
+            relax: dict[str, tuple[sympy.Expr, sympy.Expr]] = {}  # gate -> (its rate S, its x_inf) in the update
             targets = []
             for s in group:
                 if split[s] is not None:
                     A, B = split[s]
                     S = sympy.expand(-B)  # the relaxation rate, alpha + beta for a gate
-                    if not (A.is_Symbol and A in S.free_symbols):
+                    # dx/dt = (x_inf - x)/tau: A/S is x_inf itself, a named value; nothing to compute
+                    inf = A / S if (A / S).is_Symbol else None
+                    if inf is not None:
+                        S = _rate_of_time_constant(b, S, params)
+                    elif not (A.is_Symbol and A in S.free_symbols):
                         targets.append((f"_A_{py(s)}", A, _derivative_comment(model, derivation, s) + " = A + B*x"))
-                    targets.append((f"_S_{py(s)}", S, f"{s} relaxes at the rate S = -d(d{s}/dt)/d{s}"))
-                    A_value = A if A.is_Symbol and A in S.free_symbols else _sym(f"_A_{py(s)}")
-                    targets.append((f"_{py(s)}_inf", A_value / _sym(f"_S_{py(s)}"), f"... to {s}_inf = A/S"))
+                    if _scaled_name(b, S, params):  # c*sum: the factor c joins dt's in the update's hoisted constant
+                        S_value = S
+                    else:
+                        targets.append((f"_S_{py(s)}", S, f"{s} relaxes at the rate S = -d(d{s}/dt)/d{s}"))
+                        S_value = _sym(f"_S_{py(s)}")
+                    if inf is None:
+                        A_value = A if A.is_Symbol and A in S.free_symbols else _sym(f"_A_{py(s)}")
+                        targets.append((f"_{py(s)}_inf", A_value / S_value, f"... to {s}_inf = A/S"))
+                    relax[s] = (S_value, inf if inf is not None else _sym(f"_{py(s)}_inf"))
                 elif fixed[s] is None:
                     f_full, rate = derivative(s), plan.linear_rates.get(s)
                     common = _common_factor(f_full[1], b.expr(rate), params) if rate is not None else None
@@ -290,8 +320,9 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
                 elif fixed[s][1] != 0:
                     comment = f"d{s}/dt = A + B*{s} with a constant B: A  ({_derivative_comment(model, derivation, s)})"
                     targets.append((f"_A_{py(s)}", fixed[s][1], comment))
-            if targets:
-                b.schedule(targets, subs)
+            reads = [e for pair in relax.values() for e in pair]
+            if targets or reads:
+                b.schedule(targets, subs, reads)
             for s in group:
                 x = _sym(py(s))
                 if fixed[s] is not None:
@@ -299,7 +330,7 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
                     new = x * sympy.exp(B * h) + (_sym(f"_A_{py(s)}") * (expm1(B * h) / B) if A != 0 else 0)
                     comment = f"{s} = {s}*exp(B*{hs}) + A*(exp(B*{hs}) - 1)/B, B = {sympy.sstr(B)}"
                 elif split[s] is not None:
-                    S, inf = _sym(f"_S_{py(s)}"), _sym(f"_{py(s)}_inf")
+                    S, inf = relax[s]
                     new = inf + (x - inf) * sympy.exp(-h * S)
                     comment = (
                         f"{_derivative_comment(model, derivation, s)}\n= A + B*{s} with A = {split[s][0]}, B = -S: "
@@ -481,6 +512,27 @@ def _split_rate(model: Model, b: _Builder, plan: Plan, s: str):
     if x in B.free_symbols or sympy.expand(f - A - B * x) != 0:
         return None
     return A, B
+
+
+def _rate_of_time_constant(b: _Builder, S: sympy.Expr, params: set[str]) -> sympy.Expr:
+    """Return the rate S = 1/tau with tau's definition put in where tau is a product.
+
+    NMODL's rates write ``mtau = 1/(q10*(alpha + beta))``: 1/mtau is then q10*(alpha + beta), a
+    multiplication where computing mtau and its reciprocal takes two divisions. A time
+    constant that is a sum (``0.36 ms + 1.2 ms/(1 + exp(...))``) is left as it is.
+    """
+    if not (S.is_Pow and S.exp == -1 and S.base.is_Symbol):
+        return S
+    tau = next((e for name, e, _ in b.definitions if name == S.base.name), None)
+    if tau is None or not (tau.is_Mul or tau.is_Pow):
+        return S
+    return 1 / tau
+
+
+def _scaled_name(b: _Builder, e: sympy.Expr, params: set[str]) -> bool:
+    """Whether ``e`` is one named value, or one times step-invariant factors (q10*sum): no name of its own needed."""
+    varying = [a for a in sympy.Mul.make_args(e) if not b.invariant(a, params)]
+    return len(varying) == 1 and varying[0].is_Symbol
 
 
 def _in_place_order(news: dict[str, sympy.Expr]) -> list[tuple[str, sympy.Expr]]:

@@ -1,5 +1,7 @@
 import importlib.util
 import os
+import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,13 @@ def modelgen_cache(tmp_path_factory) -> Path:
 
 
 MODELS = ROOT / "models"
+
+
+def step_ufunc_calls(code: str) -> Counter:
+    """Return how many times the vectorised step of a generated numpy module calls each numpy function."""
+    step = re.split(r"\n    (?! )", code.split("    def _step_vectorised(", 1)[1], maxsplit=1)[0]  # to its dedent
+    lines = (line.split("#", 1)[0] for line in step.splitlines())
+    return Counter(name for line in lines for name in re.findall(r"\bnp\.(\w+)\(", line))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import step_ufunc_calls
 
 import modelgen
 from modelgen.runtime import StaleModuleError, load_generated
@@ -220,3 +221,29 @@ def test_event_logic_is_written_once_per_backend():
     for macro in ("hold_start(", "hold_end(", "threshold(", "on_spike(", "record("):
         assert written_in("{{ " + macro) == kernels, macro
     assert written_in("{% call vector_events() %}") == ["numpy/module.py.j2"]
+
+
+NMODL_STYLE_GATE = """model x
+parameter C_m = 1 uF/cm^2
+state V = -65 mV
+charge Q = C_m * V
+v = V / mV
+a = 0.1 * exp(-v/20)
+b = 2 / (1 + exp(-(v + 30)/10))
+{gate}
+current I = 0.5 mS/cm^2 * n * (V + 70 mV) outward
+current I_ext = input inward
+"""
+
+
+def test_a_gate_written_with_x_inf_and_tau_steps_as_one_written_with_alpha_and_beta():
+    """NMODL's form, n' = (ninf - n)/ntau with ntau = 1/(a + b), costs no more than alpha and beta:
+    x_inf is not recomputed as (x_inf/tau)/(1/tau), 1/tau is a + b, and v = V/mV is not copied."""
+    nmodl = "s = a + b\nninf = a/s\nntau = 1 ms/s\nstate n = ninf\ndn/dt = (ninf - n)/ntau"
+    hand = "gate n: alpha = a/ms, beta = b/ms"
+    models = [modelgen.load_text(NMODL_STYLE_GATE.format(gate=gate), f"{gate[:4]}.model") for gate in (nmodl, hand)]
+    assert step_ufunc_calls(models[0].code()) == step_ufunc_calls(models[1].code())
+    drive = {"I_ext": np.linspace(0, 20, 20)}
+    runs = [m.run(duration="5 ms", dt="0.025 ms", n=20, inputs=drive, record=["V", "n"]) for m in models]
+    for name in ("V", "n"):
+        np.testing.assert_allclose(runs[0][name], runs[1][name], rtol=0, atol=1e-9)

@@ -16,6 +16,8 @@ from click.testing import CliRunner
 os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
 pytest.importorskip("neuron.nmodl", reason="importing .mod files needs NEURON's NMODL parser (the nmodl extra)")
 
+from conftest import MODELS, step_ufunc_calls  # noqa: E402
+
 import modelgen  # noqa: E402
 from modelgen.cli import main  # noqa: E402
 from modelgen.diagnostics import ModelError  # noqa: E402
@@ -88,6 +90,17 @@ def test_imported_hh_runs_like_the_library_hh(tmp_path):
         duration="50 ms", dt="0.01 ms", inputs={"I_ext": 10.0}
     )
     assert abs(ours.spike_times(0)[0] - ref.spike_times(0)[0]) < 0.05
+
+
+def test_imported_hh_steps_with_the_ufunc_calls_of_the_hand_written_hh(tmp_path):
+    """The imported gates (m' = (minf - m)/mtau, mtau = 1/(q10*sum), v = V/mV) cost what hh_composed's
+    alpha/beta gates cost: the same numpy calls per step, and the same kind of compiled loop."""
+    channel = import_mod(NEURON_HH)
+    (tmp_path / "hh.current").write_text(channel.current_text)
+    (tmp_path / "cell.model").write_text(channel.model_text("hh"))
+    imported = modelgen.load(tmp_path / "cell.model")
+    composed = modelgen.load(MODELS / "hh_composed.model")
+    assert step_ufunc_calls(imported.code()) == step_ufunc_calls(composed.code())
 
 
 @pytest.mark.parametrize("path", sorted(CORPUS.glob("*.mod")), ids=lambda p: p.stem)
