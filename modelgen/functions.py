@@ -4,8 +4,12 @@ Each :class:`Function` says how many arguments it takes, what dimensions they ma
 result has (:data:`DIMENSION_RULES`), how it lowers to sympy, how a model's text displays it,
 its LaTeX where sympy's default will not do, and how each target spells the sympy node it
 lowers to (``numpy``: the vectorised writer's ufunc; ``python``: scalar code on floats;
-``numba``: numba's per-neuron code; ``c``: C99 / CUDA C++). A spelling is a name called with
-the arguments (``np.exp``), or a text with ``{}`` for the argument (``(math.exp({}) - 1.0)``).
+``numba``: numba's per-neuron code; ``c``: C99 / CUDA C++), and how each exporter's format
+spells it (``brian2``, ``lems``: NeuroML's LEMS expressions, ``nmodl``). A spelling is a name
+called with the arguments (``np.exp``), or a text with ``{}`` for the argument
+(``(math.exp({}) - 1.0)``). The code targets spell every function of a sympy class of its own;
+a format's column may leave a function out: the format has no such function, and its exporter
+refuses a model that uses it (exprel aside: a format without it gets ``(exp(x) - 1)/x``).
 ``helpers`` names, per target, the functions of the generated module that a spelling calls, so
 that the generator emits the helpers that the expressions need.
 
@@ -27,6 +31,7 @@ __all__ = [
     "ARITIES",
     "DIMENSION_RULES",
     "TARGETS",
+    "EXPORT_TARGETS",
     "exprel",
     "register",
     "unregister",
@@ -36,6 +41,8 @@ __all__ = [
 
 # the targets whose spellings the table holds (a printer names its target; numba falls back to python)
 TARGETS = ("numpy", "python", "numba", "c")
+# the exporters' formats, whose columns may leave out functions the format lacks
+EXPORT_TARGETS = ("brian2", "lems", "nmodl")
 _FALLBACK = {"numba": "python"}
 
 # how a function's argument dimensions give its result's (checked in model.py)
@@ -103,9 +110,11 @@ class Function:
         return out
 
 
-def _unary(name: str, node: type) -> Function:
-    """Return the entry of a dimensionless function that sympy, numpy, Python's math and C share by name."""
+def _unary(name: str, node: type, **other: str) -> Function:
+    """Return the entry of a dimensionless function that sympy, numpy, Python's math, C and the
+    exporters' formats share by name (``other``: a target's spelling where it differs)."""
     spellings = {"numpy": f"np.{name}", "python": f"math.{name}", "c": name}
+    spellings.update({target: name for target in EXPORT_TARGETS}, **other)
     return Function(name, (1, 1), "dimensionless", node, node, node, spellings=spellings)
 
 
@@ -178,7 +187,10 @@ register(
         sympy.exp,
         sympy.exp,
         sympy.exp,
-        spellings={"numpy": "np.exp", "python": "math.exp", "numba": "_exp", "c": "exp"},
+        spellings={
+            **{"numpy": "np.exp", "python": "math.exp", "numba": "_exp", "c": "exp"},
+            **{"brian2": "exp", "lems": "exp", "nmodl": "exp"},
+        },
         helpers={"numba": ("_exp",)},
     )
 )
@@ -205,7 +217,10 @@ register(
         exprel,
         exprel,
         latex=r"\operatorname{exprel}",
-        spellings={"numpy": "_exprel", "python": "_exprel_scalar", "numba": "_exprel_lane", "c": "_exprel"},
+        spellings={
+            **{"numpy": "_exprel", "python": "_exprel_scalar", "numba": "_exprel_lane", "c": "_exprel"},
+            "brian2": "exprel",  # LEMS and NMODL have none: their exporters write (exp(x) - 1)/x
+        },
         helpers={
             "numpy": ("_exprel",),
             "python": ("_exprel_scalar",),
@@ -214,7 +229,7 @@ register(
         },
     )
 )
-register(_unary("log", sympy.log))
+register(_unary("log", sympy.log, lems="ln"))
 register(
     Function(
         "log10", (1, 1), "dimensionless", _log10, spellings={"numpy": "np.log10", "python": "math.log10", "c": "log10"}
@@ -232,7 +247,10 @@ register(
         "sqrt",
         sympy.sqrt,
         display=sympy.sqrt,
-        spellings={"numpy": "np.sqrt", "python": "math.sqrt", "c": "sqrt"},
+        spellings={
+            **{"numpy": "np.sqrt", "python": "math.sqrt", "c": "sqrt"},
+            **{"brian2": "sqrt", "lems": "sqrt", "nmodl": "sqrt"},
+        },
     )
 )
 register(
@@ -243,7 +261,10 @@ register(
         sympy.Abs,
         sympy.Abs,
         sympy.Abs,
-        spellings={"numpy": "np.absolute", "python": "abs", "c": "fabs"},
+        spellings={
+            **{"numpy": "np.absolute", "python": "abs", "c": "fabs"},
+            **{"brian2": "abs", "lems": "abs", "nmodl": "fabs"},
+        },
     )
 )
 for _name, _node in (
@@ -279,4 +300,5 @@ register(
 )
 register(Function("clip", (3, 3), "same", _clip))
 register(Function("where", (3, 3), "condition", _where))
-register(Function("heaviside", (1, 1), "any", _heaviside))
+# LEMS's step function H (1/2 at 0); the lowered Piecewise is what the LEMS printer writes with it
+register(Function("heaviside", (1, 1), "any", _heaviside, spellings={"lems": "H"}))

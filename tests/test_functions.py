@@ -16,6 +16,10 @@ from modelgen import functions as F
 from modelgen.backends.base import ScalarPrinter
 from modelgen.backends.numba import NumbaPrinter
 from modelgen.backends.numpy import NumpyPrinter, UfuncWriter
+from modelgen.exporters import export_model
+from modelgen.exporters.brian2 import Brian2Printer
+from modelgen.exporters.neuroml import LemsPrinter
+from modelgen.exporters.nmodl import NmodlPrinter
 from modelgen.functions import exprel
 
 x = sympy.Symbol("x", real=True)
@@ -50,6 +54,29 @@ def test_every_function_of_one_node_is_spelled_for_every_target():
     assert F.FUNCTIONS["exp"].spelled("numba") == "_exp"
 
 
+def test_the_formats_columns_may_leave_out_what_the_format_lacks():
+    """The exporters' columns are partial: a function left out is one the format does not have."""
+    spelled = {t: {n for n, fn in F.FUNCTIONS.items() if t in fn.spellings} for t in F.EXPORT_TARGETS}
+    common = {"exp", "log", "sqrt", "abs", "sin", "cos", "tan", "sinh", "cosh", "tanh"}
+    assert spelled == {"brian2": common | {"exprel"}, "lems": common | {"heaviside"}, "nmodl": common}
+    assert [F.FUNCTIONS[n].spellings["lems"] for n in ("log", "heaviside")] == ["ln", "H"]
+    assert F.FUNCTIONS["abs"].spellings["nmodl"] == "fabs"
+
+
+def test_exporters_spell_from_the_table_and_refuse_what_their_format_lacks():
+    e = sympy.log(x) + exprel(x) + sympy.sqrt(sympy.Abs(x)) + sympy.E
+    assert Brian2Printer().doprint(e) == "log(x) + sqrt(abs(x)) + exprel(x) + exp(1)"
+    # formats without exprel get (exp(x) - 1)/x
+    assert LemsPrinter().doprint(e) == "ln(x) + sqrt(abs(x)) + ((exp(x) - 1)/(x)) + exp(1)"
+    assert NmodlPrinter({"x": "v"}).doprint(e) == "log(v) + sqrt(fabs(v)) + ((exp(v) - 1)/(v)) + exp(1)"
+    with pytest.raises(ValueError) as b:
+        Brian2Printer().doprint(expm1(x))
+    assert str(b.value) == "Brian2 has no function `expm1`"
+    with pytest.raises(ValueError) as n:
+        NmodlPrinter({}).doprint(1 + expm1(x))
+    assert str(n.value) == "NMODL has no function `expm1` (the model's where/min/max/... do not map)"
+
+
 def test_printers_spell_from_the_table_and_note_the_helpers_they_call():
     e = expm1(x) * exprel(x) + sympy.Abs(x)
     numpy, scalar, numba = NumpyPrinter(), ScalarPrinter(), NumbaPrinter()
@@ -80,7 +107,7 @@ ATAN = F.Function(
     sympy.atan,
     sympy.atan,
     latex=r"\arctan",
-    spellings={"numpy": "np.arctan", "python": "math.atan", "c": "atan"},
+    spellings={"numpy": "np.arctan", "python": "math.atan", "c": "atan", "brian2": "arctan", "nmodl": "atan"},
 )
 
 
@@ -111,6 +138,11 @@ def test_a_new_entry_works_end_to_end(atan, tmp_path):
             duration="1 ms", dt="1 ms", n=n, initial={"x": xs}, record=["y"], record_indices=range(n), out_dir=tmp_path
         )
         np.testing.assert_allclose(r["y"][:, -1], [math.atan(v) for v in xs], rtol=1e-15, atol=0)
+    # the exporters read their formats' columns: Brian2 calls it arctan, LEMS has none
+    assert "dy/dt = arctan(x)/ms : 1" in export_model(m.model, "brian2")
+    assert NmodlPrinter({}).doprint(sympy.atan(x)) == "atan(x)"
+    with pytest.raises(ValueError, match="^LEMS has no function `atan`$"):
+        export_model(m.model, "neuroml")
     F.unregister("atan")
     with pytest.raises(ModelError) as e:
         modelgen.load_text(PROBE, "a.model")

@@ -2,7 +2,8 @@
 
 Each module ``modelgen/exporters/<format>.py`` reads the checked :class:`~modelgen.model.Model`
 (never a backend) and has ``export(model) -> str``; a format that can hold networks also has
-``export_network(network) -> str``. Function spellings of each format sit in its ``SPELLINGS``.
+``export_network(network) -> str``. How each format spells the model language's functions is its
+column of :mod:`modelgen.functions`, which its printer reads through :mod:`.printing`.
 """
 
 from __future__ import annotations

@@ -31,23 +31,9 @@ from .dimensioned import (
     unit_of,
     with_units,
 )
+from .printing import FormatPrinter
 
-__all__ = ["SPELLINGS", "Brian2Printer", "export", "script_data"]
-
-# the model language's functions as Brian2 spells them (Brian2 has exprel itself)
-SPELLINGS: dict[str, str] = {
-    "exp": "exp",
-    "log": "log",
-    "sin": "sin",
-    "cos": "cos",
-    "tan": "tan",
-    "sinh": "sinh",
-    "cosh": "cosh",
-    "tanh": "tanh",
-    "exprel": "exprel",
-    "Abs": "abs",
-    "sqrt": "sqrt",
-}
+__all__ = ["Brian2Printer", "export", "script_data"]
 
 # internal base units (dimensioned.BASE_UNITS) and SI base units as Brian2 names them
 _BASE = dict(zip(BASE_UNITS, ("mV", "cm", "ms", "uA", "kelvin", "umole")))
@@ -66,37 +52,17 @@ _METHODS = {"euler": "euler", "rk2": "rk2", "rk4": "rk4", "exponential_euler": "
 _RESERVED = {"t", "dt", "i", "N", "xi", "lastspike", "not_refractory"}
 
 
-class Brian2Printer(StrPrinter):
-    """Prints an expression (units attached) in Brian2's equation syntax."""
+class Brian2Printer(FormatPrinter, StrPrinter):
+    """Prints an expression (units attached) in Brian2's equation syntax (Brian2 has exprel itself)."""
+
+    target = "brian2"
+    format_name = "Brian2"
 
     def _print_UnitSymbol(self, expr: UnitSymbol) -> str:
         return _BASE[expr.name]
 
-    def _print_Float(self, expr) -> str:
-        return repr(float(expr))
-
-    def _print_Exp1(self, expr) -> str:
-        return "exp(1)"
-
     def _print_Pi(self, expr) -> str:
         return repr(float(expr))
-
-    def _print_Function(self, expr) -> str:
-        name = type(expr).__name__
-        if name not in SPELLINGS:
-            raise ValueError(f"Brian2 has no function `{name}`")
-        return f"{SPELLINGS[name]}({', '.join(self._print(a) for a in expr.args)})"
-
-    def _print_exprel(self, expr) -> str:
-        return self._print_Function(expr)
-
-    def _print_Abs(self, expr) -> str:
-        return self._print_Function(expr)
-
-    def _print_Pow(self, expr, rational=False):
-        if expr.exp == sympy.Rational(1, 2):
-            return f"{SPELLINGS['sqrt']}({self._print(expr.base)})"
-        return super()._print_Pow(expr, rational)
 
     def _print_Piecewise(self, expr) -> str:
         # Brian2 has no conditional expression: int(condition) selects a branch

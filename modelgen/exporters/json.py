@@ -20,12 +20,11 @@ from ..schemes import plan_integration
 from ..units import BASE, Dimension, internal_unit_name
 from .dimensioned import shown_value
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "SPELLINGS", "export", "model_description"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "export", "model_description"]
 
 SCHEMA = "modelgen-model"
 SCHEMA_VERSION = 1
-# sympy's own names (str/srepr) are the spellings here: nothing to translate
-SPELLINGS: dict[str, str] = {}
+# expressions are written with sympy's own names (str/srepr): no function spellings to translate
 
 _INTERNAL_UNITS = {
     "time": "ms",

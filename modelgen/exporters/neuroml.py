@@ -29,23 +29,10 @@ from ..derive import all_odes, derive_voltage_ode
 from ..model import Model
 from ..units import AMOUNT, CURRENT, LENGTH, TEMPERATURE, TIME, VOLTAGE, Dimension
 from .dimensioned import BASE_UNITS, UnitSymbol, natural_dimension, symbol_dimensions, with_units
+from .printing import FormatPrinter
 
-__all__ = ["SPELLINGS", "LemsPrinter", "export", "export_network", "component_type_data", "cell_values"]
+__all__ = ["LemsPrinter", "export", "export_network", "component_type_data", "cell_values"]
 
-# the model language's functions as LEMS spells them (exprel is rewritten as (exp(x) - 1)/x)
-SPELLINGS: dict[str, str] = {
-    "exp": "exp",
-    "log": "ln",
-    "sin": "sin",
-    "cos": "cos",
-    "tan": "tan",
-    "sinh": "sinh",
-    "cosh": "cosh",
-    "tanh": "tanh",
-    "Abs": "abs",
-    "sqrt": "sqrt",
-    "heaviside": "H",
-}
 _RELATIONS = {">": ".gt.", "<": ".lt.", ">=": ".geq.", "==": ".eq.", "!=": ".neq."}  # a <= b: b .geq. a
 _OPPOSITE = {">": "<=", "<": ">=", ">=": "<", "<=": ">", "==": "!=", "!=": "=="}
 _LEMS_EXPONENTS = ("l", "m", "t", "i", "k", "n")  # LEMS's letters for BASE's dimensions
@@ -75,42 +62,21 @@ _CORE: dict[tuple[int, ...], tuple[str, str | None]] = {
 }
 
 
-class LemsPrinter(StrPrinter):
+class LemsPrinter(FormatPrinter, StrPrinter):
     """Prints an expression (units attached) in LEMS's expression syntax."""
+
+    target = "lems"
+    format_name = "LEMS"
+    caret_powers = True
 
     def _print_UnitSymbol(self, expr: UnitSymbol) -> str:
         return f"unit_{expr.name}"
-
-    def _print_Float(self, expr) -> str:
-        return repr(float(expr))
-
-    def _print_Exp1(self, expr) -> str:
-        return "exp(1)"
 
     def _print_Pi(self, expr) -> str:
         return repr(float(expr))
 
     def _print_Rational(self, expr) -> str:
         return f"({expr.p}/{expr.q})" if expr.q != 1 else str(expr.p)
-
-    def _print_Pow(self, expr, rational=False):
-        if expr.exp == -1:
-            return f"1/{self.parenthesize(expr.base, 1000)}"
-        if expr.exp == sympy.Rational(1, 2):
-            return f"{SPELLINGS['sqrt']}({self._print(expr.base)})"
-        return f"{self.parenthesize(expr.base, 1000)}^({self._print(expr.exp)})"
-
-    def _print_Function(self, expr) -> str:
-        name = type(expr).__name__
-        if name == "exprel":
-            x = self._print(expr.args[0])
-            return f"((exp({x}) - 1)/({x}))"
-        if name not in SPELLINGS:
-            raise ValueError(f"LEMS has no function `{name}`")
-        return f"{SPELLINGS[name]}({', '.join(self._print(a) for a in expr.args)})"
-
-    _print_exprel = _print_Function
-    _print_Abs = _print_Function
 
     def _print_Relational(self, expr) -> str:
         return f"({_relation(self._print(expr.lhs), expr.rel_op, self._print(expr.rhs))})"

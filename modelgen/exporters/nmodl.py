@@ -26,28 +26,21 @@ from .. import __version__
 from ..derive import all_odes, derive_voltage_ode
 from ..model import Model, symbol
 from ..units import AREA, CURRENT, TIME, internal_unit_name
+from .printing import FormatPrinter
 
-__all__ = ["SPELLINGS", "NmodlPrinter", "export", "mechanism_data"]
+__all__ = ["NmodlPrinter", "export", "mechanism_data"]
 
-# the model language's functions as NMODL spells them (exprel is rewritten as (exp(x) - 1)/x)
-SPELLINGS: dict[str, str] = {
-    "exp": "exp",
-    "log": "log",
-    "sin": "sin",
-    "cos": "cos",
-    "tan": "tan",
-    "sinh": "sinh",
-    "cosh": "cosh",
-    "tanh": "tanh",
-    "Abs": "fabs",
-    "sqrt": "sqrt",
-}
 # NEURON's own names a mechanism must not declare
 _RESERVED = {"v", "i", "t", "dt", "celsius", "area", "diam", "cm", "weight", "values", "states"}
 
 
-class NmodlPrinter(C99CodePrinter):
+class NmodlPrinter(FormatPrinter, C99CodePrinter):
     """Prints an expression (plain numbers in internal units) in NMODL's syntax; ``names`` renames symbols."""
+
+    target = "nmodl"
+    format_name = "NMODL"
+    unsupported_note = " (the model's where/min/max/... do not map)"
+    caret_powers = True
 
     def __init__(self, names: dict[str, str]):
         super().__init__()
@@ -55,9 +48,6 @@ class NmodlPrinter(C99CodePrinter):
 
     def _print_Symbol(self, expr) -> str:
         return self.names.get(expr.name, expr.name)
-
-    def _print_Float(self, expr) -> str:
-        return repr(float(expr))
 
     def _print_Rational(self, expr) -> str:
         # the double nearest p/q, which is what p.0/q.0 computes, and reads better
@@ -70,29 +60,6 @@ class NmodlPrinter(C99CodePrinter):
 
     def _print_Integer(self, expr) -> str:
         return str(int(expr))
-
-    def _print_Exp1(self, expr) -> str:
-        return "exp(1)"
-
-    def _print_Pow(self, expr) -> str:
-        if expr.exp == -1:
-            return f"1/{self.parenthesize(expr.base, 1000)}"
-        if expr.exp == sympy.Rational(1, 2):
-            return f"sqrt({self._print(expr.base)})"
-        return f"{self.parenthesize(expr.base, 1000)}^({self._print(expr.exp)})"
-
-    def _print_Function(self, expr) -> str:
-        name = type(expr).__name__
-        if name == "exprel":
-            x = self._print(expr.args[0])
-            return f"((exp({x}) - 1)/({x}))"
-        if name not in SPELLINGS:
-            raise ValueError(f"NMODL has no function `{name}` (the model's where/min/max/... do not map)")
-        return f"{SPELLINGS[name]}({', '.join(self._print(a) for a in expr.args)})"
-
-    _print_exp = _print_Function
-    _print_exprel = _print_Function
-    _print_Abs = _print_Function
 
     def _print_Piecewise(self, expr) -> str:
         raise ValueError("NMODL expressions have no conditional value: where() does not map")
