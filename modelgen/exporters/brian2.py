@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import jinja2
 import sympy
 from sympy.printing.str import StrPrinter
 
@@ -32,6 +31,7 @@ from .dimensioned import (
     with_units,
 )
 from .printing import FormatPrinter
+from .templating import environment
 
 __all__ = ["Brian2Printer", "export", "script_data"]
 
@@ -60,9 +60,6 @@ class Brian2Printer(FormatPrinter, StrPrinter):
 
     def _print_UnitSymbol(self, expr: UnitSymbol) -> str:
         return _BASE[expr.name]
-
-    def _print_Pi(self, expr) -> str:
-        return repr(float(expr))
 
     def _print_Piecewise(self, expr) -> str:
         # Brian2 has no conditional expression: int(condition) selects a branch
@@ -205,13 +202,7 @@ def _reset_dimension(model: Model, reset) -> Dimension:
     return model.state(reset.state).dimension if reset.op in ("=", "+=", "-=") else DIMENSIONLESS
 
 
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("modelgen.exporters", "templates"),
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    undefined=jinja2.StrictUndefined,
-)
+_ENV = environment()
 
 
 def export(model: Model) -> str:

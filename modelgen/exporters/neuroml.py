@@ -30,6 +30,7 @@ from ..model import Model
 from ..units import AMOUNT, CURRENT, LENGTH, TEMPERATURE, TIME, VOLTAGE, Dimension
 from .dimensioned import BASE_UNITS, UnitSymbol, natural_dimension, symbol_dimensions, with_units
 from .printing import FormatPrinter
+from .templating import environment
 
 __all__ = ["LemsPrinter", "export", "export_network", "component_type_data", "cell_values"]
 
@@ -71,9 +72,6 @@ class LemsPrinter(FormatPrinter, StrPrinter):
 
     def _print_UnitSymbol(self, expr: UnitSymbol) -> str:
         return f"unit_{expr.name}"
-
-    def _print_Pi(self, expr) -> str:
-        return repr(float(expr))
 
     def _print_Rational(self, expr) -> str:
         return f"({expr.p}/{expr.q})" if expr.q != 1 else str(expr.p)
@@ -282,14 +280,7 @@ def _header(what, file: str, sha256: str) -> dict:
     return {"title": what.replace("--", "- -"), "version": __version__, "file": Path(file).name, "sha256": sha256}
 
 
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("modelgen.exporters", "templates"),
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    undefined=jinja2.StrictUndefined,
-    autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-)
+_ENV = environment(autoescape=jinja2.select_autoescape(default=True, default_for_string=True))
 
 
 def export(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import jinja2
 import sympy
 from sympy.printing.c import C99CodePrinter
 
@@ -27,6 +26,7 @@ from ..derive import all_odes, derive_voltage_ode
 from ..model import Model, symbol
 from ..units import AREA, CURRENT, TIME, internal_unit_name
 from .printing import FormatPrinter
+from .templating import environment
 
 __all__ = ["NmodlPrinter", "export", "mechanism_data"]
 
@@ -41,6 +41,7 @@ class NmodlPrinter(FormatPrinter, C99CodePrinter):
     format_name = "NMODL"
     unsupported_note = " (the model's where/min/max/... do not map)"
     caret_powers = True
+    _print_Pi = C99CodePrinter._print_Pi  # M_PI, as C writes it (NEURON's C compiler takes it)
 
     def __init__(self, names: dict[str, str]):
         super().__init__()
@@ -170,13 +171,7 @@ def _dimension(model: Model, name: str):
     return next((e.dimension for e in model.expressions if e.name == name), None) or model.current(name).dimension
 
 
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("modelgen.exporters", "templates"),
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    undefined=jinja2.StrictUndefined,
-)
+_ENV = environment()
 
 
 def export(model: Model) -> str:

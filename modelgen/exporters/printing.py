@@ -3,7 +3,7 @@
 :class:`FormatPrinter` goes before a sympy printer (``class LemsPrinter(FormatPrinter, StrPrinter)``)
 and names the printer's ``target``, a format's column of :mod:`modelgen.functions`. A function
 that the column leaves out is refused with a message that names the format (exprel aside: it is
-written ``(exp(x) - 1)/x``). Numbers are printed as Python's shortest float text.
+written ``(exp(x) - 1)/x``). Numbers (pi too) are printed as Python's shortest float text.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ class FormatPrinter:
         return f"{spelled}({', '.join(self._print(a) for a in expr.args)})"
 
     def _print_Float(self, expr) -> str:
+        return repr(float(expr))
+
+    def _print_Pi(self, expr) -> str:
         return repr(float(expr))
 
     def _print_Exp1(self, expr) -> str:
