@@ -1,3 +1,4 @@
+import functools
 import importlib.util
 import os
 import re
@@ -27,6 +28,16 @@ def modelgen_cache(tmp_path_factory) -> Path:
 
 
 MODELS = ROOT / "models"
+MODEL_FILES = sorted(MODELS.glob("*.model"))  # every bundled model
+CURRENT_FILES = sorted((ROOT / "modelgen" / "library" / "currents").glob("*.current"))  # the current library
+
+
+@functools.cache
+def checked(path: Path):
+    """Return the checked model in ``path``, loaded once per test session."""
+    import modelgen
+
+    return modelgen.load(path).model
 
 
 def step_ufunc_calls(code: str) -> Counter:

@@ -1,31 +1,23 @@
 """The Brian2 export (modelgen/exporters/brian2.py): the script's text, and Brian2 running it."""
 
-import functools
 import runpy
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CURRENT_FILES, MODEL_FILES, checked
 
 import modelgen
 from modelgen.exporters import export_model
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = sorted((ROOT / "models").glob("*.model"))
-CURRENTS = sorted((ROOT / "modelgen" / "library" / "currents").glob("*.current"))
-
-
-@functools.cache
-def checked(path):
-    """The checked model in ``path``, loaded once per test file."""
-    return modelgen.load(path).model
 
 
 def script(name: str) -> str:
     return export_model(modelgen.load(ROOT / "models" / f"{name}.model").model, "brian2")
 
 
-@pytest.mark.parametrize("path", MODELS + CURRENTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODEL_FILES + CURRENT_FILES, ids=lambda p: p.name)
 def test_every_bundled_model_and_current_exports_valid_python(path):
     text = export_model(checked(path), "brian2")
     compile(text, str(path), "exec")

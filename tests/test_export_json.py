@@ -1,12 +1,12 @@
 """The JSON export (modelgen/exporters/json.py) and the `modelgen export` command."""
 
-import functools
 import json
 from pathlib import Path
 
 import pytest
 import sympy
 from click.testing import CliRunner
+from conftest import CURRENT_FILES, MODEL_FILES, checked
 
 import modelgen
 from modelgen.cli import main
@@ -14,14 +14,6 @@ from modelgen.exporters import export_model
 from modelgen.exporters.json import SCHEMA, SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = sorted((ROOT / "models").glob("*.model"))
-CURRENTS = sorted((ROOT / "modelgen" / "library" / "currents").glob("*.current"))
-
-
-@functools.cache
-def checked(path):
-    """The checked model in ``path``, loaded once per test file."""
-    return modelgen.load(path).model
 
 
 def describe(path) -> dict:
@@ -35,7 +27,7 @@ def rebuild(entry: dict) -> sympy.Expr:
     return eval(entry["srepr"], {**vars(sympy), "exprel": exprel})  # the test's own output, not user text
 
 
-@pytest.mark.parametrize("path", MODELS + CURRENTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODEL_FILES + CURRENT_FILES, ids=lambda p: p.name)
 def test_every_bundled_model_and_current_exports(path):
     d = describe(path)
     model = checked(path)

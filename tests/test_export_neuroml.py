@@ -1,7 +1,6 @@
 """The NeuroML2/LEMS export (modelgen/exporters/neuroml.py): its text, pylems running it, jNeuroML checking it."""
 
 import argparse
-import functools
 import os
 import shutil
 import xml.etree.ElementTree as ET
@@ -9,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CURRENT_FILES, MODEL_FILES, checked
 
 import modelgen
 from modelgen.api import quantity
@@ -16,21 +16,13 @@ from modelgen.exporters import export_model
 from modelgen.exporters.neuroml import export
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = sorted((ROOT / "models").glob("*.model"))
-CURRENTS = sorted((ROOT / "modelgen" / "library" / "currents").glob("*.current"))
-
-
-@functools.cache
-def checked(path):
-    """The checked model in ``path``, loaded once per test file."""
-    return modelgen.load(path).model
 
 
 def lems(name: str, **kw) -> str:
     return export(modelgen.load(ROOT / "models" / f"{name}.model").model, **kw)
 
 
-@pytest.mark.parametrize("path", MODELS + CURRENTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODEL_FILES + CURRENT_FILES, ids=lambda p: p.name)
 def test_every_bundled_model_and_current_exports_well_formed_lems(path):
     root = ET.fromstring(export_model(checked(path), "neuroml"))
     assert root.tag == "Lems"

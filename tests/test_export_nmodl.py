@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import CURRENT_FILES
 
 import modelgen
 from modelgen.cli import main
 from modelgen.exporters import export_model
 
 ROOT = Path(__file__).resolve().parent.parent
-CURRENTS = sorted((ROOT / "modelgen" / "library" / "currents").glob("*.current"))
 
 
 @functools.cache
@@ -24,7 +24,7 @@ def mod(name: str) -> str:
     return export_model(modelgen.load(ROOT / "modelgen" / "library" / "currents" / f"{name}.current").model, "nmodl")
 
 
-@pytest.mark.parametrize("path", CURRENTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CURRENT_FILES, ids=lambda p: p.name)
 def test_every_library_current_exports(path):
     text = mod(path.stem)
     assert ("SUFFIX " in text) != ("POINT_PROCESS " in text)

@@ -15,7 +15,6 @@ from pathlib import Path
 import sympy
 from sympy.printing.str import StrPrinter
 
-from .. import __version__
 from ..derive import all_odes, derive_voltage_ode
 from ..model import Model
 from ..schemes import plan_integration
@@ -31,7 +30,7 @@ from .dimensioned import (
     with_units,
 )
 from .printing import FormatPrinter
-from .templating import environment
+from .templating import environment, provenance
 
 __all__ = ["Brian2Printer", "export", "script_data"]
 
@@ -174,11 +173,7 @@ def script_data(model: Model) -> dict:
             refractory_text = repr(threshold)
     method = _METHODS.get(plan.method, "rk4")
     return {
-        "name": model.name,
-        "description": model.description,
-        "version": __version__,
-        "file": Path(model.file).name,
-        "sha256": model.source_hash,
+        **provenance(model),
         "parameters": [
             (p.name, _quantity(p.value, p.dimension, p.unit, p.display_scale), where(p.span)) for p in model.parameters
         ],

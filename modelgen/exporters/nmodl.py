@@ -16,17 +16,15 @@ second receptor, ``where``/``min``/``max``, and the model's threshold and inputs
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import sympy
 from sympy.printing.c import C99CodePrinter
 
-from .. import __version__
 from ..derive import all_odes, derive_voltage_ode
 from ..model import Model, symbol
 from ..units import AREA, CURRENT, TIME, internal_unit_name
 from .printing import FormatPrinter
-from .templating import environment
+from .templating import environment, provenance
 
 __all__ = ["NmodlPrinter", "export", "mechanism_data"]
 
@@ -132,11 +130,7 @@ def mechanism_data(model: Model) -> dict:
     outward = [(c.name, "+" if c.direction == "outward" else "-") for c in currents]
     scale = sympy.Rational(1, 1000) if density else sympy.Integer(1000)  # uA/cm2 -> mA/cm2, uA -> nA
     return {
-        "name": model.name,
-        "description": model.description,
-        "version": __version__,
-        "file": Path(model.file).name,
-        "sha256": model.source_hash,
+        **provenance(model),
         "mechanism": mech,
         "density": density,
         "parameters": [

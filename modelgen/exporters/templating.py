@@ -1,10 +1,15 @@
-"""The jinja2 environment of the exporters' templates (``modelgen/exporters/templates/``)."""
+"""The jinja2 environment of the exporters' templates (``modelgen/exporters/templates/``), and the
+provenance every exported file states."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jinja2
 
-__all__ = ["environment"]
+from .. import __version__
+
+__all__ = ["environment", "provenance"]
 
 
 def environment(**options) -> jinja2.Environment:
@@ -18,3 +23,15 @@ def environment(**options) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         **options,
     )
+
+
+def provenance(model) -> dict:
+    """Return what an exported file says of its source: the model's name and description,
+    modelgen's version, the model file's name and its text's sha256."""
+    return {
+        "name": model.name,
+        "description": model.description,
+        "version": __version__,
+        "file": Path(model.file).name,
+        "sha256": model.source_hash,
+    }
