@@ -10,7 +10,8 @@ from click.testing import CliRunner
 import modelgen
 from modelgen import MemoryLimitError, memory, protocols
 from modelgen.cli import main
-from modelgen.network import _all_to_all, load_network
+from modelgen.network import load_network
+from modelgen.network.build import _all_to_all
 from modelgen.protocols import RunContext, Target
 from modelgen.units import CURRENT
 

@@ -342,7 +342,7 @@ def reference_run(net, duration, dt, out_dir):
     (population, receptor) applied and cleared every step, each projection's spikes summed
     per target (np.bincount) and added to the slot they arrive in (np.add.at with per-synapse delays).
     Returns the spikes as (population, neuron, step) by step, population and neuron, and the states of every neuron after every step."""
-    from modelgen.network import _population_setup
+    from modelgen.network.run import _population_setup
 
     n_steps = int(round(duration / dt))
     rng = np.random.default_rng([net.seed, 1])
@@ -388,7 +388,7 @@ def reference_run(net, duration, dt, out_dir):
 
 
 def test_network_loop_is_bit_identical_to_a_plain_reference(tmp_path):
-    from modelgen.network import _make_groups
+    from modelgen.network.run import _make_groups
 
     path = write_mixed(tmp_path)
     dt, duration = 0.1, 100.0

@@ -1,0 +1,548 @@
+"""Building a network: its populations' models and values, and its connectivity as CSR arrays."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import language as L
+from .. import memory
+from ..checks import value_problem, value_rules
+from ..diagnostics import Diagnostic, ModelError, Span, sort_key
+from ..model import lower_constant
+from ..units import DIMENSIONLESS, TIME, Dimension, describe, suggested_unit
+from .common import node_file, node_span, resolve_path
+from .parse import DISTRIBUTIONS, RULES, FileRef, Item, NetStatement, NetworkSpec, ProtocolText, parse_network_text
+from .result import NetworkResult
+
+__all__ = ["Population", "Projection", "PoissonDrive", "Network", "build_network", "load_network"]
+
+# peak bytes per synapse while a rule builds a projection (tracemalloc, 2000 neurons); 8 of them stay
+SYNAPSE_BYTES = {"all_to_all": 18, "one_to_one": 18, "fixed_probability": 18, "fixed_indegree": 41, "from_file": 42}
+
+
+@dataclass
+class Population:
+    name: str
+    model: object  # api.NeuronModel
+    n: int
+    params: dict = field(default_factory=dict)  # internal units: float or (n,) arrays
+    initial: dict = field(default_factory=dict)
+    inputs: dict = field(default_factory=dict)
+    record: list = field(default_factory=list)
+    record_neurons: int = 10
+
+
+@dataclass
+class Projection:
+    source: str
+    target: str
+    receptor: str
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray  # internal units; a read-only broadcast view if all synapses share one
+    delays: np.ndarray  # in steps (filled at run time from delay_ms)
+    delay_ms: np.ndarray  # a read-only broadcast view if all synapses share one
+
+    @property
+    def n_synapses(self) -> int:
+        return int(self.indices.size)
+
+    @property
+    def nbytes(self) -> int:
+        """Return the bytes its arrays hold (a value shared by every synapse counts once)."""
+        arrays = (self.indptr, self.indices, self.weights, self.delays, self.delay_ms)
+        return sum(a.itemsize if a.size and a.strides == (0,) else a.nbytes for a in arrays)
+
+
+@dataclass
+class PoissonDrive:
+    target: str
+    receptor: str
+    rate: float  # 1/ms
+    weight: float
+
+
+class _Values:
+    """Evaluate setting values: constants with units, or distributions drawn from ``rng``."""
+
+    def __init__(self, rng: np.random.Generator, diags: list[Diagnostic]):
+        self.rng = rng
+        self.diags = diags
+
+    def constant(self, node, want: Dimension | None, what: str):
+        try:
+            value, dim = lower_constant(node, node_file(node))
+        except ModelError as e:
+            self.diags.extend(e.diagnostics)
+            return None
+        if want is not None and dim != want and not (value == 0 and dim.is_dimensionless):
+            self.diags.append(
+                Diagnostic(
+                    "E301",
+                    node_span(node),
+                    f"{what} must be {describe(want)} (e.g. {suggested_unit(want)}), but this is {describe(dim)}",
+                )
+            )
+            return None
+        return value
+
+    def value(self, node, want: Dimension | None, what: str, n: int):
+        """Return a float, or an (n,) array for a distribution."""
+        if isinstance(node, L.Call) and node.func in DISTRIBUTIONS:
+            if len(node.args) != DISTRIBUTIONS[node.func]:
+                self.diags.append(
+                    Diagnostic("E104", node.span, f"{node.func}() takes {DISTRIBUTIONS[node.func]} arguments")
+                )
+                return None
+            a, b = (self.constant(arg, want, what) for arg in node.args)
+            if a is None or b is None:
+                return None
+            if node.func == "uniform":
+                return self.rng.uniform(a, b, size=n)
+            return self.rng.normal(a, b, size=n)
+        return self.constant(node, want, what)
+
+
+@dataclass
+class Network:
+    """A checked network: populations with built models, projections, drives."""
+
+    spec: NetworkSpec
+    populations: dict[str, Population]
+    projections: list[Projection]
+    poisson: list[PoissonDrive]
+    seed: int
+    max_memory: int | None = None  # bytes a run may use (None: the memory available)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def n_neurons(self) -> int:
+        return sum(p.n for p in self.populations.values())
+
+    @property
+    def n_synapses(self) -> int:
+        return sum(p.n_synapses for p in self.projections)
+
+    def run(
+        self,
+        duration,
+        dt,
+        out_dir=None,
+        method: str | None = None,
+        record: list[str] | None = None,
+        progress=None,
+        max_memory: int | str | None = None,
+    ) -> NetworkResult:
+        """Simulate ``duration`` in steps of ``dt``; record spikes and chosen traces.
+
+        ``duration`` and ``dt`` are numbers in ms, text with a unit (``"1 s"``) or values with
+        units from pint, quantities, astropy, unyt or brian2.
+
+        ``out_dir``: the folder of the generated modules (default: modelgen's cache, see
+        :mod:`modelgen.cache`). ``progress(done_steps, total_steps)`` is called every 50 steps if given. Raises
+        MemoryLimitError before allocating if the run would take the memory in use past
+        ``max_memory`` (bytes or text such as ``"4GiB"``; default: the network's, else the memory available).
+        """
+        from ..api import quantity
+
+        limit = self.max_memory if max_memory is None else memory.parse_size(max_memory)
+        duration, dt = quantity(duration, TIME, "duration", "ms"), quantity(dt, TIME, "dt", "ms")
+        from .run import simulate  # run builds on build, not back: imported when a run starts
+
+        return simulate(self, duration, dt, out_dir, method, record or [], progress, limit)
+
+
+def build_network(spec: NetworkSpec, seed: int = 0, max_memory: int | None = None) -> Network:
+    """Return the network of ``spec`` with models loaded and connectivity drawn from ``seed``.
+
+    Raises MemoryLimitError before building a population or projection that would take the
+    memory in use past ``max_memory`` bytes (None: the memory available).
+    """
+    from ..api import load
+
+    budget = [max_memory, 0]  # the limit, and the bytes the network holds so far
+    rng = np.random.default_rng(seed)
+    diags: list[Diagnostic] = []
+    vals = _Values(rng, diags)
+    pops: dict[str, Population] = {}
+    for st in spec.of_kind("population"):
+        if st.name in pops:
+            diags.append(Diagnostic("E102", st.name_span, f"population `{st.name}` is defined twice"))
+            continue
+        try:
+            model = load(resolve_path(spec.file, st.path, st.path_span))
+        except ModelError as e:
+            diags.extend(e.diagnostics)
+            continue
+        n_item = st.item("n")
+        n = vals.constant(n_item.value, DIMENSIONLESS, "n") if n_item and n_item.value is not None else None
+        if n is None or n != int(n) or n < 1:
+            if n_item is None:
+                diags.append(Diagnostic("E003", st.name_span, f"population `{st.name}` needs a size, e.g. (n = 100)"))
+            elif n is not None:
+                diags.append(Diagnostic("E003", n_item.span, "n must be a whole number of neurons, at least 1"))
+            continue
+        pop = Population(st.name, model, int(n))
+        m = model.model
+        drawn = sum(1 for item in st.items if isinstance(item.value, L.Call) and item.value.func in DISTRIBUTIONS)
+        needs = memory.run_needs(pop.n, len(m.state_names), 0, 0, per_neuron=drawn)
+        memory.require(needs, f"population {st.name} ({pop.n} neurons)", "use fewer neurons (n = …)", *budget)
+        budget[1] += needs["per-neuron values"]
+        for item in st.items:
+            if item.key == "n":
+                continue
+            if item.value is None:
+                diags.append(Diagnostic("E003", item.span, f"`{item.key}` needs a value, e.g. {item.key} = …"))
+            elif item.key in {p.name for p in m.parameters}:
+                v = vals.value(item.value, m.parameter(item.key).dimension, item.key, pop.n)
+                if v is not None and _physical(m, item, v, diags):
+                    pop.params[item.key] = v
+            elif item.key in m.state_names:
+                v = vals.value(item.value, m.state(item.key).dimension, item.key, pop.n)
+                if v is not None:
+                    pop.initial[item.key] = v
+            else:
+                diags.append(
+                    _unknown(
+                        item, "parameter or state", [p.name for p in m.parameters] + list(m.state_names), model.name
+                    )
+                )
+        pops[st.name] = pop
+
+    def population(name: str, span: Span | None) -> Population | None:
+        if name in pops:
+            return pops[name]
+        close = difflib.get_close_matches(name, list(pops), n=1)
+        diags.append(
+            Diagnostic(
+                "E101",
+                span,
+                f"unknown population `{name}`",
+                f"did you mean `{close[0]}`?" if close else 'declare it with `population NAME = "file.model" (n = …)`',
+            )
+        )
+        return None
+
+    projections = []
+    for st in spec.of_kind("connect"):
+        src, tgt = population(st.source, st.source_span), population(st.name, st.name_span)
+        if src is None or tgt is None:
+            continue
+        proj = _projection(st, src, tgt, vals, diags, rng, spec.file, budget)
+        if proj is not None:
+            projections.append(proj)
+            budget[1] += proj.nbytes
+
+    poisson = []
+    for st in spec.of_kind("poisson"):
+        tgt = population(st.name, st.name_span)
+        if tgt is None:
+            continue
+        receptor = _receptor(st, tgt, diags)
+        rate_item, w_item = st.item("rate"), st.item("weight")
+        if receptor is None:
+            continue
+        if rate_item is None or w_item is None:
+            diags.append(
+                Diagnostic("E003", st.name_span, "a Poisson drive needs (receptor = …, rate = … Hz, weight = …)")
+            )
+            continue
+        rate = vals.constant(rate_item.value, DIMENSIONLESS / TIME, "rate")
+        weight = vals.constant(
+            w_item.value, tgt.model.model.receptor_dimension(receptor), f"weight at receptor {receptor}"
+        )
+        if rate is not None and weight is not None:
+            poisson.append(PoissonDrive(st.name, receptor, rate, weight))
+
+    for st in spec.of_kind("input"):
+        tgt = population(st.name, st.name_span)
+        if tgt is None:
+            continue
+        m = tgt.model.model
+        for item in st.items:
+            if item.key not in {i.name for i in m.inputs}:
+                diags.append(_unknown(item, "input", [i.name for i in m.inputs], tgt.model.name))
+            elif isinstance(item.value, ProtocolText):
+                tgt.inputs[item.key] = item.value  # resolved when the run's dt and duration are known
+            elif item.value is not None:
+                v = vals.value(item.value, m.input(item.key).dimension, item.key, tgt.n)
+                if v is not None and _physical(m, item, v, diags):
+                    tgt.inputs[item.key] = v
+
+    for st in spec.of_kind("record"):
+        tgt = population(st.name, st.name_span)
+        if tgt is None:
+            continue
+        m = tgt.model.model
+        known = list(m.state_names) + [name for name, _, _ in m.definition_order()] + [i.name for i in m.inputs]
+        for item in st.items:
+            if item.key == "neurons" and item.value is not None:
+                k = vals.constant(item.value, DIMENSIONLESS, "neurons")
+                if k is not None:
+                    tgt.record_neurons = int(k)
+            elif item.value is None and item.key in known:
+                tgt.record.append(item.key)
+            else:
+                diags.append(_unknown(item, "variable to record", known, tgt.model.name))
+    errors = [d for d in diags if d.severity == "error"]
+    if errors:
+        raise ModelError(sorted(diags, key=sort_key))
+    return Network(spec, pops, projections, poisson, seed, max_memory)
+
+
+def _physical(model, item: Item, value, diags: list[Diagnostic]) -> bool:
+    """Return True if ``value`` keeps the rule of ``item.key`` (see checks.py); else report it at the value."""
+    problem = value_problem(model, item.key, value)
+    if problem is not None:
+        diags.append(
+            Diagnostic("E305", L.node_extent(item.value) or item.span, problem, value_rules(model)[item.key].hint)
+        )
+    return problem is None
+
+
+def _unknown(item: Item, what: str, choices: list[str], model: str) -> Diagnostic:
+    close = difflib.get_close_matches(item.key, choices, n=1)
+    hint = f"did you mean `{close[0]}`?" if close else f"{model} has: " + ", ".join(choices)
+    return Diagnostic("E101", item.span, f"`{item.key}` is not a {what} of {model}", hint)
+
+
+def _receptor(st: NetStatement, tgt: Population, diags: list[Diagnostic]) -> str | None:
+    item = st.item("receptor")
+    receptors = tgt.model.model.receptors
+    if item is None or not isinstance(item.value, L.Name):
+        diags.append(
+            Diagnostic(
+                "E003",
+                item.span if item else st.name_span,
+                "name the receptor spikes arrive at, e.g. (receptor = exc, …)",
+                f"{tgt.model.name} has receptors: {', '.join(receptors) or 'none (add `synapse NAME: x += w` to the model)'}",
+            )
+        )
+        return None
+    name = item.value.id
+    if name not in receptors:
+        close = difflib.get_close_matches(name, receptors, n=1)
+        hint = (
+            f"did you mean `{close[0]}`?"
+            if close
+            else f"{tgt.model.name} has receptors: {', '.join(receptors) or 'none (add `synapse NAME: x += w` to the model)'}"
+        )
+        diags.append(
+            Diagnostic(
+                "E101", item.value.span, f"population {tgt.name} ({tgt.model.name}) has no receptor `{name}`", hint
+            )
+        )
+        return None
+    return name
+
+
+def _projection(
+    st, src: Population, tgt: Population, vals: _Values, diags, rng, spec_file, budget
+) -> Projection | None:
+    receptor = _receptor(st, tgt, diags)
+    rule_item, w_item = st.item("rule"), st.item("weight")
+    if receptor is None:
+        return None
+    if rule_item is None or w_item is None:
+        diags.append(
+            Diagnostic(
+                "E003",
+                st.name_span,
+                "a projection needs (receptor = …, rule = …, weight = …)",
+                'rules: all_to_all, one_to_one, fixed_probability(p), fixed_indegree(k), from_file("pairs.csv")',
+            )
+        )
+        return None
+    rule = rule_item.value
+    rule_name = rule.func if isinstance(rule, L.Call) else rule.id if isinstance(rule, L.Name) else None
+    if rule_name not in RULES or (RULES[rule_name] and not isinstance(rule, L.Call)):
+        diags.append(
+            Diagnostic(
+                "E003",
+                node_span(rule) or rule_item.span,
+                "unknown connection rule",
+                'rules: all_to_all, one_to_one, fixed_probability(p), fixed_indegree(k), from_file("pairs.csv")',
+            )
+        )
+        return None
+    autapses_item = st.item("autapses")
+    allow_self = src is not tgt or (
+        autapses_item is not None
+        and autapses_item.value is not None
+        and vals.constant(autapses_item.value, DIMENSIONLESS, "autapses") == 1
+    )
+    ns, nt = src.n, tgt.n
+    drawn = sum(  # values drawn per synapse
+        1
+        for item in (w_item, st.item("delay"))
+        if item is not None and isinstance(item.value, L.Call) and item.value.func in DISTRIBUTIONS
+    )
+
+    def check(synapses: float) -> None:
+        needs = {"connectivity": int(synapses * SYNAPSE_BYTES.get(rule_name, 18))}
+        needs["weights and delays"] = int(synapses * drawn * 8)
+        what = f"connecting {src.name} to {tgt.name} ({rule_name}, about {int(synapses):,} synapses)"
+        advice = (
+            "list fewer pairs in the file"
+            if rule_name == "from_file"
+            else "use fewer neurons or a sparser rule (fixed_probability, fixed_indegree)"
+        )
+        memory.require(needs, what, advice, *budget)
+
+    if rule_name == "all_to_all":
+        check(ns * (nt - (0 if allow_self else 1)))
+        s, t = _all_to_all(ns, nt, allow_self)
+    elif rule_name == "one_to_one":
+        if ns != nt:
+            diags.append(
+                Diagnostic(
+                    "E003",
+                    node_span(rule),
+                    f"one_to_one needs populations of equal size ({src.name}: {ns}, {tgt.name}: {nt})",
+                )
+            )
+            return None
+        check(ns)
+        s = t = np.arange(ns)
+    elif rule_name == "from_file":
+        s, t = _pairs_from_file(rule, spec_file, ns, nt, diags, check)
+        if s is None:
+            return None
+    else:
+        arg = rule.args[0] if len(rule.args) == 1 else None
+        x = vals.constant(arg, DIMENSIONLESS, rule_name) if arg is not None else None
+        if x is None:
+            if arg is None:
+                diags.append(Diagnostic("E104", rule.span, f"{rule_name}() takes one argument"))
+            return None
+        if rule_name == "fixed_probability":
+            if not 0 <= x <= 1:
+                diags.append(
+                    Diagnostic("E003", node_span(arg), f"a connection probability must lie in [0, 1], not {x:g}")
+                )
+                return None
+            check(ns * (nt - (0 if allow_self else 1)) * x)
+            s, t = _fixed_probability(rng, ns, nt, x, allow_self)
+        else:
+            k = int(x)
+            available = ns - (0 if allow_self else 1)
+            if k != x or k < 0 or k > available:
+                diags.append(
+                    Diagnostic("E003", node_span(arg), f"fixed_indegree needs a whole number between 0 and {available}")
+                )
+                return None
+            check(nt * k)
+            s, t = _fixed_indegree(rng, ns, nt, k, allow_self)
+    if not allow_self and rule_name == "from_file":
+        keep = s != t
+        s, t = s[keep], t[keep]
+    w = vals.value(w_item.value, tgt.model.model.receptor_dimension(receptor), f"weight at receptor {receptor}", s.size)
+    d_item = st.item("delay")
+    d = vals.value(d_item.value, TIME, "delay", s.size) if d_item is not None and d_item.value is not None else 0.0
+    if w is None or d is None:
+        return None
+    # a value shared by every synapse is stored once (a read-only broadcast view), not per synapse
+    w = np.broadcast_to(np.asarray(w, dtype=float), s.shape)
+    d = np.broadcast_to(np.asarray(d, dtype=float), s.shape)
+    if np.any(d < 0):
+        diags.append(Diagnostic("E003", d_item.span, "delays cannot be negative"))
+        return None
+    if not np.all(s[:-1] <= s[1:]):  # most rules draw the synapses by source already
+        order = np.argsort(s, kind="stable")
+        s, t = s[order], t[order]
+        w = w[order] if w.strides[0] else w
+        d = d[order] if d.strides[0] else d
+    indptr = np.searchsorted(s, np.arange(ns + 1)).astype(np.int64)
+    return Projection(
+        src.name,
+        tgt.name,
+        receptor,
+        indptr,
+        t.astype(np.int64, copy=False),
+        w,
+        np.broadcast_to(np.int64(0), s.shape),
+        d,
+    )
+
+
+def _all_to_all(ns: int, nt: int, allow_self: bool):
+    """Return (sources, targets) of every pair, by source then target (without i -> i unless ``allow_self``)."""
+    if allow_self:
+        return np.repeat(np.arange(ns), nt), np.tile(np.arange(nt), ns)
+    t = np.tile(np.arange(nt - 1), ns).reshape(ns, nt - 1)
+    t += t >= np.arange(ns)[:, None]  # skip i itself (source and target are one population: ns == nt)
+    return np.repeat(np.arange(ns), nt - 1), t.reshape(-1)
+
+
+def _fixed_probability(rng, ns: int, nt: int, p: float, allow_self: bool):
+    counts = rng.binomial(nt - (0 if allow_self else 1), p, size=ns)
+    t = np.empty(int(counts.sum()), dtype=np.int64)  # filled source by source: no list of small arrays
+    end = 0
+    for i, k in enumerate(counts):
+        if allow_self:
+            t[end : end + k] = rng.choice(nt, size=k, replace=False)
+        else:
+            c = rng.choice(nt - 1, size=k, replace=False)
+            t[end : end + k] = c + (c >= i)  # skip i itself
+        end += k
+    return np.repeat(np.arange(ns), counts), t
+
+
+def _fixed_indegree(rng, ns: int, nt: int, k: int, allow_self: bool):
+    sources = []
+    for j in range(nt):
+        if allow_self:
+            sources.append(rng.choice(ns, size=k, replace=False))
+        else:
+            c = rng.choice(ns - 1, size=k, replace=False)
+            sources.append(c + (c >= j))
+    s = np.concatenate(sources) if sources else np.zeros(0, dtype=np.int64)
+    t = np.repeat(np.arange(nt), k)
+    return s.astype(np.int64), t
+
+
+def _pairs_from_file(rule, spec_file: str, ns: int, nt: int, diags, check):
+    """Return (sources, targets) read from a ``source,target`` file; ``check(pairs)`` is called before reading."""
+    ref = rule.args[0] if len(rule.args) == 1 and isinstance(rule.args[0], FileRef) else None
+    if ref is None:
+        diags.append(Diagnostic("E003", rule.span, 'from_file needs a quoted file name, e.g. from_file("pairs.csv")'))
+        return None, None
+    try:
+        path = resolve_path(spec_file, ref.path, ref.span)
+        check(memory.csv_values(path, path.stat().st_size) / 2)
+        pairs = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2, comments="#")
+    except ModelError as e:
+        diags.extend(e.diagnostics)
+        return None, None
+    except (OSError, ValueError) as e:
+        diags.append(
+            Diagnostic(
+                "E003", ref.span, f"cannot read {ref.path}: {e}", "one `source,target` pair of 0-based indices per line"
+            )
+        )
+        return None, None
+    if pairs.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if pairs.shape[1] != 2 or pairs.min() < 0 or pairs[:, 0].max() >= ns or pairs[:, 1].max() >= nt:
+        diags.append(
+            Diagnostic(
+                "E003",
+                ref.span,
+                f"{ref.path}: each line must be `source,target` with 0 <= source < {ns} and 0 <= target < {nt}",
+            )
+        )
+        return None, None
+    return pairs[:, 0].copy(), pairs[:, 1].copy()
+
+
+def load_network(path, seed: int = 0, max_memory: int | str | None = None) -> Network:
+    """Return the checked network in the file at ``path`` (``max_memory``: see :func:`build_network`)."""
+    shown, text = L.read_source(path)
+    limit = None if max_memory is None else memory.parse_size(max_memory)
+    return build_network(parse_network_text(text, shown), seed, limit)

@@ -1,0 +1,490 @@
+"""Running a built network on numpy: the reference loop over time steps in Python.
+
+Each step: Poisson drives and arrived spikes go into the populations' receptors, every group
+of populations takes one step, and the spikes are delivered through the projections into ring
+buffers of future steps (delays rounded to whole steps).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import memory, protocols
+from ..checks import check_values, state_bounds
+from ..diagnostics import Diagnostic, ModelError
+from ..units import suggested_unit, unit_text_scale
+from .build import Network, Population, Projection
+from .common import resolve_path
+from .parse import ProtocolText
+from .result import NetworkResult
+
+FEW_SPIKES = 8  # up to this many spikes per step, a projection delivers spike by spike (cheaper than gathering)
+
+
+@dataclass
+class _Member:
+    """A population's place in its group: neurons offset .. offset + n of the group's arrays."""
+
+    name: str
+    index: int  # position among the network's populations
+    offset: int
+    n: int
+
+
+@dataclass
+class _Group:
+    """Populations advanced by one generated simulator (one population, or several alike)."""
+
+    module: object
+    state: dict[str, np.ndarray]
+    step: object
+    observe: object
+    receive: object
+    members: list[_Member]
+
+    @property
+    def n(self) -> int:
+        return sum(m.n for m in self.members)
+
+
+def _population_setup(net: Network, pop: Population, module, dt: float, n_steps: int) -> tuple[dict, dict]:
+    """Return the parameters (floats or per-neuron arrays) and input callables of one population."""
+    from ..runtime import _constant, _per_neuron
+
+    p = {k: _per_neuron(v, pop.n, k) for k, v in {**module.PARAMETERS, **pop.params}.items()}
+    check_values(pop.model.model, pop.params, dt)  # the refractory period in steps of dt
+    inputs = {}
+    for k, v in module.INPUTS.items():
+        given = pop.inputs.get(k, v)
+        if isinstance(given, ProtocolText):
+            ctx = protocols.RunContext(
+                pop.n,
+                dt,
+                n_steps * dt,
+                net.seed,
+                Path(net.spec.file).parent,
+                lambda text, span=given.span: resolve_path(net.spec.file, text, span),  # as from_file
+                max_memory=net.max_memory,  # what load_network or --max-memory set (None: the memory available)
+            )
+            target = protocols.Target.of(pop.model.model.input(k))
+            try:
+                inputs[k] = protocols.resolve(given.text, target, ctx)
+            except ModelError as e:  # point at the network file's line
+                d = e.diagnostics[0]
+                raise ModelError([Diagnostic(d.code, given.span, d.message, d.hint)]) from None
+            if not callable(inputs[k]):
+                inputs[k] = _constant(_per_neuron(inputs[k], pop.n, k))
+        else:
+            inputs[k] = _constant(_per_neuron(given, pop.n, k))
+    return p, inputs
+
+
+def _merge_key(pop: Population, module, p: dict, inputs: dict):
+    """Return what populations simulated by one simulator share, or None if this one runs alone.
+
+    Populations of the same generated module whose parameters and inputs are the same
+    constants give bit-identical results in one simulator over their concatenated neurons:
+    every step is elementwise, and shared values stay scalars. Per-neuron parameters or inputs,
+    input protocols and populations small enough for the per-neuron kernel run alone.
+    """
+    if pop.n <= getattr(module, "KERNEL_MAX_N", 0):
+        return None
+    if any(np.ndim(v) for v in p.values()):
+        return None
+    fixed = [getattr(f, "constant", None) for f in inputs.values()]
+    if any(v is None or np.ndim(v) for v in fixed):
+        return None
+    return (
+        module.BUILD_HASH,
+        getattr(module, "__file__", None),
+        tuple((k, float(v).hex()) for k, v in p.items()),
+        tuple(float(v).hex() for v in fixed),
+    )
+
+
+def _make_groups(net: Network, dt: float, n_steps: int, out_dir, method) -> list[_Group]:
+    """Return the simulators of the network's populations, alike populations sharing one."""
+    plans: dict[object, list] = {}  # key -> [(member, population, module, p, inputs)]
+    for index, (name, pop) in enumerate(net.populations.items()):
+        module = pop.model.load_module(out_dir, method)
+        p, inputs = _population_setup(net, pop, module, dt, n_steps)
+        key = _merge_key(pop, module, p, inputs)
+        plans.setdefault(name if key is None else key, []).append(
+            (_Member(name, index, 0, pop.n), pop, module, p, inputs)
+        )
+    groups = []
+    for plan in plans.values():
+        module, p, inputs = plan[0][2:]
+        offset = 0
+        states = []
+        with np.errstate(all="ignore"):
+            for member, pop, *_ in plan:
+                member.offset = offset
+                offset += pop.n
+                states.append(module.initial_state(p, inputs, pop.n, dict(pop.initial)))
+            state = states[0] if len(states) == 1 else {v: np.concatenate([s[v] for s in states]) for v in states[0]}
+            step, observe, receive, _run = module.make_simulator(state, p, inputs, dt)
+        groups.append(_Group(module, state, step, observe, receive, [m for m, *_ in plan]))
+    return groups
+
+
+@dataclass
+class _Buffer:
+    """Input arriving at one receptor of a group: a ring of future steps (delays rounded to steps).
+
+    ``pending[slot][j]`` says whether member j's part of a slot holds anything; slots nobody
+    wrote to are neither applied nor cleared. ``touched[slot]`` lists the neurons written to
+    (arrays of the group's indices, possibly repeating), or is None once that list would be
+    long: a slot reached by a few spikes is applied and cleared at those neurons only.
+    """
+
+    group: _Group
+    receptor: str
+    values: np.ndarray  # (longest delay + 1, group size)
+    pending: list[list[bool]]
+    touched: list[list[np.ndarray] | None]
+    counts: list[int]  # entries in touched[slot]
+
+    def touch(self, slot: int, neurons: np.ndarray | None) -> None:
+        """Note that ``neurons`` (None: maybe all) of a slot were written to."""
+        where = self.touched[slot]
+        if where is None:
+            return
+        if neurons is None or self.counts[slot] + neurons.size > self.values.shape[1] // 4:
+            self.touched[slot] = None
+        else:
+            where.append(neurons)
+            self.counts[slot] += neurons.size
+
+
+@dataclass
+class _Route:
+    """A projection as the loop uses it: its CSR arrays and where its spikes arrive."""
+
+    source: int  # population index
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray
+    delay: int | None  # the delay in steps if all synapses share it
+    delays: np.ndarray | None  # else per synapse
+    buffer: _Buffer
+    member: int  # the target population's number in its group
+    offset: int
+    n: int
+
+
+def _delays_in_steps(proj: Projection, dt: float) -> np.ndarray:
+    """Return the projection's delays in whole steps (a broadcast view if they are all the same)."""
+    d = proj.delay_ms
+    if d.size and d.strides == (0,):
+        return np.broadcast_to(np.rint(d[:1] / dt).astype(np.int64), d.shape)
+    steps = np.rint(d / dt).astype(np.int64)
+    if steps.size and np.all(steps == steps[0]):  # different delays may round to the same step
+        return np.broadcast_to(steps[:1], d.shape)
+    return steps
+
+
+def _check_memory(net: Network, n_steps: int, dt: float, limit: int | None) -> None:
+    """Raise MemoryLimitError if running ``net`` for ``n_steps`` would need more than ``limit`` (see memory.py)."""
+    needs = dict.fromkeys(("neuron state and stepping", "recording", "synaptic buffers", "delays in steps"), 0)
+    for pop in net.populations.values():
+        recorded = len(dict.fromkeys(pop.record)) * min(pop.n, pop.record_neurons)
+        part = memory.run_needs(pop.n, len(pop.model.states), n_steps + 1, recorded)
+        needs["neuron state and stepping"] += part["neuron state and stepping"]
+        needs["recording"] += part["recording"]
+    slots: dict[tuple[str, str], int] = {}  # (target, receptor) -> steps of the longest delay + 1
+    for proj in net.projections:
+        longest = int(np.rint(proj.delay_ms.max(initial=0) / dt))
+        slots[proj.target, proj.receptor] = max(slots.get((proj.target, proj.receptor), 1), longest + 1)
+        if proj.delay_ms.size and proj.delay_ms.strides != (0,):
+            needs["delays in steps"] += 2 * memory.FLOAT * proj.delay_ms.size
+    for drive in net.poisson:
+        slots.setdefault((drive.target, drive.receptor), 1)
+    needs["synaptic buffers"] = sum(memory.FLOAT * k * net.populations[t].n for (t, _), k in slots.items())
+    needs["time axis"] = memory.FLOAT * (n_steps + 1)
+    held = sum(p.nbytes for p in net.projections) + sum(
+        np.size(v) * memory.FLOAT
+        for pop in net.populations.values()
+        for v in (*pop.params.values(), *pop.initial.values())
+        if np.ndim(v)
+    )
+    advice = memory.run_advice(
+        needs,
+        {
+            "neuron state and stepping": "use fewer neurons",
+            "recording": "record fewer neurons (`neurons = K` in a record line) or variables, "
+            "or simulate fewer steps (a shorter --duration or a larger --dt)",
+            "delays in steps": "give each projection one delay, or use fewer synapses",
+        },
+    )
+    memory.require(needs, f"running network {net.name}", advice, limit, held)
+
+
+def simulate(
+    net: Network, duration: float, dt: float, out_dir, method, extra_record: list[str], progress=None, limit=None
+) -> NetworkResult:
+    from ..runtime import SimulationError, runaway, runaway_message, steps_of
+
+    n_steps = steps_of(duration, dt)
+    rng = np.random.default_rng([net.seed, 1])  # run-time randomness, separate from construction
+    names = list(net.populations)
+    for entry in extra_record:
+        pop_name, _, var = entry.partition(".")
+        if pop_name not in net.populations or not var:
+            raise SimulationError(f"record {entry!r}: write POPULATION.VARIABLE, e.g. {names[0]}.V")
+        net.populations[pop_name].record.append(var)
+    _check_memory(net, n_steps, dt, limit)
+    groups = _make_groups(net, dt, n_steps, out_dir, method)
+    where = {m.name: (g, j, m) for g in groups for j, m in enumerate(g.members)}
+
+    # buffers: one per (group, receptor) that projections or drives feed
+    for proj in net.projections:
+        proj.delays = _delays_in_steps(proj, dt)
+    buffers: dict[tuple[int, str], _Buffer] = {}
+
+    def buffer(target: str, receptor: str) -> _Buffer:
+        g = where[target][0]
+        key = (id(g), receptor)
+        if key not in buffers:
+            names_in_g = {m.name for m in g.members}
+            longest = max(
+                (
+                    int(p.delays.max(initial=0))
+                    for p in net.projections
+                    if p.target in names_in_g and p.receptor == receptor
+                ),
+                default=0,
+            )
+            slots = longest + 1
+            pending = [[False] * len(g.members) for _ in range(slots)]
+            buffers[key] = _Buffer(
+                g, receptor, np.zeros((slots, g.n)), pending, [[] for _ in range(slots)], [0] * slots
+            )
+        return buffers[key]
+
+    routes = []
+    for proj in net.projections:
+        g, j, m = where[proj.target]
+        same = proj.delays.size == 0 or proj.delays.strides == (0,)
+        routes.append(
+            _Route(
+                where[proj.source][2].index,
+                proj.indptr,
+                proj.indices,
+                proj.weights,
+                int(proj.delays[0]) if same and proj.delays.size else 0 if same else None,
+                None if same else proj.delays,
+                buffer(proj.target, proj.receptor),
+                j,
+                m.offset,
+                m.n,
+            )
+        )
+    drives = []
+    for drive in net.poisson:
+        g, j, m = where[drive.target]
+        drives.append((drive.rate * dt, m.n, drive.weight, buffer(drive.target, drive.receptor), j, m.offset))
+    # receive in the order of the populations, then of the model's receptors (two receptors may raise one state)
+    order = {(id(g), r): (gi, g.module.RECEPTORS.index(r)) for gi, g in enumerate(groups) for r in g.module.RECEPTORS}
+    incoming = sorted(buffers.values(), key=lambda b: order[(id(b.group), b.receptor)])
+    incoming = [
+        (b, b.group.receive, b.receptor, [(m.offset, m.offset + m.n) for m in b.group.members]) for b in incoming
+    ]
+
+    # recording
+    rec = []  # (samples, group, var, is_state, which neurons of the group, scale)
+    traces, units = {}, {}
+    for name, pop in net.populations.items():
+        m = pop.model.model
+        g, _, member = where[name]
+        count = min(pop.n, pop.record_neurons)
+        which = slice(member.offset, member.offset + count)
+        for var in dict.fromkeys(pop.record):
+            if var in m.state_names:
+                unit, scale = m.unit_of(var)
+            elif var in {i.name for i in m.inputs}:
+                unit, scale = m.unit_of(var)
+            else:
+                dim = next((e.dimension for e in m.expressions if e.name == var), None) or m.current(var).dimension
+                unit = suggested_unit(dim)
+                scale = float(unit_text_scale(unit)[1])
+            key = f"{name}.{var}"
+            units[key] = unit
+            # one row per sample (a row is cheaper to write than a column); in units of `unit` at the end
+            rec.append((np.empty((n_steps + 1, count)), g, var, var in g.state, which, scale, key))
+
+    def sample(j: int, t: float) -> None:
+        observed = {}  # observe() once per group and step
+        for samples, g, var, is_state, which, _, _ in rec:
+            if is_state:
+                values = g.state[var]
+            else:
+                if id(g) not in observed:
+                    observed[id(g)] = g.observe(t)
+                values = observed[id(g)][var]
+            samples[j] = values[which]
+
+    bounds = {name: state_bounds(pop.model.model) for name, pop in net.populations.items()}
+
+    def stop_at_runaway(t0: float, t1: float) -> None:
+        """Stop the run at a NaN, infinite or absurd state value (see runtime.runaway)."""
+        for g in groups:
+            for m in sorted(g.members, key=lambda m: m.index):  # the first population in file order
+                part = {var: arr[m.offset : m.offset + m.n] for var, arr in g.state.items()}
+                if (bad := runaway(part, bounds[m.name])) is not None:
+                    var, *rest = bad
+                    raise SimulationError(runaway_message(f"{m.name}.{var}", *rest, t0, t1))
+
+    steppers = [(g.step, [(m.index, m.offset, m.offset + m.n) for m in g.members]) for g in groups]
+    fired = []  # (step, group number, neuron indices in the group)
+    events = 0
+    checked = 0  # the last step whose state was checked
+    sample(0, 0.0)
+    start = time.perf_counter()
+    with np.errstate(all="ignore"):
+        for k in range(n_steps):
+            for lam, n, weight, buf, j, lo in drives:
+                counts = rng.poisson(lam, size=n)
+                slot = k % len(buf.pending)
+                buf.values[slot, lo : lo + n] += weight * counts
+                buf.pending[slot][j] = True
+                buf.touch(slot, None)
+                events += int(counts.sum())
+            for buf, receive, receptor, spans in incoming:
+                slot = k % len(buf.pending)
+                hit = buf.pending[slot]
+                if True in hit:
+                    row = buf.values[slot]
+                    where = buf.touched[slot]
+                    if where is None:
+                        receive(receptor, row)
+                        for j, (lo, hi) in enumerate(spans):
+                            if hit[j]:
+                                row[lo:hi] = 0.0
+                    else:
+                        idx = where[0] if len(where) == 1 else np.concatenate(where)
+                        receive(receptor, row[idx], idx)
+                        row[idx] = 0.0
+                    buf.pending[slot] = [False] * len(spans)
+                    buf.touched[slot] = []
+                    buf.counts[slot] = 0
+            spiking = {}
+            for gi, (step, members) in enumerate(steppers):
+                mask = step(k)
+                if mask is None:
+                    continue
+                idx = mask.nonzero()[0]
+                if idx.size:
+                    fired.append((k, gi, idx))
+                    if len(members) == 1:
+                        spiking[members[0][0]] = idx
+                    else:
+                        for index, lo, hi in members:
+                            a, b = np.searchsorted(idx, (lo, hi))
+                            if b > a:
+                                spiking[index] = idx[a:b] - lo
+            if spiking:
+                for r in routes:
+                    src = spiking.get(r.source)
+                    if src is not None:
+                        events += _deliver(r, src, k)
+            sample(k + 1, (k + 1) * dt)
+            if (k + 1) % 50 == 0 or k + 1 == n_steps:
+                if progress is not None:
+                    progress(k + 1, n_steps)
+                stop_at_runaway(checked * dt, (k + 1) * dt)
+                checked = k + 1
+    wall = time.perf_counter() - start
+    for samples, *_, scale, key in rec:
+        samples /= scale  # in place: no second copy of the recording
+        traces[key] = samples.T
+    spike_pop, spike_i, spike_k = _spike_table(fired, groups)
+    return NetworkResult(
+        network=net.name,
+        populations=tuple(names),
+        sizes=tuple(net.populations[n].n for n in names),
+        t=np.arange(n_steps + 1) * dt,
+        traces=traces,
+        units=units,
+        spike_pop=spike_pop,
+        spike_i=spike_i,
+        spike_t=(spike_k + 1) * dt,
+        dt=dt,
+        duration=n_steps * dt,
+        wall_time=wall,
+        synaptic_events=events,
+        methods={m.name: g.module.METHOD for g in groups for m in g.members},
+        seed=net.seed,
+    )
+
+
+def _deliver(r: _Route, src: np.ndarray, k: int) -> int:
+    """Add the weights of the spikes of sources ``src`` in step k to the slots they arrive in; return their number."""
+    buf = r.buffer
+    slots = len(buf.pending)
+    if r.delay is not None:
+        slot = (k + 1 + r.delay) % slots
+        hit = buf.pending[slot]
+        if not hit[r.member] and src.size <= FEW_SPIKES:
+            # spike by spike: the sums np.bincount would give, accumulated in synapse order from zero
+            row, indptr, total = buf.values[slot], r.indptr, 0
+            for i in src.tolist():
+                a, b = indptr[i], indptr[i + 1]
+                if a < b:
+                    targets = r.indices[a:b] + r.offset if r.offset else r.indices[a:b]
+                    np.add.at(row, targets, r.weights[a:b])
+                    buf.touch(slot, targets)
+                    total += int(b - a)
+            hit[r.member] = hit[r.member] or total > 0
+            return total
+    pos, total = _synapses_of(r.indptr, src)
+    if total == 0:
+        return 0
+    targets, weights = r.indices[pos], r.weights[pos]
+    if r.delay is None:
+        arrive = (k + 1 + r.delays[pos]) % slots
+        np.add.at(buf.values, (arrive, targets + r.offset), weights)
+        for slot in np.unique(arrive).tolist():
+            buf.pending[slot][r.member] = True
+            buf.touch(slot, None)
+    elif hit[r.member]:
+        # earlier arrivals in this slot: add this projection's sum per target to them
+        buf.values[slot, r.offset : r.offset + r.n] += np.bincount(targets, weights, minlength=r.n)
+        buf.touch(slot, None)
+    else:
+        targets = targets + r.offset if r.offset else targets
+        np.add.at(buf.values[slot], targets, weights)  # the same sums, accumulated in synapse order from zero
+        hit[r.member] = True
+        buf.touch(slot, targets)
+    return total
+
+
+def _synapses_of(indptr: np.ndarray, src: np.ndarray) -> tuple[np.ndarray, int]:
+    """Return the positions of the synapses of the sources ``src`` in a CSR, and their number."""
+    starts = indptr[src]
+    counts = indptr[src + 1] - starts
+    total = int(counts.sum())
+    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total), total
+
+
+def _spike_table(fired: list, groups: list[_Group]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (population index, neuron index, step) of every spike, by step, population and neuron."""
+    if not fired:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    idx = np.concatenate([i for _, _, i in fired])
+    step = np.concatenate([np.full(i.size, k, dtype=np.int64) for k, _, i in fired])
+    group = np.concatenate([np.full(i.size, g, dtype=np.int64) for _, g, i in fired])
+    pop = np.empty_like(idx)
+    local = np.empty_like(idx)
+    for gi, g in enumerate(groups):
+        mine = group == gi
+        for m in g.members:
+            sel = mine & (idx >= m.offset) & (idx < m.offset + m.n)
+            pop[sel] = m.index
+            local[sel] = idx[sel] - m.offset
+    order = np.lexsort((local, pop, step))
+    return pop[order], local[order], step[order]
