@@ -383,12 +383,7 @@ def run(
     if is_network_file(file):
         if inputs or params or initial:
             raise click.UsageError("for a network, set inputs, parameters and initial values in the network file")
-        if backend != "numpy" or dtype != "float64":
-            raise click.UsageError(
-                "networks run on the numpy backend in float64: leave out --backend and --dtype "
-                "(the numba step's cost per call outweighs its gain when the loop delivers spikes every step)"
-            )
-        _run_network(file, duration, dt, seed, record, save, out_dir, method, plot, quiet, max_memory)
+        _run_network(file, duration, dt, seed, record, save, out_dir, method, plot, quiet, max_memory, backend, dtype)
         return
 
     from .protocols import implied_n
@@ -445,7 +440,19 @@ def _not_kept(traces: list[str], save_example: str) -> None:
 
 
 def _run_network(
-    file, duration, dt, seed, record, save, out_dir, method, plot=None, quiet=False, max_memory=None
+    file,
+    duration,
+    dt,
+    seed,
+    record,
+    save,
+    out_dir,
+    method,
+    plot=None,
+    quiet=False,
+    max_memory=None,
+    backend="numpy",
+    dtype="float64",
 ) -> None:
     from .api import quantity
     from .units import TIME
@@ -465,6 +472,8 @@ def _run_network(
             method,
             list(record),
             progress=progress,
+            backend=backend,
+            dtype=dtype,
         )
     if save:
         try:

@@ -232,14 +232,6 @@ def test_cli_runs_network_and_saves_spikes(tmp_path):
     assert data["B.g_syn"].shape == (1, 1001)
 
 
-@pytest.mark.parametrize("option", [["--backend", "numba"], ["--dtype", "float32"]])
-def test_cli_network_says_it_runs_on_numpy(tmp_path, option):
-    net = str(MODELS / "two_neurons.network")
-    r = CliRunner().invoke(main, ["run", net, "--duration", "10ms", "-o", str(tmp_path), *option])
-    assert r.exit_code == 2
-    assert "networks run on the numpy backend in float64" in r.output and "Traceback" not in r.output
-
-
 def test_cli_network_raster_plot(tmp_path):
     pytest.importorskip("matplotlib")
     png = tmp_path / "raster.png"

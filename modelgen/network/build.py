@@ -138,6 +138,8 @@ class Network:
         record: list[str] | None = None,
         progress=None,
         max_memory: int | str | None = None,
+        backend: str = "numpy",
+        dtype: str = "float64",
     ) -> NetworkResult:
         """Simulate ``duration`` in steps of ``dt``; record spikes and chosen traces.
 
@@ -148,14 +150,25 @@ class Network:
         :mod:`modelgen.cache`). ``progress(done_steps, total_steps)`` is called every 50 steps if given. Raises
         MemoryLimitError before allocating if the run would take the memory in use past
         ``max_memory`` (bytes or text such as ``"4GiB"``; default: the network's, else the memory available).
+
+        ``backend``: ``"numpy"`` (the reference: a Python loop over steps) or ``"numba"`` (the whole
+        network one generated program, its time loop compiled; see :mod:`modelgen.network.compiled`).
+        ``dtype``: ``"float64"`` or ``"float32"`` (states, synaptic buffers and weights in single precision).
         """
         from ..api import quantity
 
         limit = self.max_memory if max_memory is None else memory.parse_size(max_memory)
         duration, dt = quantity(duration, TIME, "duration", "ms"), quantity(dt, TIME, "dt", "ms")
-        from .run import simulate  # run builds on build, not back: imported when a run starts
+        if dtype not in ("float64", "float32"):
+            raise ValueError(f"dtype must be float64 or float32, not {dtype!r}")
+        if backend != "numpy":
+            from .compiled import simulate_compiled  # run builds on build, not back: imported when a run starts
 
-        return simulate(self, duration, dt, out_dir, method, record or [], progress, limit)
+            return simulate_compiled(self, duration, dt, out_dir, method, record or [], progress, limit, backend, dtype)
+        from .run import simulate
+
+        real = np.float32 if dtype == "float32" else np.float64
+        return simulate(self, duration, dt, out_dir, method, record or [], progress, limit, real)
 
 
 def build_network(spec: NetworkSpec, seed: int = 0, max_memory: int | None = None) -> Network:

@@ -106,7 +106,7 @@ def _merge_key(pop: Population, module, p: dict, inputs: dict):
     )
 
 
-def _make_groups(net: Network, dt: float, n_steps: int, out_dir, method) -> list[_Group]:
+def _make_groups(net: Network, dt: float, n_steps: int, out_dir, method, real=np.float64) -> list[_Group]:
     """Return the simulators of the network's populations, alike populations sharing one."""
     plans: dict[object, list] = {}  # key -> [(member, population, module, p, inputs)]
     for index, (name, pop) in enumerate(net.populations.items()):
@@ -125,7 +125,7 @@ def _make_groups(net: Network, dt: float, n_steps: int, out_dir, method) -> list
             for member, pop, *_ in plan:
                 member.offset = offset
                 offset += pop.n
-                states.append(module.initial_state(p, inputs, pop.n, dict(pop.initial)))
+                states.append(module.initial_state(p, inputs, pop.n, dict(pop.initial), real))
             state = states[0] if len(states) == 1 else {v: np.concatenate([s[v] for s in states]) for v in states[0]}
             step, observe, receive, _run = module.make_simulator(state, p, inputs, dt)
         groups.append(_Group(module, state, step, observe, receive, [m for m, *_ in plan]))
@@ -224,21 +224,66 @@ def _check_memory(net: Network, n_steps: int, dt: float, limit: int | None) -> N
     memory.require(needs, f"running network {net.name}", advice, limit, held)
 
 
-def simulate(
-    net: Network, duration: float, dt: float, out_dir, method, extra_record: list[str], progress=None, limit=None
-) -> NetworkResult:
-    from ..runtime import SimulationError, runaway, runaway_message, steps_of
+def add_records(net: Network, extra: list[str]) -> None:
+    """Add the run's ``--record POP.VAR`` entries to the populations' recordings."""
+    from ..runtime import SimulationError
 
-    n_steps = steps_of(duration, dt)
-    rng = np.random.default_rng([net.seed, 1])  # run-time randomness, separate from construction
     names = list(net.populations)
-    for entry in extra_record:
+    for entry in extra:
         pop_name, _, var = entry.partition(".")
         if pop_name not in net.populations or not var:
             raise SimulationError(f"record {entry!r}: write POPULATION.VARIABLE, e.g. {names[0]}.V")
         net.populations[pop_name].record.append(var)
+
+
+def recordings(net: Network) -> list[tuple[str, str, int, str, float]]:
+    """Return (population, variable, neurons recorded, unit, the unit's size in internal units) of every recording."""
+    out = []
+    for name, pop in net.populations.items():
+        m = pop.model.model
+        count = min(pop.n, pop.record_neurons)
+        for var in dict.fromkeys(pop.record):
+            if var in m.state_names or var in {i.name for i in m.inputs}:
+                unit, scale = m.unit_of(var)
+            else:
+                dim = next((e.dimension for e in m.expressions if e.name == var), None) or m.current(var).dimension
+                unit = suggested_unit(dim)
+                scale = float(unit_text_scale(unit)[1])
+            out.append((name, var, count, unit, scale))
+    return out
+
+
+def check_runaway(states: dict[str, dict[str, np.ndarray]], bounds: dict, t0: float, t1: float) -> None:
+    """Raise SimulationError at the first NaN, infinite or absurd value in ``states`` (population ->
+    state -> values, in file order) that appeared between ``t0`` and ``t1`` ms; ``bounds``: population
+    -> its :func:`~modelgen.checks.state_bounds` (see runtime.runaway)."""
+    from ..runtime import SimulationError, runaway, runaway_message
+
+    for name, part in states.items():
+        if (bad := runaway(part, bounds[name])) is not None:
+            var, *rest = bad
+            raise SimulationError(runaway_message(f"{name}.{var}", *rest, t0, t1))
+
+
+def simulate(
+    net: Network,
+    duration: float,
+    dt: float,
+    out_dir,
+    method,
+    extra_record: list[str],
+    progress=None,
+    limit=None,
+    real=np.float64,
+) -> NetworkResult:
+    from ..runtime import steps_of
+
+    n_steps = steps_of(duration, dt)
+    rng = np.random.default_rng([net.seed, 1])  # run-time randomness, separate from construction
+    names = list(net.populations)
+    add_records(net, extra_record)
     _check_memory(net, n_steps, dt, limit)
-    groups = _make_groups(net, dt, n_steps, out_dir, method)
+    groups = _make_groups(net, dt, n_steps, out_dir, method, real)
     where = {m.name: (g, j, m) for g in groups for j, m in enumerate(g.members)}
 
     # buffers: one per (group, receptor) that projections or drives feed
@@ -262,7 +307,7 @@ def simulate(
             slots = longest + 1
             pending = [[False] * len(g.members) for _ in range(slots)]
             buffers[key] = _Buffer(
-                g, receptor, np.zeros((slots, g.n)), pending, [[] for _ in range(slots)], [0] * slots
+                g, receptor, np.zeros((slots, g.n), dtype=real), pending, [[] for _ in range(slots)], [0] * slots
             )
         return buffers[key]
 
@@ -298,24 +343,13 @@ def simulate(
     # recording
     rec = []  # (samples, group, var, is_state, which neurons of the group, scale)
     traces, units = {}, {}
-    for name, pop in net.populations.items():
-        m = pop.model.model
+    for name, var, count, unit, scale in recordings(net):
         g, _, member = where[name]
-        count = min(pop.n, pop.record_neurons)
         which = slice(member.offset, member.offset + count)
-        for var in dict.fromkeys(pop.record):
-            if var in m.state_names:
-                unit, scale = m.unit_of(var)
-            elif var in {i.name for i in m.inputs}:
-                unit, scale = m.unit_of(var)
-            else:
-                dim = next((e.dimension for e in m.expressions if e.name == var), None) or m.current(var).dimension
-                unit = suggested_unit(dim)
-                scale = float(unit_text_scale(unit)[1])
-            key = f"{name}.{var}"
-            units[key] = unit
-            # one row per sample (a row is cheaper to write than a column); in units of `unit` at the end
-            rec.append((np.empty((n_steps + 1, count)), g, var, var in g.state, which, scale, key))
+        key = f"{name}.{var}"
+        units[key] = unit
+        # one row per sample (a row is cheaper to write than a column); in units of `unit` at the end
+        rec.append((np.empty((n_steps + 1, count)), g, var, var in g.state, which, scale, key))
 
     def sample(j: int, t: float) -> None:
         observed = {}  # observe() once per group and step
@@ -332,12 +366,13 @@ def simulate(
 
     def stop_at_runaway(t0: float, t1: float) -> None:
         """Stop the run at a NaN, infinite or absurd state value (see runtime.runaway)."""
-        for g in groups:
-            for m in sorted(g.members, key=lambda m: m.index):  # the first population in file order
-                part = {var: arr[m.offset : m.offset + m.n] for var, arr in g.state.items()}
-                if (bad := runaway(part, bounds[m.name])) is not None:
-                    var, *rest = bad
-                    raise SimulationError(runaway_message(f"{m.name}.{var}", *rest, t0, t1))
+        members = sorted(((m, g) for g in groups for m in g.members), key=lambda mg: mg[0].index)  # file order
+        check_runaway(
+            {m.name: {var: arr[m.offset : m.offset + m.n] for var, arr in g.state.items()} for m, g in members},
+            bounds,
+            t0,
+            t1,
+        )
 
     steppers = [(g.step, [(m.index, m.offset, m.offset + m.n) for m in g.members]) for g in groups]
     fired = []  # (step, group number, neuron indices in the group)

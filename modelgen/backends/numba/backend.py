@@ -48,3 +48,9 @@ class NumbaBackend(NumpyBackend):
             uses_lane_math=bool(lanes.helpers & {"_exp", "_expm1", "_exprel_lane"}),
             uses_exprel_lane="_exprel_lane" in lanes.helpers,
         )
+
+    def generate_network(self, layout, build_hash: str) -> str:
+        """Return the text of the compiled network program of ``layout`` (see :mod:`.network`)."""
+        from .network import generate_network
+
+        return generate_network(self, layout, build_hash)

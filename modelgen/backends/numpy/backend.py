@@ -43,7 +43,7 @@ KERNEL_LOCALS = {
     "_was", "_until", "_ref_steps", "_above", "_spiked", "_refractory", "_held", "_k_start",
     "_k_stop", "_was_above", "_refractory_until", "_refractory_steps", "_rec_row", "_rec_which",
     "_rec", "_spikes", "_n_spikes", "_note_spike", "_new_spike_buffer", "_blk_was", "_blk_until", "_blk_spiked", "_blk_recorded", "_exp", "_expm1",
-    "_exprel", "_exprel_scalar", "_taylor13", "_int_bits_as_float",
+    "_exprel", "_exprel_scalar", "_taylor13", "_int_bits_as_float", "_in", "_at", "_fired", "_n_fired",
 }  # fmt: skip
 
 

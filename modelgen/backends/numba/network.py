@@ -1,0 +1,135 @@
+"""The numba backend's network program: a network's layout -> one module whose compiled loop makes
+many steps of every population, delivering spikes and drawing drives in compiled code.
+
+Each population's step is the per-neuron kernel's (the model module's data, from
+:meth:`NumpyBackend.module_context`: the step's lines on floats, its values, its event), laid out by
+``network.py.j2`` with its receptors read from ring buffers; the layout (what is where: populations,
+rings, projections, drives, recorded states) comes from :mod:`modelgen.network.compiled`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sympy
+
+from ... import __version__
+from ...integrity import TEXT_HASH_PLACEHOLDER, check_generated_text, seal
+from ...optimise import step_program
+from ..base import Line, python_names, source_ref, template_environment
+from .printer import NumbaPrinter
+
+__all__ = ["generate_network"]
+
+FOLDER = Path(__file__).parent
+
+
+def _receptor_statements(model, receptor: str, printer: NumbaPrinter) -> list[tuple[str, str, str]]:
+    """Return (state, increment, source text) of each synapse statement of ``receptor``, the
+    increment printed on floats with ``_w`` the summed weights of the spikes that arrived."""
+    names = python_names(model)
+    rename = {sympy.Symbol(k, real=True): sympy.Symbol(v, real=True) for k, v in names.items()}
+    out = []
+    for syn in model.synapses:
+        if syn.receptor == receptor:
+            inc = syn.factor.xreplace(rename) * sympy.Symbol("_w", real=True)
+            text = f"{syn.text}  {source_ref(model, syn.span)}"
+            out.append((names.get(syn.target, syn.target), printer.doprint(inc), text))
+    return out
+
+
+def _step_lines(program, printer: NumbaPrinter, arg: str) -> list[Line]:
+    """Return the step of neuron ``_i`` on floats (exp and friends branch-free), inputs read by ``_input``."""
+    out = []
+    for st in program.statements:
+        if st.kind == "note":
+            out.append(Line("", st.comment))
+        elif st.kind == "input":
+            out.append(Line(f"{st.target} = _input({arg}{st.target}, _kk, {st.stage}, _i)"))
+        else:
+            out.append(Line(f"{st.target} = {printer.doprint(st.expr)}", st.comment))
+    return out
+
+
+def generate_network(backend, layout, build_hash: str) -> str:
+    """Return the text of the network module of ``layout`` (see :class:`modelgen.network.compiled.Layout`)."""
+    env = template_environment(FOLDER)
+    populations = []
+    helpers: set[str] = set()  # the branch-free functions that the printed lines call
+    kernels: dict[tuple, dict] = {}  # (model module, receptors) -> the first population of it
+    for pop in layout.populations:
+        neuron = pop.model  # api.NeuronModel
+        plan = neuron.plan(pop.method)
+        ctx = backend.module_context(
+            neuron.model, neuron.derivation, plan, neuron.build_hash(pop.method, "numba"), None
+        )
+        printer = NumbaPrinter(python_names(neuron.model))
+        lines = _step_lines(
+            step_program(neuron.model, neuron.derivation, plan, python_names(neuron.model)), printer, ctx["arg"]
+        )
+        weights = NumbaPrinter()  # the factors' names are renamed already
+        rings = [
+            {
+                "index": r.index,
+                "receptor": r.receptor,
+                "statements": _receptor_statements(neuron.model, r.receptor, weights),
+            }
+            for r in layout.rings
+            if r.population == pop.index
+        ]
+        helpers |= printer.helpers | weights.helpers
+        state_names = [name for name, _ in ctx["states"]]
+        place = {
+            "name": pop.name,
+            "index": pop.index,
+            "n": pop.n,
+            "model_name": neuron.model.name,
+            "source": Path(neuron.model.file).name,
+            "method": ctx["method"],
+            "rings": rings,
+            "record": [state_names.index(s) for s in pop.record],
+            "states": ctx["states"],
+            "step_values": ctx["step_values"],
+            "inputs": ctx["inputs"],
+            "lines": lines,
+            "ctx": ctx,
+        }
+        key = (neuron.build_hash(pop.method, "numba"), tuple(r["receptor"] for r in rings))
+        first = kernels.setdefault(key, place)
+        place["kernel"] = list(kernels).index(key)
+        first.setdefault("sharing", []).append(pop.name)
+        populations.append(place)
+    for place in populations:  # each function once, for every population that shares it
+        if "sharing" in place:
+            ctx = place.pop("ctx")
+            place["text"] = env.get_template("network_population.py.j2").render(**ctx, pop=place).rstrip("\n")
+        else:
+            place["text"] = ""
+            del place["ctx"]
+    names = [p.name for p in layout.populations]
+    text = env.get_template("network.py.j2").render(
+        version=__version__,
+        network_name=layout.name,
+        source_name=layout.source_name,
+        build_hash=build_hash,
+        text_hash=TEXT_HASH_PLACEHOLDER,
+        dtype=layout.dtype,
+        populations=populations,
+        projections=[
+            {
+                "source": p.source,
+                "source_name": names[p.source],
+                "target_name": names[p.target],
+                "receptor": p.receptor,
+                "ring": p.ring,
+                "uniform_delay": p.uniform_delay,
+            }
+            for p in layout.projections
+        ],
+        drives=[{"ring": d.ring, "population_name": names[d.target], "receptor": d.receptor} for d in layout.drives],
+        uses_lane_math=bool(helpers & {"_exp", "_expm1", "_exprel_lane"}),
+        uses_exprel_lane="_exprel_lane" in helpers,
+        repr=repr,
+    )
+    check_generated_text(text)
+    return seal(text)

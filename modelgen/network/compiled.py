@@ -1,0 +1,288 @@
+"""Running a built network as one generated program (``--backend numba``): the time loop in compiled code.
+
+The network's :class:`Layout` (populations, a ring buffer per population and receptor, projections,
+Poisson drives, recorded states) is what the backend's ``generate_network`` prints; the module it
+makes is cached like a model's (named by a hash of the layout and of the populations' modules) and
+its ``run_steps`` makes many steps per call. Between calls the host checks for runaway values,
+reports progress and fills the inputs that change with time. The numbers are numpy's (the
+reference, :mod:`.run`): the same step arithmetic in the same order, the same delivery order (spikes
+by neuron, synapses in CSR order, into slots cleared when read); only the Poisson drives draw from
+another generator (numba's, seeded from the network's seed), so with drives the spikes agree in
+their statistics, not one by one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import backends, cache, runtime
+from ..atomic import write_text_atomic
+from ..checks import state_bounds
+from ..codegen import toolkit_fingerprint
+from .build import Network
+from .result import NetworkResult
+from .run import _check_memory, _delays_in_steps, _population_setup, add_records, check_runaway, recordings
+
+__all__ = ["Layout", "simulate_compiled", "DTYPES"]
+
+DTYPES = {"float64": np.float64, "float32": np.float32}
+NEURON_STEPS_PER_CALL = 2**22  # steps per call of run_steps: about this many neuron-steps (checks between)
+
+
+@dataclass(frozen=True)
+class PopulationLayout:
+    name: str
+    index: int
+    n: int
+    model: object  # api.NeuronModel
+    method: str | None
+    record: tuple[str, ...]  # recorded states
+
+
+@dataclass(frozen=True)
+class RingLayout:
+    index: int
+    population: int
+    receptor: str
+
+
+@dataclass(frozen=True)
+class ProjectionLayout:
+    source: int
+    target: int
+    receptor: str
+    ring: int
+    uniform_delay: bool
+
+
+@dataclass(frozen=True)
+class DriveLayout:
+    target: int
+    receptor: str
+    ring: int
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the generated network program is made of (its arrays are passed at run time)."""
+
+    name: str
+    source_name: str
+    dtype: str
+    populations: tuple[PopulationLayout, ...]
+    rings: tuple[RingLayout, ...]
+    projections: tuple[ProjectionLayout, ...]
+    drives: tuple[DriveLayout, ...]
+
+    def key(self) -> str:
+        """Return the text that the module's build hash is made from."""
+        pops = [(p.name, p.model.build_hash(p.method, "numba"), p.record) for p in self.populations]  # not n: any size
+        return repr((self.name, self.source_name, self.dtype, pops, self.rings, self.projections, self.drives))
+
+
+def layout_of(net: Network, method: str | None, dtype: str) -> Layout:
+    """Return the layout of ``net`` (delays in steps already set on its projections)."""
+    names = list(net.populations)
+    pops = []
+    for i, (name, pop) in enumerate(net.populations.items()):
+        m = pop.model.model
+        record = tuple(v for v in dict.fromkeys(pop.record))
+        for var in record:
+            if var not in m.state_names:
+                raise runtime.SimulationError(
+                    f"record {name}.{var}: the compiled network records states only "
+                    f"({', '.join(m.state_names)}); record {var} with --backend numpy"
+                )
+        pops.append(PopulationLayout(name, i, pop.n, pop.model, method, record))
+    rings: dict[tuple[int, str], RingLayout] = {}
+
+    def ring(target: str, receptor: str) -> int:
+        t = names.index(target)
+        key = (t, receptor)
+        if key not in rings:
+            rings[key] = RingLayout(len(rings), t, receptor)
+        return rings[key].index
+
+    for proj in net.projections:  # rings of a population in the model's order of receptors
+        ring(proj.target, proj.receptor)
+    for drive in net.poisson:
+        ring(drive.target, drive.receptor)
+    order = sorted(rings, key=lambda k: (k[0], net.populations[names[k[0]]].model.model.receptors.index(k[1])))
+    rings = {k: RingLayout(i, k[0], k[1]) for i, k in enumerate(order)}
+    projections = tuple(
+        ProjectionLayout(
+            names.index(p.source),
+            names.index(p.target),
+            p.receptor,
+            rings[names.index(p.target), p.receptor].index,
+            p.delays.size == 0 or p.delays.strides == (0,),
+        )
+        for p in net.projections
+    )
+    drives = tuple(
+        DriveLayout(names.index(d.target), d.receptor, rings[names.index(d.target), d.receptor].index)
+        for d in net.poisson
+    )
+    source = net.spec.file.rsplit("/", 1)[-1]
+    return Layout(net.name, source, dtype, tuple(pops), tuple(rings.values()), projections, drives)
+
+
+def load_program(layout: Layout, backend: str, out_dir):
+    """Return the network module of ``layout`` for ``backend``, generated unless an intact one is cached."""
+    generator = backends.get(backend)
+    h = hashlib.sha256(f"{layout.key()}\0{backend}\0{toolkit_fingerprint()}".encode()).hexdigest()
+    target = cache.module_path(cache.readable_stem(f"{layout.name}_network"), h, backend, None if out_dir is None else out_dir)
+    if runtime.verified_build_hash(target) != h:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(target, generator.generate_network(layout, h))
+    return runtime.load_generated(target, h)
+
+
+def _input_table(fn, k_start: int, k_stop: int, dt: float, offsets, n: int) -> np.ndarray:
+    """Return an input for the steps k_start .. k_stop - 1: one float per offset if shared and
+    constant, else an array (steps or 1, offsets, neurons or 1)."""
+    fixed = getattr(fn, "constant", None)
+    if fixed is not None and np.ndim(fixed) == 0:
+        return np.full(len(offsets), float(fixed))
+    if fixed is not None:
+        return np.asarray(fixed, dtype=np.float64).reshape(1, 1, -1).repeat(len(offsets), axis=1)
+    values = [np.asarray(fn((k + c) * dt), dtype=np.float64) for k in range(k_start, k_stop) for c in offsets]
+    width = n if any(v.ndim for v in values) else 1
+    out = np.empty((k_stop - k_start, len(offsets), width))
+    out.reshape(-1, width)[...] = [np.broadcast_to(v, (width,)) for v in values]
+    return out
+
+
+def _in_dtype(values: np.ndarray, real) -> np.ndarray:
+    """Return per-synapse ``values`` in ``real`` (a value shared by all stays one value, broadcast)."""
+    if values.size and values.strides == (0,):
+        return np.broadcast_to(np.asarray(values[:1], dtype=real), values.shape)
+    return values.astype(real, copy=False)
+
+
+def simulate_compiled(
+    net: Network,
+    duration: float,
+    dt: float,
+    out_dir,
+    method,
+    extra_record: list[str],
+    progress=None,
+    limit=None,
+    backend: str = "numba",
+    dtype: str = "float64",
+) -> NetworkResult:
+    """Run ``net`` as one generated program on ``backend`` (see the module's docstring)."""
+    generator = backends.get(backend)
+    generator.require()
+    if not hasattr(generator, "generate_network"):
+        raise backends.BackendUnavailableError(
+            f"the {backend} backend does not run networks; use --backend numpy or --backend numba"
+        )
+    real = DTYPES[dtype]
+    n_steps = runtime.steps_of(duration, dt)
+    add_records(net, extra_record)
+    _check_memory(net, n_steps, dt, limit)
+    for proj in net.projections:
+        proj.delays = _delays_in_steps(proj, dt)
+    layout = layout_of(net, method, dtype)
+
+    program = load_program(layout, backend, out_dir)
+    states, values, inputs, events, modules, offsets = [], [], [], [], [], []
+    with np.errstate(all="ignore"):
+        for i, pop in enumerate(net.populations.values()):
+            module = pop.model.load_module(out_dir, method)  # numpy's: parameters, inputs, initial state
+            p, given = _population_setup(net, pop, module, dt, n_steps)
+            state = module.initial_state(p, given, pop.n, dict(pop.initial), real)
+            step_values, ref_steps, was_above = getattr(program, f"_values_{program.KERNELS[i]}")(p, state, dt)
+            states.append(tuple(state[s] for s in module.STATES))
+            values.append((step_values, ref_steps))
+            inputs.append([given[k] for k in module.INPUTS])
+            events.append((was_above, np.zeros(pop.n, dtype=np.int64), np.empty(pop.n, dtype=np.int64), np.zeros(pop.n, dtype=bool)))
+            modules.append(module)
+            offsets.append(module.INPUT_OFFSETS)
+    rings = []
+    for r in layout.rings:
+        n = layout.populations[r.population].n
+        longest = max(
+            (int(p.delays.max(initial=0)) for p, pl in zip(net.projections, layout.projections) if pl.ring == r.index),
+            default=0,
+        )
+        rings.append(np.zeros((longest + 1, n), dtype=real))
+    projections = tuple(
+        (
+            p.indptr,
+            p.indices,
+            _in_dtype(p.weights, real),
+            np.int64(p.delays[0]) if pl.uniform_delay and p.delays.size else np.int64(0) if pl.uniform_delay else p.delays,
+        )
+        for p, pl in zip(net.projections, layout.projections)
+    )
+    drives = tuple((float(d.rate * dt), float(d.weight)) for d in net.poisson)
+    program.seed(int(np.random.default_rng([net.seed, 1]).integers(2**31)))
+
+    traces, units, rec = {}, {}, []
+    for name, var, count, unit, scale in recordings(net):
+        i = layout.populations[[p.name for p in layout.populations].index(name)]
+        samples = np.empty((n_steps + 1, count))
+        samples[0] = states[i.index][modules[i.index].STATES.index(var)][:count]
+        rec.append((name, var, samples, scale))
+        units[f"{name}.{var}"] = unit
+    records = tuple(
+        tuple(samples for name, var, samples, _ in rec if name == p.name) for p in layout.populations
+    )
+    bounds = {name: state_bounds(pop.model.model) for name, pop in net.populations.items()}
+    spikes, n_spikes, n_events = np.empty((1024, 3), dtype=np.int64), 0, 0
+
+    def call(k0: int, k1: int):
+        tables = tuple(
+            tuple(_input_table(f, k0, k1, dt, offsets[i], layout.populations[i].n) for f in inputs[i])
+            for i in range(len(inputs))
+        )
+        return program.run_steps(
+            k0, k1, dt, tuple(states), tuple(values), tables, tuple(events), tuple(rings), projections, drives, records, spikes, n_spikes
+        )
+
+    spikes, n_spikes, _ = call(0, 0)  # compiles (or loads the compiled code) before the clock starts
+    start = time.perf_counter()
+    chunk = max(1, min(n_steps, NEURON_STEPS_PER_CALL // max(1, net.n_neurons)))
+    with np.errstate(all="ignore"):
+        for k0 in range(0, n_steps, chunk):
+            k1 = min(n_steps, k0 + chunk)
+            spikes, n_spikes, events_here = call(k0, k1)
+            n_events += events_here
+            check_runaway(
+                {name: dict(zip(modules[i].STATES, states[i])) for i, name in enumerate(net.populations)},
+                bounds,
+                k0 * dt,
+                k1 * dt,
+            )
+            if progress is not None:
+                progress(k1, n_steps)
+    wall = time.perf_counter() - start
+    for name, var, samples, scale in rec:
+        samples /= scale
+        traces[f"{name}.{var}"] = samples.T
+    table = spikes[:n_spikes]
+    names = list(net.populations)
+    return NetworkResult(
+        network=net.name,
+        populations=tuple(names),
+        sizes=tuple(net.populations[n].n for n in names),
+        t=np.arange(n_steps + 1) * dt,
+        traces=traces,
+        units=units,
+        spike_pop=table[:, 1].copy(),
+        spike_i=table[:, 2].copy(),
+        spike_t=(table[:, 0] + 1) * dt,
+        dt=dt,
+        duration=n_steps * dt,
+        wall_time=wall,
+        synaptic_events=int(n_events),
+        methods={name: m.METHOD for name, m in zip(names, modules)},
+        seed=net.seed,
+    )
