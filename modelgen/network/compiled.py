@@ -131,11 +131,15 @@ def layout_of(net: Network, method: str | None, dtype: str) -> Layout:
     return Layout(net.name, source, dtype, tuple(pops), tuple(rings.values()), projections, drives)
 
 
-def load_program(layout: Layout, backend: str, out_dir):
-    """Return the network module of ``layout`` for ``backend``, generated unless an intact one is cached."""
+def load_program(layout: Layout, backend: str):
+    """Return the network module of ``layout`` for ``backend``, generated unless an intact one is cached.
+
+    It lives in modelgen's cache whatever folder the models' modules are written to: it is made
+    for the run, not for the user to keep, and one place lets every run reuse its compiled code.
+    """
     generator = backends.get(backend)
     h = hashlib.sha256(f"{layout.key()}\0{backend}\0{toolkit_fingerprint()}".encode()).hexdigest()
-    target = cache.module_path(cache.readable_stem(f"{layout.name}_network"), h, backend, None if out_dir is None else out_dir)
+    target = cache.module_path(cache.readable_stem(f"{layout.name}_network"), h, backend)
     if runtime.verified_build_hash(target) != h:
         target.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(target, generator.generate_network(layout, h))
@@ -150,6 +154,7 @@ def _input_table(fn, k_start: int, k_stop: int, dt: float, offsets, n: int) -> n
         return np.full(len(offsets), float(fixed))
     if fixed is not None:
         return np.asarray(fixed, dtype=np.float64).reshape(1, 1, -1).repeat(len(offsets), axis=1)
+    k_stop = max(k_stop, k_start + 1)  # at least a step: the call that compiles makes none
     values = [np.asarray(fn((k + c) * dt), dtype=np.float64) for k in range(k_start, k_stop) for c in offsets]
     width = n if any(v.ndim for v in values) else 1
     out = np.empty((k_stop - k_start, len(offsets), width))
@@ -191,7 +196,7 @@ def simulate_compiled(
         proj.delays = _delays_in_steps(proj, dt)
     layout = layout_of(net, method, dtype)
 
-    program = load_program(layout, backend, out_dir)
+    program = load_program(layout, backend)
     states, values, inputs, events, modules, offsets = [], [], [], [], [], []
     with np.errstate(all="ignore"):
         for i, pop in enumerate(net.populations.values()):
