@@ -28,7 +28,15 @@ from .parse import (
 )
 from .result import NetworkResult
 
-__all__ = ["Population", "Projection", "PoissonDrive", "Network", "build_network", "load_network"]
+__all__ = [
+    "Population",
+    "Projection",
+    "PoissonDrive",
+    "Network",
+    "build_network",
+    "load_network",
+    "synapses_for_connection_probability",
+]
 
 # peak bytes per synapse while a rule builds a projection (tracemalloc, 2000 neurons, rounded up);
 # 4 of them stay (an int32 target index); each value drawn per synapse adds 8 (and keeps them)
@@ -600,6 +608,12 @@ def _index_dtype(n: int) -> type:
     return np.int32 if n <= np.iinfo(np.int32).max else np.int64
 
 
+def synapses_for_connection_probability(c: float, ns: int, nt: int) -> int:
+    """Return k = round(ln(1 - c) / ln(1 - 1/(ns*nt))): k synapses drawn with replacement among
+    ns*nt pairs connect a pair with probability c (Potjans & Diesmann 2014, eq. 1)."""
+    return int(np.rint(math.log1p(-c) / math.log1p(-1 / (ns * nt))))
+
+
 def _total_number(rule: L.Call, ns: int, nt: int, vals: _Values, diags: list[Diagnostic]) -> int | None:
     """Return the number of synapses of ``fixed_total_number(k)`` or ``fixed_total_number(connection_probability = c)``.
 
@@ -636,7 +650,7 @@ def _total_number(rule: L.Call, ns: int, nt: int, vals: _Values, diags: list[Dia
                 )
             )
             return None
-        return int(np.rint(math.log1p(-c) / math.log1p(-1 / (ns * nt))))
+        return synapses_for_connection_probability(c, ns, nt)
     x = vals.constant(args[0], DIMENSIONLESS, "fixed_total_number")
     if x is None:
         return None
