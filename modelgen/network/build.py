@@ -38,14 +38,14 @@ __all__ = [
     "synapses_for_connection_probability",
 ]
 
-# peak bytes per synapse while a rule builds a projection (tracemalloc, 2000 neurons, rounded up);
+# peak bytes per synapse while a rule builds a projection (tracemalloc, 1000-2000 neurons, rounded up);
 # 4 of them stay (an int32 target index); each value drawn per synapse adds 8 (and keeps them)
 SYNAPSE_BYTES = {
-    "all_to_all": 11,
-    "one_to_one": 11,
-    "fixed_probability": 11,
+    "all_to_all": 12,
+    "one_to_one": 12,
+    "fixed_probability": 12,
     "fixed_indegree": 26,
-    "fixed_total_number": 11,
+    "fixed_total_number": 12,
     "from_file": 34,
 }
 
@@ -218,7 +218,12 @@ def _redraw_outside(values: np.ndarray, draw, lo: float, hi: float, kept: float)
 
     Each round draws enough for the expected acceptance ``kept``, so few rounds are needed.
     """
-    bad = np.flatnonzero((values < lo) | (values > hi))
+    if lo == -np.inf and hi == np.inf:
+        return values
+    # one temporary mask: a bound that is not given is not compared with
+    outside = (values < lo) if hi == np.inf else (values > hi) if lo == -np.inf else (values < lo) | (values > hi)
+    bad = np.flatnonzero(outside)
+    del outside
     while bad.size:
         more = draw(int(bad.size / kept * 1.1) + 16)
         more = more[(more >= lo) & (more <= hi)][: bad.size]
