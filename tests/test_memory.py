@@ -11,7 +11,7 @@ import modelgen
 from modelgen import MemoryLimitError, memory, protocols
 from modelgen.cli import main
 from modelgen.network import load_network
-from modelgen.network.build import _all_to_all
+from modelgen.network.build import SYNAPSE_BYTES, _all_to_all
 from modelgen.protocols import RunContext, Target
 from modelgen.units import CURRENT
 
@@ -236,7 +236,7 @@ def test_all_to_all_of_a_million_neurons_is_refused(tmp_path):
         load_network(path, max_memory="4GiB")
     synapses = 10**6 * (10**6 - 1)
     assert str(e.value).startswith(
-        f"connecting A to A (all_to_all, about {synapses:,} synapses) needs about {memory.format_size(18 * synapses)}, "
+        f"connecting A to A (all_to_all, about {synapses:,} synapses) needs about {memory.format_size(SYNAPSE_BYTES['all_to_all'] * synapses)}, "
         "more than the memory limit of 4 GiB"
     )
 
@@ -252,7 +252,7 @@ def test_all_to_all_of_20000_counts_drawn_weights(tmp_path, monkeypatch):
         load_network(path)
     synapses = 20000 * 19999
     assert (
-        f"(connectivity {memory.format_size(18 * synapses)}, weights and delays {memory.format_size(8 * synapses)})"
+        f"(connectivity {memory.format_size(SYNAPSE_BYTES['all_to_all'] * synapses)}, weights and delays {memory.format_size(8 * synapses)})"
         in str(e.value)
     )
     assert "more than the 4 GiB of memory available" in str(e.value)

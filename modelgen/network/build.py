@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,13 +15,39 @@ from ..diagnostics import Diagnostic, ModelError, Span, sort_key
 from ..model import lower_constant
 from ..units import DIMENSIONLESS, TIME, Dimension, describe, suggested_unit
 from .common import node_file, node_span, resolve_path
-from .parse import DISTRIBUTIONS, RULES, FileRef, Item, NetStatement, NetworkSpec, ProtocolText, parse_network_text
+from .parse import (
+    CALL_SETTINGS,
+    DISTRIBUTIONS,
+    RULES,
+    FileRef,
+    Item,
+    NetStatement,
+    NetworkSpec,
+    ProtocolText,
+    parse_network_text,
+)
 from .result import NetworkResult
 
-__all__ = ["Population", "Projection", "PoissonDrive", "Network", "build_network", "load_network"]
+__all__ = [
+    "Population",
+    "Projection",
+    "PoissonDrive",
+    "Network",
+    "build_network",
+    "load_network",
+    "synapses_for_connection_probability",
+]
 
-# peak bytes per synapse while a rule builds a projection (tracemalloc, 2000 neurons); 8 of them stay
-SYNAPSE_BYTES = {"all_to_all": 18, "one_to_one": 18, "fixed_probability": 18, "fixed_indegree": 41, "from_file": 42}
+# peak bytes per synapse while a rule builds a projection (tracemalloc, 1000-2000 neurons, rounded up);
+# 4 of them stay (an int32 target index); each value drawn per synapse adds 8 (and keeps them)
+SYNAPSE_BYTES = {
+    "all_to_all": 12,
+    "one_to_one": 12,
+    "fixed_probability": 12,
+    "fixed_indegree": 26,
+    "fixed_total_number": 12,
+    "from_file": 34,
+}
 
 
 @dataclass
@@ -90,20 +117,119 @@ class _Values:
         return value
 
     def value(self, node, want: Dimension | None, what: str, n: int):
-        """Return a float, or an (n,) array for a distribution."""
+        """Return a float, or an (n,) array for a distribution (values outside its min/max drawn again)."""
         if isinstance(node, L.Call) and node.func in DISTRIBUTIONS:
-            if len(node.args) != DISTRIBUTIONS[node.func]:
+            args, settings = _arguments(node)
+            if len(args) != DISTRIBUTIONS[node.func]:
                 self.diags.append(
                     Diagnostic("E104", node.span, f"{node.func}() takes {DISTRIBUTIONS[node.func]} arguments")
                 )
                 return None
-            a, b = (self.constant(arg, want, what) for arg in node.args)
-            if a is None or b is None:
+            a, b = (self.constant(arg, want, what) for arg in args)
+            bounds = self.bounds(node, settings, want, what)
+            if a is None or b is None or bounds is None:
                 return None
-            if node.func == "uniform":
-                return self.rng.uniform(a, b, size=n)
-            return self.rng.normal(a, b, size=n)
+            lo, hi = bounds
+            kept = _kept_fraction(node.func, a, b, lo, hi)
+            if kept < MIN_KEPT:
+                where = settings[0].span if settings else node.span
+                self.diags.append(
+                    Diagnostic(
+                        "E003",
+                        where,
+                        f"min and max keep {'none' if kept == 0 else f'only {kept:.2g}'} of {node.func}()'s values",
+                        "choose bounds that keep most of the distribution (they are applied by drawing again)",
+                    )
+                )
+                return None
+            draw = (
+                (lambda k: self.rng.uniform(a, b, size=k))
+                if node.func == "uniform"
+                else (lambda k: self.rng.normal(a, b, size=k))
+            )
+            return _redraw_outside(draw(n), draw, lo, hi, kept)
         return self.constant(node, want, what)
+
+    def bounds(self, node: L.Call, settings: list[Item], want: Dimension | None, what: str):
+        """Return (min, max) of a distribution's settings (-inf, inf where not given), or None after an error."""
+        found = {"min": -np.inf, "max": np.inf}
+        for item in settings:
+            if item.key not in found:
+                self.diags.append(_unknown_setting(node, item))
+                return None
+            value = self.constant(item.value, want, f"{item.key} of {what}")
+            if value is None:
+                return None
+            found[item.key] = value
+        if found["min"] >= found["max"]:
+            self.diags.append(
+                Diagnostic(
+                    "E003",
+                    next(i.span for i in settings if i.key == "min"),
+                    f"{node.func}(): min must be less than max",
+                )
+            )
+            return None
+        return found["min"], found["max"]
+
+
+RULE_LIST = (
+    "rules: all_to_all, one_to_one, fixed_probability(p), fixed_indegree(k), fixed_total_number(k) "
+    'or fixed_total_number(connection_probability = c), from_file("pairs.csv")'
+)
+MIN_KEPT = 1e-3  # the least fraction of a distribution that its min and max may keep
+
+
+def _arguments(call: L.Call) -> tuple[list, list[Item]]:
+    """Return a call's arguments and its settings (``name = value``, written after them)."""
+    return [a for a in call.args if not isinstance(a, Item)], [a for a in call.args if isinstance(a, Item)]
+
+
+def _unknown_setting(call: L.Call, item: Item) -> Diagnostic:
+    known = CALL_SETTINGS.get(call.func, ())
+    close = difflib.get_close_matches(item.key, known, n=1)
+    if close:
+        hint = f"did you mean `{close[0]}`?"
+    elif known:
+        hint = f"{call.func}() takes: " + ", ".join(known)
+    else:
+        hint = f"{call.func}() takes no settings"
+    return Diagnostic("E104", item.span, f"{call.func}() has no setting `{item.key}`", hint)
+
+
+def _kept_fraction(func: str, a: float, b: float, lo: float, hi: float) -> float:
+    """Return the probability that a value of ``func(a, b)`` lies in [lo, hi]."""
+    if func == "uniform":
+        low, high = min(a, b), max(a, b)
+        if high == low:
+            return float(lo <= low <= hi)
+        return max(0.0, min(high, hi) - max(low, lo)) / (high - low)
+    if b == 0:
+        return float(lo <= a <= hi)
+
+    def cdf(x: float) -> float:
+        return 0.5 * (1 + math.erf((x - a) / (abs(b) * math.sqrt(2))))
+
+    return cdf(hi) - cdf(lo)
+
+
+def _redraw_outside(values: np.ndarray, draw, lo: float, hi: float, kept: float) -> np.ndarray:
+    """Return ``values`` with those outside [lo, hi] replaced by new draws inside it (as NEST's redraw).
+
+    Each round draws enough for the expected acceptance ``kept``, so few rounds are needed.
+    """
+    if lo == -np.inf and hi == np.inf:
+        return values
+    # one temporary mask: a bound that is not given is not compared with
+    outside = (values < lo) if hi == np.inf else (values > hi) if lo == -np.inf else (values < lo) | (values > hi)
+    bad = np.flatnonzero(outside)
+    del outside
+    while bad.size:
+        more = draw(int(bad.size / kept * 1.1) + 16)
+        more = more[(more >= lo) & (more <= hi)][: bad.size]
+        values[bad[: more.size]] = more
+        bad = bad[more.size :]
+    return values
 
 
 @dataclass
@@ -368,7 +494,7 @@ def _projection(
                 "E003",
                 st.name_span,
                 "a projection needs (receptor = …, rule = …, weight = …)",
-                'rules: all_to_all, one_to_one, fixed_probability(p), fixed_indegree(k), from_file("pairs.csv")',
+                RULE_LIST,
             )
         )
         return None
@@ -380,7 +506,7 @@ def _projection(
                 "E003",
                 node_span(rule) or rule_item.span,
                 "unknown connection rule",
-                'rules: all_to_all, one_to_one, fixed_probability(p), fixed_indegree(k), from_file("pairs.csv")',
+                RULE_LIST,
             )
         )
         return None
@@ -422,11 +548,22 @@ def _projection(
             )
             return None
         check(ns)
-        s = t = np.arange(ns)
+        s = t = np.arange(ns, dtype=_index_dtype(ns))
     elif rule_name == "from_file":
         s, t = _pairs_from_file(rule, spec_file, ns, nt, diags, check)
         if s is None:
             return None
+    elif rule_name == "fixed_total_number":
+        k = _total_number(rule, ns, nt, vals, diags)
+        if k is None:
+            return None
+        if k and not allow_self and nt < 2:
+            diags.append(
+                Diagnostic("E003", rule.span, f"{src.name} has one neuron: it has no other neuron to connect to")
+            )
+            return None
+        check(k)
+        s, t = _fixed_total_number(rng, ns, nt, k, allow_self)
     else:
         arg = rule.args[0] if len(rule.args) == 1 else None
         x = vals.constant(arg, DIMENSIONLESS, rule_name) if arg is not None else None
@@ -471,31 +608,103 @@ def _projection(
         s, t = s[order], t[order]
         w = w[order] if w.strides[0] else w
         d = d[order] if d.strides[0] else d
-    indptr = np.searchsorted(s, np.arange(ns + 1)).astype(np.int64)
+    indptr = np.searchsorted(s, np.arange(ns + 1, dtype=s.dtype)).astype(np.int64)
     return Projection(
         src.name,
         tgt.name,
         receptor,
         indptr,
-        t.astype(np.int64, copy=False),
+        t.astype(_index_dtype(nt), copy=False),
         w,
         np.broadcast_to(np.int64(0), s.shape),
         d,
     )
 
 
+def _index_dtype(n: int) -> type:
+    """Return the narrowest integer type that holds the indices of ``n`` neurons (int32, else int64)."""
+    return np.int32 if n <= np.iinfo(np.int32).max else np.int64
+
+
+def synapses_for_connection_probability(c: float, ns: int, nt: int) -> int:
+    """Return k = round(ln(1 - c) / ln(1 - 1/(ns*nt))): k synapses drawn with replacement among
+    ns*nt pairs connect a pair with probability c (Potjans & Diesmann 2014, eq. 1)."""
+    return int(np.rint(math.log1p(-c) / math.log1p(-1 / (ns * nt))))
+
+
+def _total_number(rule: L.Call, ns: int, nt: int, vals: _Values, diags: list[Diagnostic]) -> int | None:
+    """Return the number of synapses of ``fixed_total_number(k)`` or ``fixed_total_number(connection_probability = c)``.
+
+    With c, the number whose synapses, drawn with replacement among the ns*nt pairs, leave a
+    pair connected with probability c (Potjans & Diesmann 2014, eq. 1, as NEST's microcircuit
+    example): k = round(ln(1 - c) / ln(1 - 1/(ns*nt))).
+    """
+    args, settings = _arguments(rule)
+    if len(args) + len(settings) != 1:
+        diags.append(
+            Diagnostic(
+                "E104",
+                rule.span,
+                "fixed_total_number() takes the number of synapses, or connection_probability = c",
+                "e.g. fixed_total_number(5000) or fixed_total_number(connection_probability = 0.1)",
+            )
+        )
+        return None
+    if settings:
+        item = settings[0]
+        if item.key != "connection_probability":
+            diags.append(_unknown_setting(rule, item))
+            return None
+        c = vals.constant(item.value, DIMENSIONLESS, "connection_probability")
+        if c is None:
+            return None
+        if not 0 <= c < 1:
+            diags.append(
+                Diagnostic(
+                    "E003",
+                    L.node_extent(item.value) or item.span,
+                    f"connection_probability must lie in [0, 1), not {c:g}",
+                    "the probability that a pair of neurons is connected by at least one synapse",
+                )
+            )
+            return None
+        return synapses_for_connection_probability(c, ns, nt)
+    x = vals.constant(args[0], DIMENSIONLESS, "fixed_total_number")
+    if x is None:
+        return None
+    if x != int(x) or x < 0:
+        diags.append(Diagnostic("E003", node_span(args[0]), "fixed_total_number needs a whole number, at least 0"))
+        return None
+    return int(x)
+
+
+def _fixed_total_number(rng, ns: int, nt: int, k: int, allow_self: bool):
+    """Return (sources, targets) of ``k`` synapses, each pair drawn uniformly with replacement (multapses).
+
+    As NEST's ``fixed_total_number``: the synapses per source are multinomial, their targets
+    uniform (without i -> i unless ``allow_self``); sorted by source, with no loop over neurons.
+    """
+    counts = rng.multinomial(k, np.full(ns, 1 / ns)) if ns > 1 else np.array([k])
+    s = np.repeat(np.arange(ns, dtype=_index_dtype(ns)), counts)
+    if allow_self:
+        return s, rng.integers(0, nt, size=k, dtype=_index_dtype(nt))
+    t = rng.integers(0, nt - 1, size=k, dtype=_index_dtype(nt))
+    t += t >= s  # skip i itself (source and target are one population: ns == nt)
+    return s, t
+
+
 def _all_to_all(ns: int, nt: int, allow_self: bool):
     """Return (sources, targets) of every pair, by source then target (without i -> i unless ``allow_self``)."""
     if allow_self:
-        return np.repeat(np.arange(ns), nt), np.tile(np.arange(nt), ns)
-    t = np.tile(np.arange(nt - 1), ns).reshape(ns, nt - 1)
-    t += t >= np.arange(ns)[:, None]  # skip i itself (source and target are one population: ns == nt)
-    return np.repeat(np.arange(ns), nt - 1), t.reshape(-1)
+        return np.repeat(np.arange(ns, dtype=_index_dtype(ns)), nt), np.tile(np.arange(nt, dtype=_index_dtype(nt)), ns)
+    t = np.tile(np.arange(nt - 1, dtype=_index_dtype(nt)), ns).reshape(ns, nt - 1)
+    t += t >= np.arange(ns, dtype=t.dtype)[:, None]  # skip i itself (source and target are one population: ns == nt)
+    return np.repeat(np.arange(ns, dtype=_index_dtype(ns)), nt - 1), t.reshape(-1)
 
 
 def _fixed_probability(rng, ns: int, nt: int, p: float, allow_self: bool):
     counts = rng.binomial(nt - (0 if allow_self else 1), p, size=ns)
-    t = np.empty(int(counts.sum()), dtype=np.int64)  # filled source by source: no list of small arrays
+    t = np.empty(int(counts.sum()), dtype=_index_dtype(nt))  # filled source by source: no list of small arrays
     end = 0
     for i, k in enumerate(counts):
         if allow_self:
@@ -504,7 +713,7 @@ def _fixed_probability(rng, ns: int, nt: int, p: float, allow_self: bool):
             c = rng.choice(nt - 1, size=k, replace=False)
             t[end : end + k] = c + (c >= i)  # skip i itself
         end += k
-    return np.repeat(np.arange(ns), counts), t
+    return np.repeat(np.arange(ns, dtype=_index_dtype(ns)), counts), t
 
 
 def _fixed_indegree(rng, ns: int, nt: int, k: int, allow_self: bool):
@@ -516,8 +725,8 @@ def _fixed_indegree(rng, ns: int, nt: int, k: int, allow_self: bool):
             c = rng.choice(ns - 1, size=k, replace=False)
             sources.append(c + (c >= j))
     s = np.concatenate(sources) if sources else np.zeros(0, dtype=np.int64)
-    t = np.repeat(np.arange(nt), k)
-    return s.astype(np.int64), t
+    t = np.repeat(np.arange(nt, dtype=_index_dtype(nt)), k)
+    return s.astype(_index_dtype(ns)), t
 
 
 def _pairs_from_file(rule, spec_file: str, ns: int, nt: int, diags, check):

@@ -11,8 +11,21 @@ from ..protocols import SIGNATURES
 
 __all__ = ["Item", "FileRef", "ProtocolText", "NetStatement", "NetworkSpec", "parse_network_text"]
 
-RULES = {"all_to_all": 0, "one_to_one": 0, "fixed_probability": 1, "fixed_indegree": 1, "from_file": 1}
+RULES = {
+    "all_to_all": 0,
+    "one_to_one": 0,
+    "fixed_probability": 1,
+    "fixed_indegree": 1,
+    "fixed_total_number": 1,
+    "from_file": 1,
+}
 DISTRIBUTIONS = {"uniform": 2, "normal": 2}
+# settings a call takes after its arguments, as in normal(1.5 ms, 0.75 ms, min = 0.1 ms)
+CALL_SETTINGS = {
+    "uniform": ("min", "max"),
+    "normal": ("min", "max"),
+    "fixed_total_number": ("connection_probability",),
+}
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,8 @@ def _items(toks: list[L.Token], span: Span, raw_protocols: bool = False) -> tupl
             value = L.Call(
                 "from_file", (FileRef(v[2].text[1:-1], span.at(v[2].col, len(v[2].text))),), span.at(v[0].col, 9)
             )
+        elif v and v[0].text in CALL_SETTINGS and _closes_at_end(v):
+            value = _call_with_settings(v, span)
         elif raw_protocols and v and v[0].text in SIGNATURES and len(v) > 1 and v[1].text == "(":
             # an input protocol such as step(200 pA, on=100 ms): resolved by modelgen.protocols at run time
             start, end = v[0].col, v[-1].col + len(v[-1].text)
@@ -111,6 +126,42 @@ def _items(toks: list[L.Token], span: Span, raw_protocols: bool = False) -> tupl
             value = L._ExprParser(v, span, frozenset()).parse_all()
         out.append(Item(key.text, value, kspan))
     return tuple(out)
+
+
+def _closes_at_end(toks: list[L.Token]) -> bool:
+    """Return whether ``toks`` are ``name( … )``, the parenthesis after the name closing at the last token."""
+    if len(toks) < 3 or toks[1].text != "(":
+        return False
+    depth = 0
+    for i, t in enumerate(toks[1:], start=1):
+        depth += {"(": 1, ")": -1}.get(t.text, 0)
+        if depth == 0:
+            return i == len(toks) - 1
+    return False
+
+
+def _call_with_settings(toks: list[L.Token], span: Span) -> L.Call:
+    """Parse ``name(arg, ..., key = value, ...)``: arguments are expression trees, settings are :class:`Item` s."""
+    args: list = []
+    for g in L.split_top_level(toks[2:-1]):
+        if len(g) >= 2 and g[0].kind == "NAME" and g[1].text == "=":
+            if len(g) == 2:
+                raise _Fail(Diagnostic("E003", span.at(g[1].col, 1), f"`{g[0].text} =` needs a value"))
+            args.append(
+                Item(g[0].text, L._ExprParser(g[2:], span, frozenset()).parse_all(), span.at(g[0].col, len(g[0].text)))
+            )
+        elif args and isinstance(args[-1], Item):
+            raise _Fail(
+                Diagnostic(
+                    "E003",
+                    span.at(g[0].col, len(g[0].text)) if g else span.at(toks[-1].col, 1),
+                    f"an argument of {toks[0].text}() after a setting",
+                    "write the settings (name = value) last",
+                )
+            )
+        elif g:
+            args.append(L._ExprParser(g, span, frozenset()).parse_all())
+    return L.Call(toks[0].text, tuple(args), span.at(toks[0].col, len(toks[0].text)))
 
 
 def parse_network_text(source: str, file: str = "<network>") -> NetworkSpec:
