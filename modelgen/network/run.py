@@ -178,13 +178,19 @@ class _Route:
 
 
 def _delays_in_steps(proj: Projection, dt: float) -> np.ndarray:
-    """Return the projection's delays in whole steps (a broadcast view if they are all the same)."""
+    """Return the projection's delays in whole steps (a broadcast view if they are all the same), in
+    the smallest integer type that holds the longest (int16 for delays up to 32767 steps: a quarter
+    of int64's memory per synapse)."""
     d = proj.delay_ms
     if d.size and d.strides == (0,):
         return np.broadcast_to(np.rint(d[:1] / dt).astype(np.int64), d.shape)
-    steps = np.rint(d / dt).astype(np.int64)
+    longest = float(np.rint(d.max(initial=0) / dt))
+    kind = np.int16 if longest < 2**15 else np.int32 if longest < 2**31 else np.int64
+    steps = np.empty(d.shape, dtype=kind)
+    for a in range(0, d.size, 2**22):  # in parts: no float64 temporary the size of the projection
+        steps[a : a + 2**22] = np.rint(d[a : a + 2**22] / dt)
     if steps.size and np.all(steps == steps[0]):  # different delays may round to the same step
-        return np.broadcast_to(steps[:1], d.shape)
+        return np.broadcast_to(steps[:1].astype(np.int64), d.shape)
     return steps
 
 
@@ -201,7 +207,7 @@ def _check_memory(net: Network, n_steps: int, dt: float, limit: int | None) -> N
         longest = int(np.rint(proj.delay_ms.max(initial=0) / dt))
         slots[proj.target, proj.receptor] = max(slots.get((proj.target, proj.receptor), 1), longest + 1)
         if proj.delay_ms.size and proj.delay_ms.strides != (0,):
-            needs["delays in steps"] += 2 * memory.FLOAT * proj.delay_ms.size
+            needs["delays in steps"] += (2 if longest < 2**15 else 4 if longest < 2**31 else 8) * proj.delay_ms.size
     for drive in net.poisson:
         slots.setdefault((drive.target, drive.receptor), 1)
     needs["synaptic buffers"] = sum(memory.FLOAT * k * net.populations[t].n for (t, _), k in slots.items())
@@ -481,7 +487,7 @@ def _deliver(r: _Route, src: np.ndarray, k: int) -> int:
         return 0
     targets, weights = r.indices[pos], r.weights[pos]
     if r.delay is None:
-        arrive = (k + 1 + r.delays[pos]) % slots
+        arrive = (k + 1 + r.delays[pos].astype(np.int64)) % slots  # int64: k + delay may not fit int16
         np.add.at(buf.values, (arrive, targets + r.offset), weights)
         for slot in np.unique(arrive).tolist():
             buf.pending[slot][r.member] = True
