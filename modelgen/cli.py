@@ -205,11 +205,12 @@ def check(files: tuple[str, ...], fmt: str, method: str | None) -> None:
     for f in files:
         try:
             if is_network_file(f):
-                net = load_network(f)
+                net = load_network(f, draw=False)  # every statement checked; the synapses are drawn by run
                 if fmt == "text":
                     pops = ", ".join(f"{p.name} ({p.model.name}, {p.n})" for p in net.populations.values())
                     click.echo(
-                        f"{f}: ok -- network {net.name}: {pops}; {net.n_synapses} synapses, {len(net.projections)} projections"
+                        f"{f}: ok -- network {net.name}: {pops}; about {net.n_synapses:,} synapses, "
+                        f"{len(net.projections)} projections"
                     )
                 continue
             m = _load(f)

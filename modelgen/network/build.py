@@ -72,10 +72,12 @@ class Projection:
     weights: np.ndarray  # internal units; a read-only broadcast view if all synapses share one
     delays: np.ndarray  # in steps (filled at run time from delay_ms)
     delay_ms: np.ndarray  # a read-only broadcast view if all synapses share one
+    planned: float | None = None  # checked, not drawn (load_network(draw=False)): the synapses expected
 
     @property
     def n_synapses(self) -> int:
-        return int(self.indices.size)
+        """Return the number of synapses (of a projection not drawn: the number expected)."""
+        return int(self.indices.size) if self.planned is None else round(self.planned)
 
     @property
     def nbytes(self) -> int:
@@ -283,6 +285,8 @@ class Network:
         """
         from ..api import quantity
 
+        if any(p.planned is not None for p in self.projections):
+            raise ValueError("this network was checked without drawing its synapses (draw=False); load it to run it")
         limit = self.max_memory if max_memory is None else memory.parse_size(max_memory)
         duration, dt = quantity(duration, TIME, "duration", "ms"), quantity(dt, TIME, "dt", "ms")
         if dtype not in ("float64", "float32"):
@@ -297,11 +301,14 @@ class Network:
         return simulate(self, duration, dt, out_dir, method, record or [], progress, limit, real)
 
 
-def build_network(spec: NetworkSpec, seed: int = 0, max_memory: int | None = None) -> Network:
+def build_network(spec: NetworkSpec, seed: int = 0, max_memory: int | None = None, draw: bool = True) -> Network:
     """Return the network of ``spec`` with models loaded and connectivity drawn from ``seed``.
 
     Raises MemoryLimitError before building a population or projection that would take the
-    memory in use past ``max_memory`` bytes (None: the memory available).
+    memory in use past ``max_memory`` bytes (None: the memory available). ``draw=False`` checks
+    every statement (rules, weights and delays with their units) without drawing the synapses
+    (``modelgen check``: the projections then hold none, their ``planned`` number instead; such a
+    network cannot run).
     """
     from ..api import load
 
@@ -373,7 +380,7 @@ def build_network(spec: NetworkSpec, seed: int = 0, max_memory: int | None = Non
         src, tgt = population(st.source, st.source_span), population(st.name, st.name_span)
         if src is None or tgt is None:
             continue
-        proj = _projection(st, src, tgt, vals, diags, rng, spec.file, budget)
+        proj = _projection(st, src, tgt, vals, diags, rng, spec.file, budget, draw)
         if proj is not None:
             projections.append(proj)
             budget[1] += proj.nbytes
@@ -481,8 +488,12 @@ def _receptor(st: NetStatement, tgt: Population, diags: list[Diagnostic]) -> str
     return name
 
 
+class _NotDrawn(Exception):
+    """A projection checked but not drawn (see build_network's ``draw``)."""
+
+
 def _projection(
-    st, src: Population, tgt: Population, vals: _Values, diags, rng, spec_file, budget
+    st, src: Population, tgt: Population, vals: _Values, diags, rng, spec_file, budget, draw: bool = True
 ) -> Projection | None:
     receptor = _receptor(st, tgt, diags)
     rule_item, w_item = st.item("rule"), st.item("weight")
@@ -533,76 +544,32 @@ def _projection(
             else "use fewer neurons or a sparser rule (fixed_probability, fixed_indegree)"
         )
         memory.require(needs, what, advice, *budget)
+        if not draw and rule_name != "from_file":  # a file is read: its pairs are checked
+            planned.append(synapses)
+            raise _NotDrawn
 
-    if rule_name == "all_to_all":
-        check(ns * (nt - (0 if allow_self else 1)))
-        s, t = _all_to_all(ns, nt, allow_self)
-    elif rule_name == "one_to_one":
-        if ns != nt:
-            diags.append(
-                Diagnostic(
-                    "E003",
-                    node_span(rule),
-                    f"one_to_one needs populations of equal size ({src.name}: {ns}, {tgt.name}: {nt})",
-                )
-            )
-            return None
-        check(ns)
-        s = t = np.arange(ns, dtype=_index_dtype(ns))
-    elif rule_name == "from_file":
-        s, t = _pairs_from_file(rule, spec_file, ns, nt, diags, check)
-        if s is None:
-            return None
-    elif rule_name == "fixed_total_number":
-        k = _total_number(rule, ns, nt, vals, diags)
-        if k is None:
-            return None
-        if k and not allow_self and nt < 2:
-            diags.append(
-                Diagnostic("E003", rule.span, f"{src.name} has one neuron: it has no other neuron to connect to")
-            )
-            return None
-        check(k)
-        s, t = _fixed_total_number(rng, ns, nt, k, allow_self)
-    else:
-        arg = rule.args[0] if len(rule.args) == 1 else None
-        x = vals.constant(arg, DIMENSIONLESS, rule_name) if arg is not None else None
-        if x is None:
-            if arg is None:
-                diags.append(Diagnostic("E104", rule.span, f"{rule_name}() takes one argument"))
-            return None
-        if rule_name == "fixed_probability":
-            if not 0 <= x <= 1:
-                diags.append(
-                    Diagnostic("E003", node_span(arg), f"a connection probability must lie in [0, 1], not {x:g}")
-                )
-                return None
-            check(ns * (nt - (0 if allow_self else 1)) * x)
-            s, t = _fixed_probability(rng, ns, nt, x, allow_self)
-        else:
-            k = int(x)
-            available = ns - (0 if allow_self else 1)
-            if k != x or k < 0 or k > available:
-                diags.append(
-                    Diagnostic("E003", node_span(arg), f"fixed_indegree needs a whole number between 0 and {available}")
-                )
-                return None
-            check(nt * k)
-            s, t = _fixed_indegree(rng, ns, nt, k, allow_self)
+    planned: list[float] = []
+    try:
+        s, t = _draw(rule, rule_name, src, tgt, vals, diags, rng, spec_file, allow_self, check)
+    except _NotDrawn:
+        s = t = np.zeros(0, dtype=np.int64)
+    if s is None:
+        return None
     if not allow_self and rule_name == "from_file":
         keep = s != t
         s, t = s[keep], t[keep]
-    w = vals.value(w_item.value, tgt.model.model.receptor_dimension(receptor), f"weight at receptor {receptor}", s.size)
+    size = s.size if not planned else 1  # not drawn: one value of each, to check it
+    w = vals.value(w_item.value, tgt.model.model.receptor_dimension(receptor), f"weight at receptor {receptor}", size)
     d_item = st.item("delay")
-    d = vals.value(d_item.value, TIME, "delay", s.size) if d_item is not None and d_item.value is not None else 0.0
+    d = vals.value(d_item.value, TIME, "delay", size) if d_item is not None and d_item.value is not None else 0.0
     if w is None or d is None:
         return None
     # a value shared by every synapse is stored once (a read-only broadcast view), not per synapse
-    w = np.broadcast_to(np.asarray(w, dtype=float), s.shape)
-    d = np.broadcast_to(np.asarray(d, dtype=float), s.shape)
-    if np.any(d < 0):
+    if np.any(np.asarray(d) < 0):
         diags.append(Diagnostic("E003", d_item.span, "delays cannot be negative"))
         return None
+    w = np.broadcast_to(np.asarray(w, dtype=float).reshape(-1)[:1] if planned else np.asarray(w, dtype=float), s.shape)
+    d = np.broadcast_to(np.asarray(d, dtype=float).reshape(-1)[:1] if planned else np.asarray(d, dtype=float), s.shape)
     if not np.all(s[:-1] <= s[1:]):  # most rules draw the synapses by source already
         order = np.argsort(s, kind="stable")
         s, t = s[order], t[order]
@@ -618,7 +585,70 @@ def _projection(
         w,
         np.broadcast_to(np.int64(0), s.shape),
         d,
+        planned[0] if planned else None,
     )
+
+
+def _draw(
+    rule, rule_name: str, src: Population, tgt: Population, vals: _Values, diags, rng, spec_file, allow_self, check
+):
+    """Return (sources, targets) of a projection's synapses drawn by its rule, or (None, None) after
+    reporting a problem; ``check(synapses)`` is called with the number expected before drawing."""
+    ns, nt = src.n, tgt.n
+    if rule_name == "all_to_all":
+        check(ns * (nt - (0 if allow_self else 1)))
+        s, t = _all_to_all(ns, nt, allow_self)
+    elif rule_name == "one_to_one":
+        if ns != nt:
+            diags.append(
+                Diagnostic(
+                    "E003",
+                    node_span(rule),
+                    f"one_to_one needs populations of equal size ({src.name}: {ns}, {tgt.name}: {nt})",
+                )
+            )
+            return None, None
+        check(ns)
+        s = t = np.arange(ns, dtype=_index_dtype(ns))
+    elif rule_name == "from_file":
+        s, t = _pairs_from_file(rule, spec_file, ns, nt, diags, check)
+    elif rule_name == "fixed_total_number":
+        k = _total_number(rule, ns, nt, vals, diags)
+        if k is None:
+            return None, None
+        if k and not allow_self and nt < 2:
+            diags.append(
+                Diagnostic("E003", rule.span, f"{src.name} has one neuron: it has no other neuron to connect to")
+            )
+            return None, None
+        check(k)
+        s, t = _fixed_total_number(rng, ns, nt, k, allow_self)
+    else:
+        arg = rule.args[0] if len(rule.args) == 1 else None
+        x = vals.constant(arg, DIMENSIONLESS, rule_name) if arg is not None else None
+        if x is None:
+            if arg is None:
+                diags.append(Diagnostic("E104", rule.span, f"{rule_name}() takes one argument"))
+            return None, None
+        if rule_name == "fixed_probability":
+            if not 0 <= x <= 1:
+                diags.append(
+                    Diagnostic("E003", node_span(arg), f"a connection probability must lie in [0, 1], not {x:g}")
+                )
+                return None, None
+            check(ns * (nt - (0 if allow_self else 1)) * x)
+            s, t = _fixed_probability(rng, ns, nt, x, allow_self)
+        else:
+            k = int(x)
+            available = ns - (0 if allow_self else 1)
+            if k != x or k < 0 or k > available:
+                diags.append(
+                    Diagnostic("E003", node_span(arg), f"fixed_indegree needs a whole number between 0 and {available}")
+                )
+                return None, None
+            check(nt * k)
+            s, t = _fixed_indegree(rng, ns, nt, k, allow_self)
+    return s, t
 
 
 def _index_dtype(n: int) -> type:
@@ -763,8 +793,8 @@ def _pairs_from_file(rule, spec_file: str, ns: int, nt: int, diags, check):
     return pairs[:, 0].copy(), pairs[:, 1].copy()
 
 
-def load_network(path, seed: int = 0, max_memory: int | str | None = None) -> Network:
-    """Return the checked network in the file at ``path`` (``max_memory``: see :func:`build_network`)."""
+def load_network(path, seed: int = 0, max_memory: int | str | None = None, draw: bool = True) -> Network:
+    """Return the checked network in the file at ``path`` (``max_memory``, ``draw``: see :func:`build_network`)."""
     shown, text = L.read_source(path)
     limit = None if max_memory is None else memory.parse_size(max_memory)
-    return build_network(parse_network_text(text, shown), seed, limit)
+    return build_network(parse_network_text(text, shown), seed, limit, draw)

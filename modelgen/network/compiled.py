@@ -207,7 +207,14 @@ def simulate_compiled(
             states.append(tuple(state[s] for s in module.STATES))
             values.append((step_values, ref_steps))
             inputs.append([given[k] for k in module.INPUTS])
-            events.append((was_above, np.zeros(pop.n, dtype=np.int64), np.empty(pop.n, dtype=np.int64), np.zeros(pop.n, dtype=bool)))
+            events.append(
+                (
+                    was_above,
+                    np.zeros(pop.n, dtype=np.int64),
+                    np.empty(pop.n, dtype=np.int64),
+                    np.zeros(pop.n, dtype=bool),
+                )
+            )
             modules.append(module)
             offsets.append(module.INPUT_OFFSETS)
     rings = []
@@ -223,7 +230,11 @@ def simulate_compiled(
             p.indptr,
             p.indices,
             _in_dtype(p.weights, real),
-            np.int64(p.delays[0]) if pl.uniform_delay and p.delays.size else np.int64(0) if pl.uniform_delay else p.delays,
+            np.int64(p.delays[0])
+            if pl.uniform_delay and p.delays.size
+            else np.int64(0)
+            if pl.uniform_delay
+            else p.delays,
         )
         for p, pl in zip(net.projections, layout.projections)
     )
@@ -237,9 +248,7 @@ def simulate_compiled(
         samples[0] = states[i.index][modules[i.index].STATES.index(var)][:count]
         rec.append((name, var, samples, scale))
         units[f"{name}.{var}"] = unit
-    records = tuple(
-        tuple(samples for name, var, samples, _ in rec if name == p.name) for p in layout.populations
-    )
+    records = tuple(tuple(samples for name, var, samples, _ in rec if name == p.name) for p in layout.populations)
     bounds = {name: state_bounds(pop.model.model) for name, pop in net.populations.items()}
     spikes, n_spikes, n_events = np.empty((1024, 3), dtype=np.int64), 0, 0
 
@@ -249,7 +258,19 @@ def simulate_compiled(
             for i in range(len(inputs))
         )
         return program.run_steps(
-            k0, k1, dt, tuple(states), tuple(values), tables, tuple(events), tuple(rings), projections, drives, records, spikes, n_spikes
+            k0,
+            k1,
+            dt,
+            tuple(states),
+            tuple(values),
+            tables,
+            tuple(events),
+            tuple(rings),
+            projections,
+            drives,
+            records,
+            spikes,
+            n_spikes,
         )
 
     spikes, n_spikes, _ = call(0, 0)  # compiles (or loads the compiled code) before the clock starts
