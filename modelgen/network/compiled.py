@@ -153,7 +153,8 @@ def _input_table(fn, k_start: int, k_stop: int, dt: float, offsets, n: int) -> n
     values = [np.asarray(fn((k + c) * dt), dtype=np.float64) for k in range(k_start, k_stop) for c in offsets]
     width = n if any(v.ndim for v in values) else 1
     out = np.empty((k_stop - k_start, len(offsets), width))
-    out.reshape(-1, width)[...] = [np.broadcast_to(v, (width,)) for v in values]
+    if values:  # none for no steps (the first call, which only compiles)
+        out.reshape(-1, width)[...] = [np.broadcast_to(v, (width,)) for v in values]
     return out
 
 

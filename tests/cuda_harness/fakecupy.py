@@ -100,7 +100,13 @@ class cuda:  # noqa: N801 (cupy.cuda)
     Device = _Device
 
 
-_SCALARS = {np.int32: ctypes.c_int32, np.int64: ctypes.c_int64, np.uint64: ctypes.c_uint64, np.float64: ctypes.c_double, np.float32: ctypes.c_float}
+_SCALARS = {
+    np.int32: ctypes.c_int32,
+    np.int64: ctypes.c_int64,
+    np.uint64: ctypes.c_uint64,
+    np.float64: ctypes.c_double,
+    np.float32: ctypes.c_float,
+}
 
 
 class _Kernel:

@@ -46,6 +46,11 @@ def _kernel(backend, neuron, method: str | None, receptors: list[str], single: b
     program = step_program(model, neuron.derivation, plan, names)
     rename = {sympy.Symbol(k, real=True): sympy.Symbol(v, real=True) for k, v in names.items()}
     factors = tuple(syn.factor.xreplace(rename) for syn in model.synapses if syn.receptor in receptors)
+    # the parameters that only a synapse reads (w * k_syn) are values of the step too (from _values_<k>)
+    params = [py for _, py, _, _ in context["parameters"]]
+    read = {s.name for f in factors for s in f.free_symbols}
+    extra = [p for p in params if p in read and p not in context["step_values"]]
+    context = {**context, "step_values": [*context["step_values"], *extra]}
     step_values, event_exprs = backend.kernel_values(program, context, factors)
     parts = backend.kernel_parts(program, context, step_values, event_exprs, single, factors, NETWORK_LOCALS)
     cx = parts["cxx"]
@@ -95,7 +100,6 @@ def network_sources(kernels: list[dict], single: bool, common: dict) -> str:
 def generate_network(backend, layout, build_hash: str) -> str:
     """Return the text of the cuda network module of ``layout`` (see :class:`modelgen.network.compiled.Layout`)."""
     env = template_environment(FOLDER)
-    names = [p.name for p in layout.populations]
     populations = []
     kernels: dict[tuple, dict[bool, dict]] = {}  # (model module, receptors) -> its kernel in both precisions
     for pop in layout.populations:
@@ -126,7 +130,12 @@ def generate_network(backend, layout, build_hash: str) -> str:
                 else env.get_template("network_values.py.j2").render(**context, pop={"kernel": double["index"]}),
             }
         )
-    common = dict(network_name=_cxx_comment(layout.name), version=__version__, build_hash=build_hash, uses_drives=bool(layout.drives))
+    common = dict(
+        network_name=_cxx_comment(layout.name),
+        version=__version__,
+        build_hash=build_hash,
+        uses_drives=bool(layout.drives),
+    )
     text = env.get_template("network.py.j2").render(
         version=__version__,
         network_name=layout.name,
