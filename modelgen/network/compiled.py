@@ -158,7 +158,8 @@ def _input_table(fn, k_start: int, k_stop: int, dt: float, offsets, n: int) -> n
     values = [np.asarray(fn((k + c) * dt), dtype=np.float64) for k in range(k_start, k_stop) for c in offsets]
     width = n if any(v.ndim for v in values) else 1
     out = np.empty((k_stop - k_start, len(offsets), width))
-    out.reshape(-1, width)[...] = [np.broadcast_to(v, (width,)) for v in values]
+    if values:  # none for no steps (the first call, which only compiles)
+        out.reshape(-1, width)[...] = [np.broadcast_to(v, (width,)) for v in values]
     return out
 
 
@@ -257,7 +258,7 @@ def simulate_compiled(
             tuple(_input_table(f, k0, k1, dt, offsets[i], layout.populations[i].n) for f in inputs[i])
             for i in range(len(inputs))
         )
-        return program.run_steps(
+        return run_steps(
             k0,
             k1,
             dt,
@@ -273,9 +274,12 @@ def simulate_compiled(
             n_spikes,
         )
 
+    # a GPU program keeps the network on the device between calls (start_run: one run's); numba's run_steps holds none
+    run_steps = program.start_run() if hasattr(program, "start_run") else program.run_steps
     spikes, n_spikes, _ = call(0, 0)  # compiles (or loads the compiled code) before the clock starts
     start = time.perf_counter()
-    chunk = max(1, min(n_steps, NEURON_STEPS_PER_CALL // max(1, net.n_neurons)))
+    per_call = getattr(program, "NEURON_STEPS_PER_CALL", NEURON_STEPS_PER_CALL)  # a GPU program's chunks are longer
+    chunk = max(1, min(n_steps, per_call // max(1, net.n_neurons)))
     with np.errstate(all="ignore"):
         for k0 in range(0, n_steps, chunk):
             k1 = min(n_steps, k0 + chunk)

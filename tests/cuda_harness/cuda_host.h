@@ -13,16 +13,20 @@
 struct dim3 {
     unsigned x, y, z;
 };
-static dim3 threadIdx, blockIdx, blockDim;
+static dim3 threadIdx, blockIdx, blockDim, gridDim;
 
-extern "C" void harness_set_thread(unsigned block, unsigned thread, unsigned threads_per_block) {
+extern "C" void harness_set_thread(unsigned block, unsigned thread, unsigned threads_per_block, unsigned blocks) {
     blockIdx.x = block;
     threadIdx.x = thread;
     blockDim.x = threads_per_block;
+    gridDim.x = blocks;
 }
 
-static inline int atomicAdd(int* address, int value) {
-    const int old = *address;
+// CUDA's overloads used by the kernels: int (spike lists), float and double (ring buffers),
+// unsigned long long (event counts)
+template <typename T>
+static inline T atomicAdd(T* address, T value) {
+    const T old = *address;
     *address = old + value;
     return old;
 }

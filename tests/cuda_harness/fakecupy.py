@@ -100,7 +100,13 @@ class cuda:  # noqa: N801 (cupy.cuda)
     Device = _Device
 
 
-_SCALARS = {np.int32: ctypes.c_int32, np.int64: ctypes.c_int64, np.float64: ctypes.c_double, np.float32: ctypes.c_float}
+_SCALARS = {
+    np.int32: ctypes.c_int32,
+    np.int64: ctypes.c_int64,
+    np.uint64: ctypes.c_uint64,
+    np.float64: ctypes.c_double,
+    np.float32: ctypes.c_float,
+}
 
 
 class _Kernel:
@@ -119,7 +125,7 @@ class _Kernel:
         self.launches += 1
         for b in range(grid[0]):
             for t in range(block[0]):
-                self.set_thread(b, t, block[0])
+                self.set_thread(b, t, block[0], grid[0])
                 self.function(*c_args)
 
 
@@ -141,7 +147,7 @@ class RawModule:
             )
             compile_times[digest] = time.perf_counter() - start
         self._lib = ctypes.CDLL(str(library))
-        self._lib.harness_set_thread.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_uint]
+        self._lib.harness_set_thread.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint]
 
     def get_function(self, name: str) -> _Kernel:
         return _Kernel(getattr(self._lib, name), self._lib.harness_set_thread)

@@ -80,6 +80,12 @@ class CudaBackend(NumpyBackend):
         if count < 1:
             raise GpuUnavailableError("the cuda backend found no NVIDIA GPU on this machine; run on a machine with one")
 
+    def generate_network(self, layout, build_hash: str) -> str:
+        """Return the text of the network program of ``layout`` on the GPU (see :mod:`.network`)."""
+        from .network import generate_network
+
+        return generate_network(self, layout, build_hash)
+
     def steps_per_call(self, n: int) -> int:
         """Return steps per launch: all of them run on the GPU, so long chunks (~1e10 neuron-steps)."""
         return max(1_000, min(20_000, 2**33 // n))
@@ -89,10 +95,7 @@ class CudaBackend(NumpyBackend):
     ) -> dict:
         """Return the kernel's sources, in double and in single precision, and the values it reads
         (the refractory period is the host's: it passes the period in steps)."""
-        event = context["event"]
-        event_exprs = [*event["relation"][::2], *(r["value"] for r in event["resets"])] if event else []
-        used = program.used_names(event_exprs)
-        step_values = [v for v in context["step_values"] if v in used]
+        step_values, event_exprs = self.kernel_values(program, context)
         return dict(
             kernel=KERNEL,
             step_values=step_values,
@@ -100,22 +103,50 @@ class CudaBackend(NumpyBackend):
             source32=self.kernel_text(program, context, step_values, event_exprs, single=True),
         )
 
+    def kernel_values(self, program: StepProgram, context: dict, more: tuple = ()) -> tuple[list[str], list]:
+        """Return (the values of the module's ``context`` that a kernel reads: those its step, its event
+        and the expressions ``more`` use; the event's expressions)."""
+        event = context["event"]
+        event_exprs = [*event["relation"][::2], *(r["value"] for r in event["resets"])] if event else []
+        used = program.used_names([*event_exprs, *more])
+        return [v for v in context["step_values"] if v in used], event_exprs
+
     def kernel_text(
         self, program: StepProgram, context: dict, step_values: list[str], event_exprs: list, single: bool
     ) -> str:
         """Return the CUDA C++ source of the kernel of ``program`` (the module's ``context``) reading
         ``step_values``, in single or double precision."""
+        parts = self.kernel_parts(program, context, step_values, event_exprs, single)
+        text = template_environment(self.folder).get_template("kernel.cu.j2").render(**parts)
+        if '"""' in text or "\\" in text:
+            raise AssertionError("kernel source holds a triple quote or a backslash")  # _cxx_comment keeps them out
+        return text.rstrip("\n")
+
+    def kernel_parts(
+        self,
+        program: StepProgram,
+        context: dict,
+        step_values: list[str],
+        event_exprs: list,
+        single: bool,
+        more: tuple = (),
+        taken: frozenset[str] = frozenset(),
+    ) -> dict:
+        """Return what a kernel template lays out of one neuron's step: the step's lines printed in
+        C++ (single or double precision), its names and arrays, its event; ``more``: other expressions
+        whose names the kernel needs; ``taken``: the template's own names besides KERNEL_LOCALS.
+        Also ``cxx`` (model name -> C++ name) and ``printer``, for printing more of the model."""
         event = context["event"]
 
         # C++ names: the Python names, those that C++ or CUDA reserves with `_` appended
         every = set(program.states) | set(step_values) | set(program.inputs) | set(context["invariant_names"])
         every |= {st.target for st in program.statements if st.target}
-        every |= {s.name for e in event_exprs for s in e.free_symbols}
+        every |= {s.name for e in [*event_exprs, *more] for s in e.free_symbols}
         every |= {s.name for st in program.statements if st.expr is not None for s in st.expr.free_symbols}
         cx = cxx_names(sorted(every - {"t", "dt"}))
         c = lambda n: cx.get(n, n)  # noqa: E731
         arrays = [c(n) for n in [*program.states, *step_values, *program.inputs]]
-        prefixes = kernel_prefixes(arrays, {c(n) for n in every} | KERNEL_LOCALS)
+        prefixes = kernel_prefixes(arrays, {c(n) for n in every} | KERNEL_LOCALS | taken)
 
         printer = CudaPrinter(cx, single=single)
         declared: set[str] = set()
@@ -149,39 +180,34 @@ class CudaBackend(NumpyBackend):
                 "hold": c(event["hold"]) if event["hold"] else None,
             }
         model = context["model"]
-        text = (
-            template_environment(self.folder)
-            .get_template("kernel.cu.j2")
-            .render(
-                model_name=_cxx_comment(model.name),
-                version=context["version"],
-                build_hash=context["build_hash"],
-                method=context["method"],
-                real=printer.real,
-                single=single,
-                zero=printer.literal(0.0),
-                one=printer.literal(1.0),
-                expm1=printer.spelling(F.FUNCTIONS["expm1"]),
-                uses_exprel="_exprel" in printer.helpers,
-                kernel=KERNEL,
-                states=[(c(s), prefixes["array"] + c(s)) for s in program.states],
-                values=[(c(v), prefixes["array"] + c(v)) for v in step_values],
-                inputs=[
-                    {
-                        "name": c(i),
-                        "array": prefixes["array"] + c(i),
-                        "column": prefixes["column"] + c(i),
-                        "step": prefixes["step"] + c(i),
-                        "stage": prefixes["stage"] + c(i),
-                    }
-                    for i in program.inputs
-                ],
-                n_offsets=len(program.offsets),
-                uses_t=program.uses_t,
-                lines=lines,
-                event=kernel_event,
-            )
+        return dict(
+            model_name=_cxx_comment(model.name),
+            version=context["version"],
+            build_hash=context["build_hash"],
+            method=context["method"],
+            real=printer.real,
+            single=single,
+            zero=printer.literal(0.0),
+            one=printer.literal(1.0),
+            expm1=printer.spelling(F.FUNCTIONS["expm1"]),
+            uses_exprel="_exprel" in printer.helpers,
+            kernel=KERNEL,
+            states=[(c(s), prefixes["array"] + c(s)) for s in program.states],
+            values=[(c(v), prefixes["array"] + c(v)) for v in step_values],
+            inputs=[
+                {
+                    "name": c(i),
+                    "array": prefixes["array"] + c(i),
+                    "column": prefixes["column"] + c(i),
+                    "step": prefixes["step"] + c(i),
+                    "stage": prefixes["stage"] + c(i),
+                }
+                for i in program.inputs
+            ],
+            n_offsets=len(program.offsets),
+            uses_t=program.uses_t,
+            lines=lines,
+            event=kernel_event,
+            cxx=cx,
+            printer=printer,
         )
-        if '"""' in text or "\\" in text:
-            raise AssertionError("kernel source holds a triple quote or a backslash")  # _cxx_comment keeps them out
-        return text.rstrip("\n")
