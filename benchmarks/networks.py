@@ -393,20 +393,22 @@ def main(argv=None) -> int:
         "--brian2-python", help="a Python with Brian2 (and Cython) for the Brian2 rows; skipped if not given"
     )
     parser.add_argument("--seeds", default="1", help="seeds; the first is timed, every one gives rates and CVs")
-    parser.add_argument("--n", type=int, default=PAPER_N, help="neurons per network (80 inputs each on average)")
-    parser.add_argument("--duration", type=float, default=1000.0, help="simulated ms")
+    parser.add_argument("--n", type=int, help=f"neurons per network, 80 inputs each on average (default {PAPER_N})")
+    parser.add_argument("--duration", type=float, help="simulated ms (default 1000)")
     parser.add_argument("--dt", type=float, default=0.1, help="time step, ms")
     parser.add_argument("--repeats", type=int, default=1, help="warm runs of each (the best counts)")
     parser.add_argument("--scale", action="store_true", help=f"also CUBA at N = {SCALE_N} (synaptic events per second)")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: N = 800, 100 ms (and N = 4000 for --scale)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: N = 800, 100 ms unless given (and N = 4000 for --scale)"
+    )
     parser.add_argument("--json", help="write the results as JSON to this file")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # one measurement (JSON spec), in a child process
     args = parser.parse_args(argv)
     if args.measure:
         print(json.dumps(measure(json.loads(args.measure))))
         return 0
-    if args.quick:
-        args.n, args.duration = 800, 100.0
+    args.n = args.n or (800 if args.quick else PAPER_N)
+    args.duration = args.duration or (100.0 if args.quick else 1000.0)
     impls = args.implementations.split(",")
     unknown = [i for i in impls if i not in IMPLEMENTATIONS]
     if unknown:
