@@ -20,12 +20,15 @@ Every measurement runs in a fresh Python process of its own (its peak memory is 
   first_run_s   the first ``run`` call of the process: code generated, loaded and, on numba or
                 cython, compiled (or loaded from their caches);
   run_s         the same run again in the same process (the same network and seed), everything
-                cached: the wall time of the whole ``run`` call (the best of ``--repeats``);
+                cached: the wall time of the whole ``run`` call;
   loop_s        the time loop alone, as each simulator reports it (modelgen: ``NetworkResult.wall_time``;
                 hand-written: its loop; Brian2: ``device._last_run_time``);
   events/s      synaptic events (spikes times out-degree) per second of the loop;
   peak RSS      the process's peak resident memory (VmHWM), imports included; base RSS is
                 its memory after the imports, before building.
+``--repeats R`` makes every measurement R times in rounds, the implementations interleaved so that
+a change of the machine's load touches every one; the best warm figures count, the cold ones are
+the first round's (Brian2's Cython cache is empty then, and kept for the later rounds).
 Ratios (time of the rival / time of modelgen, above 1: modelgen faster) are computed within the
 run, on the whole warm run call and on the loop alone: modelgen numba against Brian2 cython
 (target 2x), modelgen numpy against the hand-written numpy version (target 1.5x); at scale the
@@ -179,15 +182,12 @@ def measure_modelgen(spec: dict) -> dict:
         return {"unavailable": f"{type(e).__name__}: {e}"}
     out["first_run_s"] = time.perf_counter() - start
     out["first_loop_s"] = first.wall_time
-    runs = []
-    for _ in range(max(1, spec.get("repeats", 1))):
-        start = time.perf_counter()
-        r = net.run(duration, dt, **options)
-        runs.append((time.perf_counter() - start, r))
-    run_s, r = min(runs, key=lambda x: x[0])
+    start = time.perf_counter()
+    r = net.run(duration, dt, **options)
+    out["run_s"] = time.perf_counter() - start
     if not (np.array_equal(r.spike_i, first.spike_i) and np.array_equal(r.spike_t, first.spike_t)):
         raise SystemExit(f"{spec['network']}: modelgen {backend} gave other spikes when run again with the same seed")
-    out.update(run_s=run_s, loop_s=min(x[1].wall_time for x in runs), synaptic_events=r.synaptic_events)
+    out.update(loop_s=r.wall_time, synaptic_events=r.synaptic_events)
     out["synapses"] = net.n_synapses
     out["spikes"] = int(r.spike_t.size)
     stats = {str(seeds[0]): _modelgen_stats(r)}
@@ -222,12 +222,9 @@ def measure_handwritten(spec: dict) -> dict:
             start = time.perf_counter()
             seconds, si, sk, events = run_handwritten(kind, inputs, steps, dt)
             out.update(first_run_s=time.perf_counter() - start, first_loop_s=seconds)
-            runs = []
-            for _ in range(max(1, spec.get("repeats", 1))):
-                start = time.perf_counter()
-                seconds, si, sk, events = run_handwritten(kind, inputs, steps, dt)
-                runs.append((time.perf_counter() - start, seconds))
-            out.update(run_s=min(runs)[0], loop_s=min(x[1] for x in runs), synaptic_events=events)
+            start = time.perf_counter()
+            seconds, si, sk, events = run_handwritten(kind, inputs, steps, dt)
+            out.update(run_s=time.perf_counter() - start, loop_s=seconds, synaptic_events=events)
             out["synapses"] = int(inputs["indices"].size)
             out["spikes"] = int(si.size)
         else:
@@ -243,7 +240,7 @@ def measure_brian2(spec: dict) -> dict:
     target = spec["implementation"].removeprefix("brian2-")
     cmd = [spec["python"], str(HERE / "brian2_networks.py"), spec["network"], "--targets", target]
     cmd += ["--n", str(spec["n"]), "--duration", str(spec["duration_ms"]), "--dt", str(spec["dt_ms"])]
-    cmd += ["--seeds", ",".join(map(str, spec["seeds"])), "--repeats", str(spec.get("repeats", 1)), "--json", "-"]
+    cmd += ["--seeds", ",".join(map(str, spec["seeds"])), "--cache-dir", spec["cython_cache"], "--json", "-"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=spec.get("timeout", 1800))
     if done.returncode != 0:
         last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
@@ -266,8 +263,12 @@ def measure(spec: dict) -> dict:
     row = {k: spec[k] for k in ("network", "n", "implementation", "duration_ms", "dt_ms")}
     row.update(fn(spec))
     if "unavailable" not in row:
-        row["synaptic_events_per_s"] = row["synaptic_events"] / row["loop_s"] if row["loop_s"] else float("inf")
+        row["synaptic_events_per_s"] = _events_per_s(row)
     return row
+
+
+def _events_per_s(row: dict) -> float:
+    return row["synaptic_events"] / row["loop_s"] if row["loop_s"] else float("inf")
 
 
 def measure_in_child(spec: dict) -> dict:
@@ -279,6 +280,21 @@ def measure_in_child(spec: dict) -> dict:
     if done.returncode != 0:
         raise SystemExit(f"measuring {spec['implementation']} on {spec['network']} failed:\n{done.stdout}{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def best_of(rounds: list[dict]) -> dict:
+    """Return one implementation's row from its measurements in interleaved rounds: the first round's cold
+    figures, rates and CVs (every seed), the best warm run and loop, the largest peak memory."""
+    row = dict(rounds[0])
+    if "unavailable" in row:
+        return row
+    for key in ("build_s", "run_s", "loop_s"):
+        if row.get(key) is not None:
+            row[key] = min(r[key] for r in rounds)
+    row["peak_rss_MB"] = max(r["peak_rss_MB"] for r in rounds)
+    row["synaptic_events_per_s"] = _events_per_s(row)
+    row["rounds"] = len(rounds)
+    return row
 
 
 # ----------------------------------------------------------------------------- the run
@@ -396,7 +412,9 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, help=f"neurons per network, 80 inputs each on average (default {PAPER_N})")
     parser.add_argument("--duration", type=float, help="simulated ms (default 1000)")
     parser.add_argument("--dt", type=float, default=0.1, help="time step, ms")
-    parser.add_argument("--repeats", type=int, default=1, help="warm runs of each (the best counts)")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="rounds of measurements, implementations interleaved (the best counts)"
+    )
     parser.add_argument("--scale", action="store_true", help=f"also CUBA at N = {SCALE_N} (synaptic events per second)")
     parser.add_argument(
         "--quick", action="store_true", help="a smoke run: N = 800, 100 ms unless given (and N = 4000 for --scale)"
@@ -435,17 +453,21 @@ def main(argv=None) -> int:
                 raise SystemExit(
                     f"{kind} N={n}: the hand-written version does not spike as modelgen does; no ratio is meaningful"
                 )
-            for impl in impls:
-                if n == SCALE_N and impl == "brian2-numpy":
-                    continue  # minutes per run at this size, and no target measured against it
-                spec = {"network": kind, "n": n, "implementation": impl, "duration_ms": duration, "dt_ms": args.dt}
-                spec.update(
-                    seeds=run_seeds, repeats=args.repeats, path=str(path), inputs=inputs, python=args.brian2_python
-                )
-                row = measure_in_child(spec)
-                rows.append(row)
-                state = row.get("unavailable") or f"run {row['run_s']:.3f} s (first {row['first_run_s']:.3f} s)"
-                print(f"  {IMPLEMENTATIONS[impl]}: {state}", flush=True)
+            todo = [i for i in impls if not (n == SCALE_N and i == "brian2-numpy")]  # minutes per run at that size
+            measured = {impl: [] for impl in todo}
+            for round_ in range(max(1, args.repeats)):  # implementations interleaved (see the module's doc)
+                for impl in todo:
+                    if measured[impl] and "unavailable" in measured[impl][0]:
+                        continue
+                    spec = {"network": kind, "n": n, "implementation": impl, "duration_ms": duration, "dt_ms": args.dt}
+                    spec.update(path=str(path), inputs=inputs, python=args.brian2_python)
+                    spec["seeds"] = run_seeds if round_ == 0 else run_seeds[:1]  # every seed's rates once
+                    spec["cython_cache"] = str(Path(tmp) / f"cython-{kind}-{n}")  # empty in round 1: compiled there
+                    row = measure_in_child(spec)
+                    measured[impl].append(row)
+                    state = row.get("unavailable") or f"run {row['run_s']:.3f} s (first {row['first_run_s']:.3f} s)"
+                    print(f"  round {round_ + 1}, {IMPLEMENTATIONS[impl]}: {state}", flush=True)
+            rows += [best_of(measured[impl]) for impl in todo]
     ratio_rows = ratios(rows)
     print()
     print(markdown(rows, ratio_rows))
