@@ -214,15 +214,64 @@ def cuba(V0, indptr, indices, weights, excitatory, steps, dt, tau_m=20.0, tau_e=
             spike_i.append(spiked)
             spike_k.append(np.full(spiked.size, k))
             # deliver: the targets of every spiking source, with their weights
-            counts = indptr[spiked + 1] - indptr[spiked]
-            pos = np.repeat(indptr[spiked] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+            pos, exc = _synapses_of(indptr, excitatory, spiked)
             targets, w = indices[pos], weights[pos]
-            exc = np.repeat(excitatory[spiked], counts)
             v_e += np.bincount(targets[exc], w[exc], minlength=n)
             v_i += np.bincount(targets[~exc], w[~exc], minlength=n)
             events += pos.size
         rec[:, k + 1] = V[:n_rec]
     return time.perf_counter() - start, rec, _cat(spike_i), _cat(spike_k), events
+
+
+# ------------------------------------------------------------------ COBA network (coba.network)
+def coba(V0, g_e0, g_i0, indptr, indices, weights, excitatory, steps, dt, n_rec=1):
+    """Brette et al. 2007 benchmark 1: exponential Euler (the conductances decay exactly, then V relaxes
+    towards its conductance-weighted equilibrium with them frozen over the step); CSR delivery to the next step.
+
+    Units: mV, ms, nS (conductances and ``weights``), pF. ``indptr, indices, weights`` is the whole
+    network's connectivity (sources in rows); a spike of an excitatory source raises g_e of its
+    targets, of an inhibitory one g_i. Returns also the number of synaptic events.
+    """
+    C, g_L, E_L, E_e, E_i = 200.0, 10.0, -60.0, 0.0, -80.0
+    V_th, V_reset, t_ref, tau_e, tau_i = -50.0, -60.0, 5.0, 5.0, 10.0
+    n = V0.size
+    V, g_e, g_i = V0.copy(), g_e0.copy(), g_i0.copy()
+    a_e, a_i = np.exp(-dt / tau_e), np.exp(-dt / tau_i)
+    ref_steps = int(round(t_ref / dt))
+    refractory_until = np.zeros(n, dtype=np.int64)
+    rec = np.empty((n_rec, steps + 1))
+    rec[:, 0] = V[:n_rec]
+    spike_i, spike_k = [], []
+    events = 0
+    start = time.perf_counter()
+    for k in range(steps):
+        refractory = k < refractory_until
+        g_e *= a_e
+        g_i *= a_i
+        g = g_L + g_e + g_i
+        V_inf = (g_L * E_L + g_e * E_e + g_i * E_i) / g
+        V_new = V_inf + (V - V_inf) * np.exp(-dt / C * g)
+        V = np.where(refractory, V, V_new)
+        spiked = np.flatnonzero((V > V_th) & ~refractory)
+        V[spiked] = V_reset
+        refractory_until[spiked] = k + 1 + ref_steps
+        if spiked.size:
+            spike_i.append(spiked)
+            spike_k.append(np.full(spiked.size, k))
+            pos, exc = _synapses_of(indptr, excitatory, spiked)
+            targets, w = indices[pos], weights[pos]
+            g_e += np.bincount(targets[exc], w[exc], minlength=n)
+            g_i += np.bincount(targets[~exc], w[~exc], minlength=n)
+            events += pos.size
+        rec[:, k + 1] = V[:n_rec]
+    return time.perf_counter() - start, rec, _cat(spike_i), _cat(spike_k), events
+
+
+def _synapses_of(indptr, excitatory, spiked):
+    """Return the positions in a CSR of the synapses of the sources ``spiked``, and which of them are excitatory."""
+    counts = indptr[spiked + 1] - indptr[spiked]
+    pos = np.repeat(indptr[spiked] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    return pos, np.repeat(excitatory[spiked], counts)
 
 
 def _cat(parts):

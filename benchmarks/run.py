@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baselines  # noqa: E402
 import expert_numpy  # noqa: E402
+from networks import baseline_inputs, network_file  # noqa: E402
 
 import modelgen  # noqa: E402
 
@@ -227,38 +227,9 @@ def _ratios(row: dict) -> dict:
 # ----------------------------------------------------------------------------- network
 def _cuba_network(n: int, workdir: Path, seed: int = 1):
     """Write and load CUBA with n neurons (80% excitatory) and 80 inputs per neuron on average."""
-    text = (MODELS / "cuba.network").read_text()
-    n_e, n_i = int(round(0.8 * n)), n - int(round(0.8 * n))
-    p = min(1.0, 80.0 / n)
-    text = text.replace("(n = 3200,", f"(n = {n_e},").replace("(n = 800,", f"(n = {n_i},")
-    text = text.replace("fixed_probability(0.02)", f"fixed_probability({p:.6g})")
-    text = text.replace("record E (V, neurons = 5)", "record E (V, neurons = 1)")
-    path = workdir / f"cuba_{n}.network"
-    path.write_text(text)
-    shutil.copy(MODELS / "cuba_lif.model", workdir / "cuba_lif.model")
     from modelgen.network import load_network
 
-    return load_network(path, seed=seed)
-
-
-def _cuba_arrays(net):
-    """Return the baseline's view of a modelgen network: V0 and one CSR over all neurons."""
-    pops = list(net.populations.values())
-    offset = {p.name: o for p, o in zip(pops, np.cumsum([0] + [p.n for p in pops]))}
-    n = sum(p.n for p in pops)
-    src, tgt, w = [], [], []
-    for proj in net.projections:
-        counts = np.diff(proj.indptr)
-        src.append(np.repeat(np.arange(counts.size), counts) + offset[proj.source])
-        tgt.append(proj.indices + offset[proj.target])
-        w.append(proj.weights)
-    src, tgt, w = np.concatenate(src), np.concatenate(tgt), np.concatenate(w)
-    order = np.argsort(src, kind="stable")
-    indptr = np.searchsorted(src[order], np.arange(n + 1))
-    V0 = np.concatenate([np.broadcast_to(p.initial.get("V", -60.0), (p.n,)) for p in pops])
-    excitatory = np.zeros(n, dtype=bool)
-    excitatory[offset["E"] : offset["E"] + net.populations["E"].n] = True
-    return V0, indptr, tgt[order], w[order], excitatory
+    return load_network(network_file("cuba", n, workdir), seed=seed)
 
 
 def bench_network(sizes, budget, repeats, out_dir) -> list[dict]:
@@ -267,7 +238,10 @@ def bench_network(sizes, budget, repeats, out_dir) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             net = _cuba_network(n, Path(tmp))
-            V0, indptr, indices, weights, exc = _cuba_arrays(net)
+            arrays = baseline_inputs("cuba", net)
+            V0, indptr, indices, weights, exc = (
+                arrays[k] for k in ("V0", "indptr", "indices", "weights", "excitatory")
+            )
             # check: the first 20 ms spike for spike (later, rounding differences may tip a threshold crossing)
             steps = 200
             r = net.run(steps * dt, dt, out_dir)
