@@ -52,8 +52,8 @@ def gpu(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", fakecupy)
     load = compiled.load_program
 
-    def small_launches(layout, backend, out_dir):
-        program = load(layout, backend, out_dir)
+    def small_launches(layout, backend):
+        program = load(layout, backend)
         if backend == "cuda":
             monkeypatch.setattr(program, "THREADS_PER_BLOCK", 32)
             monkeypatch.setattr(program, "DELIVER_BLOCKS", 1)
@@ -150,7 +150,7 @@ def test_one_call_run_steps_equals_the_resident_run(gpu, tmp_path, monkeypatch):
     # run_steps uploads everything and copies everything back at each call; start_run keeps it on the device
     path = MODELS / "two_neurons.network"
     resident = _run(path, "cuda", 60.0, out_dir=tmp_path)
-    program = compiled.load_program(compiled.layout_of(load_network(path), None, "float64"), "cuda", tmp_path)
+    program = compiled.load_program(compiled.layout_of(load_network(path), None, "float64"), "cuda")
     monkeypatch.delattr(program, "start_run")
     monkeypatch.setattr(program, "NEURON_STEPS_PER_CALL", 50)  # 25 steps per call: state carried between calls
     _same_spikes(_run(path, "cuda", 60.0, out_dir=tmp_path), resident)
