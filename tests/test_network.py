@@ -469,8 +469,12 @@ def test_check_without_drawing_checks_every_statement(tmp_path):
     """modelgen check builds no synapses (the microcircuit's 0.3 billion took 38 s and 6 GB) but
     still checks rules, weights and delays with their units."""
     net = load_network(write(tmp_path, PAIR.replace("rule = all_to_all", "rule = fixed_probability(0.5)")), draw=False)
-    assert net.projections[0].indices.size == 0 and net.n_synapses == 0  # 1 x 1 pair, p = 0.5: 0.5 expected, rounds to 0
-    big = PAIR.replace('(n = 1)\npopulation B = "lif.model" (n = 1)', '(n = 3000)\npopulation B = "lif.model" (n = 2000)')
+    assert (
+        net.projections[0].indices.size == 0 and net.n_synapses == 0
+    )  # 1 x 1 pair, p = 0.5: 0.5 expected, rounds to 0
+    big = PAIR.replace(
+        '(n = 1)\npopulation B = "lif.model" (n = 1)', '(n = 3000)\npopulation B = "lif.model" (n = 2000)'
+    )
     net = load_network(write(tmp_path, big), draw=False)
     assert net.n_synapses == 6_000_000 and net.projections[0].indices.size == 0
     with pytest.raises(ValueError, match="without drawing its synapses"):

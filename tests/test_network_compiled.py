@@ -7,12 +7,11 @@ default run compiles one (MIXED), the rest run under -m slow.
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import MODELS, requires_numba
 
 from modelgen import SimulationError
 from modelgen.cli import main
 from modelgen.network import load_network
-
-from conftest import MODELS, requires_numba
 
 pytestmark = requires_numba
 
