@@ -212,14 +212,17 @@ def test_event_logic_is_written_once_per_backend():
     assert written_in("_held = ") == scalar  # a refractory neuron's held variable
     assert written_in("r.scalar") == scalar  # resets
     assert written_in("= _k + 1 + ") == scalar  # the refractory period's start
-    assert written_in("_note_spike(_spikes, _n_spikes") == scalar  # spike output
+    # spike output (a network program notes (step, population, neuron) rows of its own)
+    assert written_in("_note_spike(_spikes, _n_spikes, _kk") == scalar
     assert written_in("_rec[{{") == scalar  # recording
     assert (
         written_in("out=_above") == written_in("r.vector") == written_in("_k + 1 + _refractory_steps, where") == vector
     )
     kernels = ["numba/module.py.j2", "per_neuron.py.j2"]
-    for macro in ("hold_start(", "hold_end(", "threshold(", "on_spike(", "record("):
-        assert written_in("{{ " + macro) == kernels, macro
+    network = ["numba/network_population.py.j2"]  # the network program's step: the same macros
+    for macro in ("hold_start(", "hold_end(", "threshold(", "on_spike("):
+        assert written_in("{{ " + macro) == sorted(kernels + network), macro
+    assert written_in("{{ record(") == kernels
     assert written_in("{% call vector_events() %}") == ["numpy/module.py.j2"]
 
 
