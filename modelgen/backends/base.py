@@ -254,3 +254,18 @@ def python_names(model: Model) -> dict[str, str]:
             out[n] = new
             taken.add(new)
     return out
+
+
+def receptor_statements(model: Model, receptor: str, printer) -> list[tuple[str, str, str]]:
+    """Return (state, increment, source text) of each synapse statement of ``receptor``, the
+    increment printed by ``printer`` (names renamed already) with ``_w`` the summed weights of the
+    spikes that arrived (the network programs' receptors, numba's and cuda's)."""
+    names = python_names(model)
+    rename = {sympy.Symbol(k, real=True): sympy.Symbol(v, real=True) for k, v in names.items()}
+    out = []
+    for syn in model.synapses:
+        if syn.receptor == receptor:
+            inc = syn.factor.xreplace(rename) * sympy.Symbol("_w", real=True)
+            text = f"{syn.text}  {source_ref(model, syn.span)}"
+            out.append((names.get(syn.target, syn.target), printer.doprint(inc), text))
+    return out

@@ -25,7 +25,15 @@ from ..checks import state_bounds
 from ..codegen import toolkit_fingerprint
 from .build import Network
 from .result import NetworkResult
-from .run import _check_memory, _delays_in_steps, _population_setup, add_records, check_runaway, recordings
+from .run import (
+    _check_memory,
+    _delays_in_steps,
+    _population_setup,
+    add_records,
+    check_runaway,
+    network_result,
+    recordings,
+)
 
 __all__ = ["Layout", "simulate_compiled", "DTYPES"]
 
@@ -98,20 +106,11 @@ def layout_of(net: Network, method: str | None, dtype: str) -> Layout:
                     f"({', '.join(m.state_names)}); record {var} with --backend numpy"
                 )
         pops.append(PopulationLayout(name, i, pop.n, pop.model, method, record))
-    rings: dict[tuple[int, str], RingLayout] = {}
-
-    def ring(target: str, receptor: str) -> int:
-        t = names.index(target)
-        key = (t, receptor)
-        if key not in rings:
-            rings[key] = RingLayout(len(rings), t, receptor)
-        return rings[key].index
-
-    for proj in net.projections:  # rings of a population in the model's order of receptors
-        ring(proj.target, proj.receptor)
-    for drive in net.poisson:
-        ring(drive.target, drive.receptor)
-    order = sorted(rings, key=lambda k: (k[0], net.populations[names[k[0]]].model.model.receptors.index(k[1])))
+    fed = dict.fromkeys(
+        [(names.index(p.target), p.receptor) for p in net.projections]
+        + [(names.index(d.target), d.receptor) for d in net.poisson]
+    )  # (population, receptor) of each ring; a population's rings in the model's order of receptors
+    order = sorted(fed, key=lambda k: (k[0], net.populations[names[k[0]]].model.model.receptors.index(k[1])))
     rings = {k: RingLayout(i, k[0], k[1]) for i, k in enumerate(order)}
     projections = tuple(
         ProjectionLayout(
@@ -299,20 +298,7 @@ def simulate_compiled(
         traces[f"{name}.{var}"] = samples.T
     table = spikes[:n_spikes]
     names = list(net.populations)
-    return NetworkResult(
-        network=net.name,
-        populations=tuple(names),
-        sizes=tuple(net.populations[n].n for n in names),
-        t=np.arange(n_steps + 1) * dt,
-        traces=traces,
-        units=units,
-        spike_pop=table[:, 1].copy(),
-        spike_i=table[:, 2].copy(),
-        spike_t=(table[:, 0] + 1) * dt,
-        dt=dt,
-        duration=n_steps * dt,
-        wall_time=wall,
-        synaptic_events=int(n_events),
-        methods={name: m.METHOD for name, m in zip(names, modules)},
-        seed=net.seed,
+    methods = {name: m.METHOD for name, m in zip(names, modules)}
+    return network_result(
+        net, n_steps, dt, traces, units, table[:, 1], table[:, 2], table[:, 0], wall, n_events, methods
     )

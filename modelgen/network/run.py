@@ -271,6 +271,30 @@ def check_runaway(states: dict[str, dict[str, np.ndarray]], bounds: dict, t0: fl
             raise SimulationError(runaway_message(f"{name}.{var}", *rest, t0, t1))
 
 
+def network_result(
+    net: Network, n_steps: int, dt: float, traces, units, spike_pop, spike_i, spike_k, wall: float, events, methods
+) -> NetworkResult:
+    """Return the result of a run of ``net``: spikes as (population, neuron, step) columns, sorted."""
+    names = list(net.populations)
+    return NetworkResult(
+        network=net.name,
+        populations=tuple(names),
+        sizes=tuple(net.populations[n].n for n in names),
+        t=np.arange(n_steps + 1) * dt,
+        traces=traces,
+        units=units,
+        spike_pop=np.array(spike_pop, dtype=np.int64),
+        spike_i=np.array(spike_i, dtype=np.int64),
+        spike_t=(np.asarray(spike_k) + 1) * dt,
+        dt=dt,
+        duration=n_steps * dt,
+        wall_time=wall,
+        synaptic_events=int(events),
+        methods=methods,
+        seed=net.seed,
+    )
+
+
 def simulate(
     net: Network,
     duration: float,
@@ -286,7 +310,6 @@ def simulate(
 
     n_steps = steps_of(duration, dt)
     rng = np.random.default_rng([net.seed, 1])  # run-time randomness, separate from construction
-    names = list(net.populations)
     add_records(net, extra_record)
     _check_memory(net, n_steps, dt, limit)
     groups = _make_groups(net, dt, n_steps, out_dir, method, real)
@@ -444,23 +467,8 @@ def simulate(
         samples /= scale  # in place: no second copy of the recording
         traces[key] = samples.T
     spike_pop, spike_i, spike_k = _spike_table(fired, groups)
-    return NetworkResult(
-        network=net.name,
-        populations=tuple(names),
-        sizes=tuple(net.populations[n].n for n in names),
-        t=np.arange(n_steps + 1) * dt,
-        traces=traces,
-        units=units,
-        spike_pop=spike_pop,
-        spike_i=spike_i,
-        spike_t=(spike_k + 1) * dt,
-        dt=dt,
-        duration=n_steps * dt,
-        wall_time=wall,
-        synaptic_events=events,
-        methods={m.name: g.module.METHOD for g in groups for m in g.members},
-        seed=net.seed,
-    )
+    methods = {m.name: g.module.METHOD for g in groups for m in g.members}
+    return network_result(net, n_steps, dt, traces, units, spike_pop, spike_i, spike_k, wall, events, methods)
 
 
 def _deliver(r: _Route, src: np.ndarray, k: int) -> int:

@@ -19,8 +19,7 @@ from ... import __version__
 from ... import functions as F
 from ...integrity import TEXT_HASH_PLACEHOLDER, check_generated_text, seal
 from ...optimise import step_program
-from ..base import python_names, template_environment
-from ..numba.network import _receptor_statements
+from ..base import python_names, receptor_statements, template_environment
 from .backend import INSTALL_HINT, _cxx_comment
 
 __all__ = ["generate_network", "network_sources", "LANES"]
@@ -59,7 +58,7 @@ def _kernel(backend, neuron, method: str | None, receptors: list[str], single: b
             "receptor": _cxx_comment(r),
             "statements": [
                 (cx.get(target, target), increment, _cxx_comment(text))
-                for target, increment, text in _receptor_statements(model, r, parts["printer"])
+                for target, increment, text in receptor_statements(model, r, parts["printer"])
             ],
         }
         for r in receptors

@@ -38,7 +38,7 @@ class NumbaBackend(NumpyBackend):
     ) -> dict:
         """Return the block kernel's data: its lines on one neuron of a block, and the helpers they call."""
         lanes = NumbaPrinter(names)
-        lane_lines = scalar_block(program, lanes, prefixes, lanes=True)
+        lane_lines = scalar_block(program, lanes, prefixes, inputs="lanes")
         event = context["event"]
         if event is not None:
             lhs, op, rhs = event["relation"]

@@ -11,44 +11,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import sympy
-
 from ... import __version__
 from ...integrity import TEXT_HASH_PLACEHOLDER, check_generated_text, seal
 from ...optimise import step_program
-from ..base import Line, python_names, source_ref, template_environment
+from ..base import python_names, receptor_statements, template_environment
+from ..numpy.backend import scalar_block
 from .printer import NumbaPrinter
 
 __all__ = ["generate_network"]
 
 FOLDER = Path(__file__).parent
-
-
-def _receptor_statements(model, receptor: str, printer: NumbaPrinter) -> list[tuple[str, str, str]]:
-    """Return (state, increment, source text) of each synapse statement of ``receptor``, the
-    increment printed on floats with ``_w`` the summed weights of the spikes that arrived."""
-    names = python_names(model)
-    rename = {sympy.Symbol(k, real=True): sympy.Symbol(v, real=True) for k, v in names.items()}
-    out = []
-    for syn in model.synapses:
-        if syn.receptor == receptor:
-            inc = syn.factor.xreplace(rename) * sympy.Symbol("_w", real=True)
-            text = f"{syn.text}  {source_ref(model, syn.span)}"
-            out.append((names.get(syn.target, syn.target), printer.doprint(inc), text))
-    return out
-
-
-def _step_lines(program, printer: NumbaPrinter, arg: str) -> list[Line]:
-    """Return the step of neuron ``_i`` on floats (exp and friends branch-free), inputs read by ``_input``."""
-    out = []
-    for st in program.statements:
-        if st.kind == "note":
-            out.append(Line("", st.comment))
-        elif st.kind == "input":
-            out.append(Line(f"{st.target} = _input({arg}{st.target}, _kk, {st.stage}, _i)"))
-        else:
-            out.append(Line(f"{st.target} = {printer.doprint(st.expr)}", st.comment))
-    return out
 
 
 def generate_network(backend, layout, build_hash: str) -> str:
@@ -64,15 +36,14 @@ def generate_network(backend, layout, build_hash: str) -> str:
             neuron.model, neuron.derivation, plan, neuron.build_hash(pop.method, "numba"), None
         )
         printer = NumbaPrinter(python_names(neuron.model))
-        lines = _step_lines(
-            step_program(neuron.model, neuron.derivation, plan, python_names(neuron.model)), printer, ctx["arg"]
-        )
+        program = step_program(neuron.model, neuron.derivation, plan, python_names(neuron.model))
+        lines = scalar_block(program, printer, {"arg": ctx["arg"]}, inputs="network")
         weights = NumbaPrinter()  # the factors' names are renamed already
         rings = [
             {
                 "index": r.index,
                 "receptor": r.receptor,
-                "statements": _receptor_statements(neuron.model, r.receptor, weights),
+                "statements": receptor_statements(neuron.model, r.receptor, weights),
             }
             for r in layout.rings
             if r.population == pop.index

@@ -124,15 +124,20 @@ def buffer_slots(program: StepProgram, buffers: list[str]) -> list[int]:
     return [slots[b] for b in buffers]
 
 
-def scalar_block(program: StepProgram, printer: ScalarPrinter, prefixes: dict[str, str], lanes=False) -> list[Line]:
-    """Return the step of one neuron on floats, reading inputs from the kernel's arrays, or
-    (``lanes``: numba's block kernel) from its block's copies."""
+def scalar_block(
+    program: StepProgram, printer: ScalarPrinter, prefixes: dict[str, str], inputs: str = "kernel"
+) -> list[Line]:
+    """Return the step of one neuron on floats, reading its inputs (``inputs``) from the kernel's
+    arrays (``"kernel"``), from numba's block kernel's copies (``"lanes"``) or, in a network program,
+    through its ``_input`` helper for neuron ``_i`` (``"network"``)."""
     out = []
     for st in program.statements:
         if st.kind == "note":
             out.append(Line("", st.comment))
-        elif st.kind == "input" and lanes:
+        elif st.kind == "input" and inputs == "lanes":
             out.append(Line(f"{st.target} = {prefixes['lane']}{st.target}[{st.stage}, _j]"))
+        elif st.kind == "input" and inputs == "network":
+            out.append(Line(f"{st.target} = _input({prefixes['arg']}{st.target}, _kk, {st.stage}, _i)"))
         elif st.kind == "input":
             a, column = prefixes["arg"] + st.target, prefixes["column"] + st.target
             out.append(Line(f"{st.target} = float({a}[_kk if {a}.shape[0] > 1 else 0, {st.stage}, {column}])"))
