@@ -13,6 +13,7 @@ import builtins
 import functools
 import importlib.util
 import io
+import keyword
 import re
 import tokenize
 from pathlib import Path
@@ -148,6 +149,30 @@ def test_generated_names_cover_the_template_and_python():
     assert {"observe", "step", "run", "receive", "receptor", "index", "w"} <= names
     # the helpers' locals start with `_`, so that common names stay as written
     assert not {"x", "y", "k", "c", "v", "p"} & names
+
+
+# The plain names (no `_`, not UPPER_CASE) that the templates' code uses. Each one renames a model's
+# name in every generated module (`h` -> `h_`), so a new one must be a deliberate choice: a
+# template's locals, parameters and imports start with `_` (`import numba.extending`, not
+# `from numba.extending import overload`). The network programs once added ~60 (h, n, d, i, ...).
+_PLAIN_TEMPLATE_NAMES = {
+    *("args axis bits builder cache code codegen compiled_kernel concurrent context count cp cupy dt dtype").split(),
+    *("error_model fastmath first given index initial_state inline inputs intrinsic ir job jobs k_end").split(),
+    *("k_start k_stop key keys layout llvmlite make_simulator math module ndim neurons nogil np numba").split(),
+    *("numpy observe options os out params parts per_step rec receive receptor record rows run run_steps").split(),
+    *("saved seed self signature spike_neurons spike_steps spiked spikes start_run state step steps t").split(),
+    *("tables thread_name_prefix typingctx upload value w where widths").split(),
+}
+
+
+def test_templates_reserve_no_new_plain_names():
+    plain = {
+        n
+        for n in generated_names()
+        if not n.startswith("_") and not n.isupper() and not keyword.iskeyword(n) and not keyword.issoftkeyword(n)
+    } - set(dir(builtins))
+    assert plain - _PLAIN_TEMPLATE_NAMES == set(), "name template locals with a leading `_`"
+    assert _PLAIN_TEMPLATE_NAMES - plain == set(), "a name is no longer used: take it out of the list"
 
 
 def test_clashing_names_get_a_trailing_underscore():
