@@ -71,6 +71,42 @@ def test_numba_network_gives_numpys_spikes_and_traces(tmp_path):
     assert b.methods == a.methods
 
 
+def test_parts_share_the_neurons_out_evenly_on_whole_cache_lines():
+    from modelgen.network.compiled import PART_ALIGN, THREADED_FROM, parts_of
+
+    rows, first, threaded = parts_of([51_200, 12_800], threads=2)
+    assert threaded and first.tolist() == [0, len(rows) - 2, len(rows)]
+    assert rows[:, 1].tolist() == [0, 8000, 16000, 24000, 32000, 40000, 48000, 0, 8000]
+    assert rows[:, 2].tolist() == [8000, 16000, 24000, 32000, 40000, 48000, 51_200, 8000, 12_800]
+    assert all(lo % PART_ALIGN == 0 for lo in rows[:, 1])
+    # small networks, or one thread: one part per population, no threads
+    for sizes, threads in (([THREADED_FROM - 100, 99], 8), ([100_000], 1)):
+        rows, first, threaded = parts_of(sizes, threads)
+        assert not threaded and rows.tolist() == [[p, 0, n] for p, n in enumerate(sizes)]
+
+
+def test_populations_in_parts_on_threads_give_numpys_spikes(tmp_path, monkeypatch):
+    """Parts of 8 neurons, on threads: every part takes its spikes (from synapses sorted by target)
+    and makes its step; the numbers are numpy's, and numpy's own numbers on the sorted synapses too."""
+    from modelgen.network import compiled
+
+    real = compiled.parts_of
+    monkeypatch.setattr(compiled, "PART_ALIGN", 8)
+    monkeypatch.setattr(compiled, "parts_of", lambda sizes, threads: (*real(sizes, 1000)[:2], True))
+    monkeypatch.setattr(compiled, "THREADED_FROM", 0)
+    path = write(tmp_path, MIXED)
+    a = load_network(path, seed=3).run(60.0, 0.025, out_dir=tmp_path / "gen")
+    net = load_network(path, seed=3)
+    b = net.run(60.0, 0.025, out_dir=tmp_path / "gen", backend="numba")
+    lif = net.projections[1]  # L to L: 40 neurons in 5 parts, its rows now sorted by target
+    assert all(np.all(np.diff(lif.indices[x:y]) >= 0) for x, y in zip(lif.indptr[:-1], lif.indptr[1:]))
+    c = net.run(60.0, 0.025, out_dir=tmp_path / "gen")
+    for other in (b, c):
+        assert_same_spikes(a, other)
+        assert other.synaptic_events == a.synaptic_events
+        np.testing.assert_allclose(other.traces["L.V"], a.traces["L.V"], rtol=1e-9, atol=1e-9)
+
+
 def test_network_program_is_cached_and_deterministic(tmp_path):
     from modelgen.network import compiled
 

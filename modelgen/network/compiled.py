@@ -35,10 +35,13 @@ from .run import (
     recordings,
 )
 
-__all__ = ["Layout", "simulate_compiled", "DTYPES"]
+__all__ = ["Layout", "simulate_compiled", "DTYPES", "parts_of"]
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 NEURON_STEPS_PER_CALL = 2**22  # steps per call of run_steps: about this many neuron-steps (checks between)
+THREADED_FROM = 16_384  # neurons in all from which a threaded program steps its populations in parts on threads
+PARTS_PER_THREAD = 4  # parts of about equal size per thread, so that populations of any sizes share out evenly
+PART_ALIGN = 64  # parts begin at multiples of this many neurons (whole cache lines of their arrays)
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,78 @@ def load_program(layout: Layout, backend: str):
     return runtime.load_generated(target, h)
 
 
+def parts_of(sizes, threads: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Return how a threaded program steps populations of ``sizes`` neurons on ``threads`` threads:
+    the parts (rows: population, first neuron, end; a population's in order), the first part of
+    each population (and the number of parts, last), and whether to use the threads at all.
+
+    Small networks are not worth the threads' start (some microseconds a step): one part per
+    population, unthreaded. Larger ones are cut into parts of about equal size, PARTS_PER_THREAD per
+    thread, each beginning at a multiple of PART_ALIGN neurons. The numbers do not depend on the parts.
+    """
+    total = int(sum(sizes))
+    threaded = threads > 1 and total >= THREADED_FROM
+    size = -(-total // (threads * PARTS_PER_THREAD)) if threaded else max(total, 1)
+    size = -(-size // PART_ALIGN) * PART_ALIGN
+    rows, first = [], [0]
+    for p, n in enumerate(sizes):
+        starts = range(0, max(int(n), 1), size)
+        rows += [(p, lo, min(lo + size, int(n))) for lo in starts]
+        first.append(len(rows))
+    return np.array(rows, dtype=np.int64).reshape(-1, 3), np.array(first, dtype=np.int64), threaded
+
+
+def _per_synapse(proj, name: str) -> np.ndarray:
+    """Return the projection's array ``name`` if it holds one value per synapse (made writable), else an array of one."""
+    values = getattr(proj, name)
+    if values.size == 0 or values.strides == (0,):
+        return np.zeros(1, dtype=values.dtype)
+    if not values.flags.writeable:
+        values = values.copy()
+        setattr(proj, name, values)
+    return values
+
+
+def _in_parts(program, net: Network, layout: Layout) -> tuple:
+    """Return the arguments with which a program that steps the populations in parts (numba's) runs
+    them: (parts, first part of each population, counts, threaded, splits, sent, number sent); ()
+    for another program (the GPU's).
+
+    Where a population is cut into parts, the projections into it have their synapses sorted by
+    target within each source's row (in place and stably: each target receives its spikes in the
+    same order, and the numpy backend's numbers do not change) so that each part finds its own.
+    """
+    if not hasattr(program, "threads"):
+        return ()
+    sizes = [p.n for p in layout.populations]
+    parts, first, threaded = parts_of(sizes, program.threads())
+    splits = []
+    for proj, pl in zip(net.projections, layout.projections):
+        lows = parts[first[pl.target] : first[pl.target + 1], 1]
+        if len(lows) == 1:
+            splits.append(np.stack([proj.indptr[:-1], proj.indptr[1:]], axis=1))
+            continue
+        program.sort_rows(
+            proj.indptr,
+            _per_synapse(proj, "indices"),
+            _per_synapse(proj, "weights"),
+            _per_synapse(proj, "delays"),
+            _per_synapse(proj, "delay_ms"),
+        )
+        starts = np.append(lows, sizes[pl.target]).astype(np.int64)
+        splits.append(program.row_splits(proj.indptr, proj.indices, starts))
+    sent = tuple(np.empty(n, dtype=np.int64) for n in sizes)
+    return (
+        parts,
+        first,
+        np.zeros(len(parts), dtype=np.int64),
+        threaded,
+        tuple(splits),
+        sent,
+        np.zeros(len(sizes), np.int64),
+    )
+
+
 def _input_table(fn, k_start: int, k_stop: int, dt: float, offsets, n: int) -> np.ndarray:
     """Return an input for the steps k_start .. k_stop - 1: one float per offset if shared and
     constant, else an array (steps or 1, offsets, neurons or 1)."""
@@ -225,6 +300,7 @@ def simulate_compiled(
             default=0,
         )
         rings.append(np.zeros((longest + 1, n), dtype=real))
+    in_parts = _in_parts(program, net, layout)  # before the weights are copied: it may sort the synapses
     projections = tuple(
         (
             p.indptr,
@@ -271,6 +347,7 @@ def simulate_compiled(
             records,
             spikes,
             n_spikes,
+            *in_parts,
         )
 
     # a GPU program keeps the network on the device between calls (start_run: one run's); numba's run_steps holds none

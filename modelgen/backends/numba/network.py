@@ -21,6 +21,8 @@ from .printer import NumbaPrinter
 __all__ = ["generate_network"]
 
 FOLDER = Path(__file__).parent
+# delivering a spike, the synapses of the spike this many ahead are fetched (and where they are, twice as far)
+PREFETCH_AHEAD = 4
 
 
 def generate_network(backend, layout, build_hash: str) -> str:
@@ -78,6 +80,22 @@ def generate_network(backend, layout, build_hash: str) -> str:
             place["text"] = ""
             del place["ctx"]
     names = [p.name for p in layout.populations]
+    projections = [
+        {
+            "index": i,
+            "source": p.source,
+            "target": p.target,
+            "source_name": names[p.source],
+            "target_name": names[p.target],
+            "receptor": p.receptor,
+            "ring": p.ring,
+            "uniform_delay": p.uniform_delay,
+        }
+        for i, p in enumerate(layout.projections)
+    ]
+    for place in populations:  # the projections into it and out of it, in the network's order
+        place["incoming"] = [p for p in projections if p["target"] == place["index"]]
+        place["outgoing"] = [p for p in projections if p["source"] == place["index"]]
     text = env.get_template("network.py.j2").render(
         version=__version__,
         network_name=layout.name,
@@ -86,17 +104,9 @@ def generate_network(backend, layout, build_hash: str) -> str:
         text_hash=TEXT_HASH_PLACEHOLDER,
         dtype=layout.dtype,
         populations=populations,
-        projections=[
-            {
-                "source": p.source,
-                "source_name": names[p.source],
-                "target_name": names[p.target],
-                "receptor": p.receptor,
-                "ring": p.ring,
-                "uniform_delay": p.uniform_delay,
-            }
-            for p in layout.projections
-        ],
+        projections=projections,
+        prefetch_ahead=PREFETCH_AHEAD,
+        rings=[{"index": r.index} for r in layout.rings],
         drives=[{"ring": d.ring, "population_name": names[d.target], "receptor": d.receptor} for d in layout.drives],
         uses_lane_math=bool(helpers & {"_exp", "_expm1", "_exprel_lane"}),
         uses_exprel_lane="_exprel_lane" in helpers,
