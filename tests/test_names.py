@@ -159,7 +159,7 @@ _PLAIN_TEMPLATE_NAMES = {
     *("args axis bits builder cache code codegen compiled_kernel concurrent context count cp cupy dt").split(),
     *("dtype error_model fastmath first given index initial_state inline inputs intrinsic ir job jobs").split(),
     *("k_end k_start k_stop key keys kind layout llvmlite make_simulator math module ndim neurons").split(),
-    *("nogil np numba numpy observe options os out parallel params parts per_step rec receive receptor").split(),
+    *("nogil np numba numpy observe options os out params parts per_step rec receive receptor").split(),
     *("record row_splits rows run run_steps saved seed self signature sort_rows spike_neurons").split(),
     *("spike_steps spiked spikes start_run state step steps t tables thread_name_prefix threads").split(),
     *("typingctx upload value w where widths wraparound").split(),

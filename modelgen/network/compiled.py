@@ -5,10 +5,16 @@ Poisson drives, recorded states) is what the backend's ``generate_network`` prin
 makes is cached like a model's (named by a hash of the layout and of the populations' modules) and
 its ``run_steps`` makes many steps per call. Between calls the host checks for runaway values,
 reports progress and fills the inputs that change with time. The numbers are numpy's (the
-reference, :mod:`.run`): the same step arithmetic in the same order, the same delivery order (spikes
-by neuron, synapses in CSR order, into slots cleared when read); only the Poisson drives draw from
-another generator (numba's, seeded from the network's seed), so with drives the spikes agree in
-their statistics, not one by one.
+reference, :mod:`.run`): the same step arithmetic in the same order, each slot of a ring receiving
+its spikes in the same order (spikes by neuron, synapses in CSR order, into slots cleared when read);
+only the Poisson drives draw from another generator (numba's, seeded from the network's seed), so
+with drives the spikes agree in their statistics, not one by one.
+
+numba's program makes the populations in parts (:func:`parts_of`), on numba's threads where the
+network has THREADED_FROM neurons or more (``NUMBA_NUM_THREADS`` caps them): each part delivers
+the spikes of the step before to its own neurons, through the synapses of each source onto that
+part (rows sorted by target: :func:`_in_parts`), then steps them; no part writes where another does,
+so the numbers are the same on any number of threads.
 """
 
 from __future__ import annotations
@@ -182,15 +188,15 @@ def _per_synapse(proj, name: str) -> np.ndarray:
 
 def _in_parts(program, net: Network, layout: Layout) -> tuple:
     """Return the arguments with which a program that steps the populations in parts (numba's) runs
-    them: (parts, first part of each population, counts, threaded, splits, sent, number sent); ()
-    for another program (the GPU's).
+    them, (parts, first part of each population, counts, splits, sent, number sent), and whether on
+    threads; ((), False) for another program (the GPU's).
 
     Where a population is cut into parts, the projections into it have their synapses sorted by
     target within each source's row (in place and stably: each target receives its spikes in the
     same order, and the numpy backend's numbers do not change) so that each part finds its own.
     """
     if not hasattr(program, "threads"):
-        return ()
+        return (), False
     sizes = [p.n for p in layout.populations]
     parts, first, threaded = parts_of(sizes, program.threads())
     splits = []
@@ -209,15 +215,15 @@ def _in_parts(program, net: Network, layout: Layout) -> tuple:
         starts = np.append(lows, sizes[pl.target]).astype(np.int64)
         splits.append(program.row_splits(proj.indptr, proj.indices, starts))
     sent = tuple(np.empty(n, dtype=np.int64) for n in sizes)
-    return (
+    arguments = (
         parts,
         first,
         np.zeros(len(parts), dtype=np.int64),
-        threaded,
         tuple(splits),
         sent,
         np.zeros(len(sizes), np.int64),
     )
+    return arguments, threaded
 
 
 def _input_table(fn, k_start: int, k_stop: int, dt: float, offsets, n: int) -> np.ndarray:
@@ -300,7 +306,7 @@ def simulate_compiled(
             default=0,
         )
         rings.append(np.zeros((longest + 1, n), dtype=real))
-    in_parts = _in_parts(program, net, layout)  # before the weights are copied: it may sort the synapses
+    in_parts, threaded = _in_parts(program, net, layout)  # before the weights are copied: it may sort the synapses
     projections = tuple(
         (
             p.indptr,
@@ -351,7 +357,10 @@ def simulate_compiled(
         )
 
     # a GPU program keeps the network on the device between calls (start_run: one run's); numba's run_steps holds none
-    run_steps = program.start_run() if hasattr(program, "start_run") else program.run_steps
+    if hasattr(program, "start_run"):
+        run_steps = program.start_run()
+    else:  # each compiled at its first call: a small network never compiles the threaded one
+        run_steps = program.run_steps_threaded if threaded else program.run_steps
     spikes, n_spikes, _ = call(0, 0)  # compiles (or loads the compiled code) before the clock starts
     start = time.perf_counter()
     per_call = getattr(program, "NEURON_STEPS_PER_CALL", NEURON_STEPS_PER_CALL)  # a GPU program's chunks are longer
