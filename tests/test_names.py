@@ -157,12 +157,12 @@ def test_generated_names_cover_the_template_and_python():
 # `from numba.extending import overload`). The network programs once added ~60 (h, n, d, i, ...).
 _PLAIN_TEMPLATE_NAMES = {
     *("args axis bits builder cache code codegen compiled_kernel concurrent context count cp cupy dt").split(),
-    *("dtype error_model fastmath first given index initial_state inline inputs intrinsic ir job jobs").split(),
-    *("k_end k_start k_stop key keys kind layout llvmlite make_simulator math module ndim neurons").split(),
-    *("nogil np numba numpy observe options os out params parts per_step rec receive receptor").split(),
-    *("record row_splits rows run run_steps saved seed self signature sort_rows spike_neurons").split(),
-    *("spike_steps spiked spikes start_run state step steps t tables thread_name_prefix threads").split(),
-    *("typingctx upload value w where widths wraparound").split(),
+    *("dtype error_model fastmath first given group_rows index initial_state inline inputs intrinsic").split(),
+    *("ir job jobs k_end k_start k_stop key keys layout llvmlite make_simulator math module ndim").split(),
+    *("neurons nogil np numba numpy observe options os out params parts per_step rec receive receptor").split(),
+    *("record rows run run_steps saved seed self side signature spike_neurons spike_steps spiked").split(),
+    *("spikes start_run state step steps t tables thread_name_prefix threads typingctx upload value w").split(),
+    *("where widths wraparound").split(),
 }
 
 

@@ -86,8 +86,8 @@ def test_parts_share_the_neurons_out_evenly_on_whole_cache_lines():
 
 
 def test_populations_in_parts_on_threads_give_numpys_spikes(tmp_path, monkeypatch):
-    """Parts of 8 neurons, on threads: every part takes its spikes (from synapses sorted by target)
-    and makes its step; the numbers are numpy's, and numpy's own numbers on the sorted synapses too."""
+    """Parts of 8 neurons, on threads: every part takes its spikes (each row's synapses grouped by the
+    part they reach) and makes its step; the numbers are numpy's, and numpy's own on the regrouped synapses too."""
     from modelgen.network import compiled
 
     real = compiled.parts_of
@@ -98,13 +98,40 @@ def test_populations_in_parts_on_threads_give_numpys_spikes(tmp_path, monkeypatc
     a = load_network(path, seed=3).run(60.0, 0.025, out_dir=tmp_path / "gen")
     net = load_network(path, seed=3)
     b = net.run(60.0, 0.025, out_dir=tmp_path / "gen", backend="numba")
-    lif = net.projections[1]  # L to L: 40 neurons in 5 parts, its rows now sorted by target
-    assert all(np.all(np.diff(lif.indices[x:y]) >= 0) for x, y in zip(lif.indptr[:-1], lif.indptr[1:]))
+
+    def groups(proj):  # each row's parts of 8 neurons reached, in the row's order
+        return [proj.indices[x:y] // 8 for x, y in zip(proj.indptr[:-1], proj.indptr[1:])]
+
+    drawn, regrouped = groups(load_network(path, seed=3).projections[1]), groups(net.projections[1])  # L to L
+    assert not all(np.all(np.diff(g) >= 0) for g in drawn)
+    assert all(np.all(np.diff(g) >= 0) for g in regrouped)
     c = net.run(60.0, 0.025, out_dir=tmp_path / "gen")
     for other in (b, c):
         assert_same_spikes(a, other)
         assert other.synaptic_events == a.synaptic_events
         np.testing.assert_allclose(other.traces["L.V"], a.traces["L.V"], rtol=1e-9, atol=1e-9)
+
+
+def test_group_rows_is_a_stable_partition_by_part(tmp_path):
+    from modelgen.network import compiled
+
+    net = load_network(write(tmp_path, MIXED), seed=3)
+    for proj in net.projections:
+        proj.delays = compiled._delays_in_steps(proj, 0.1)
+    program = compiled.load_program(compiled.layout_of(net, None, "float64"), "numba")
+    rng = np.random.default_rng(0)
+    indptr = np.array([0, 0, 7, 30, 31, 60], dtype=np.int64)
+    indices = rng.integers(0, 20, 60).astype(np.int32)  # repeated targets (multapses) among them
+    weights, delays, ms = rng.normal(size=60), rng.integers(0, 9, 60).astype(np.int16), rng.normal(size=60)
+    starts = np.array([0, 5, 12, 20], dtype=np.int64)
+    before = [(indices.copy(), weights.copy(), delays.copy(), ms.copy())]
+    splits = program.group_rows(indptr, indices, weights, delays, ms, starts)
+    for row, (a, b) in enumerate(zip(indptr[:-1], indptr[1:])):
+        part = np.searchsorted(starts, before[0][0][a:b], side="right") - 1
+        order = a + np.argsort(part, kind="stable")
+        for now, was in zip((indices, weights, delays, ms), before[0]):
+            assert np.array_equal(now[a:b], was[order])
+        assert splits[row].tolist() == (a + np.concatenate([[0], np.cumsum(np.bincount(part, minlength=3))])).tolist()
 
 
 def test_network_program_is_cached_and_deterministic(tmp_path):

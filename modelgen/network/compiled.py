@@ -13,7 +13,7 @@ with drives the spikes agree in their statistics, not one by one.
 numba's program makes the populations in parts (:func:`parts_of`), on numba's threads where the
 network has THREADED_FROM neurons or more (``NUMBA_NUM_THREADS`` caps them): each part delivers
 the spikes of the step before to its own neurons, through the synapses of each source onto that
-part (rows sorted by target: :func:`_in_parts`), then steps them; no part writes where another does,
+part (each row's synapses grouped by the part they reach: :func:`_in_parts`), then steps them; no part writes where another does,
 so the numbers are the same on any number of threads.
 """
 
@@ -191,9 +191,10 @@ def _in_parts(program, net: Network, layout: Layout) -> tuple:
     them, (parts, first part of each population, counts, splits, sent, number sent), and whether on
     threads; ((), False) for another program (the GPU's).
 
-    Where a population is cut into parts, the projections into it have their synapses sorted by
-    target within each source's row (in place and stably: each target receives its spikes in the
-    same order, and the numpy backend's numbers do not change) so that each part finds its own.
+    Where a population is cut into parts, the projections into it have their synapses grouped by
+    the part of their target within each source's row (in place and stably, in time linear in the
+    synapses: each target receives its spikes in the same order, and the numpy backend's numbers do
+    not change), so that each part finds its own.
     """
     if not hasattr(program, "threads"):
         return (), False
@@ -205,15 +206,17 @@ def _in_parts(program, net: Network, layout: Layout) -> tuple:
         if len(lows) == 1:
             splits.append(np.stack([proj.indptr[:-1], proj.indptr[1:]], axis=1))
             continue
-        program.sort_rows(
-            proj.indptr,
-            _per_synapse(proj, "indices"),
-            _per_synapse(proj, "weights"),
-            _per_synapse(proj, "delays"),
-            _per_synapse(proj, "delay_ms"),
-        )
         starts = np.append(lows, sizes[pl.target]).astype(np.int64)
-        splits.append(program.row_splits(proj.indptr, proj.indices, starts))
+        splits.append(
+            program.group_rows(
+                proj.indptr,
+                _per_synapse(proj, "indices"),
+                _per_synapse(proj, "weights"),
+                _per_synapse(proj, "delays"),
+                _per_synapse(proj, "delay_ms"),
+                starts,
+            )
+        )
     sent = tuple(np.empty(n, dtype=np.int64) for n in sizes)
     arguments = (
         parts,
