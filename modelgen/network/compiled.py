@@ -199,7 +199,8 @@ def _in_parts(program, net: Network, layout: Layout) -> tuple:
     if not hasattr(program, "threads"):
         return (), False
     sizes = [p.n for p in layout.populations]
-    parts, first, threaded = parts_of(sizes, program.threads())
+    threads = program.threads() if hasattr(program, "run_steps_threaded") else 1  # see THREADED_MAX_PROJECTIONS
+    parts, first, threaded = parts_of(sizes, threads)
     splits = []
     for proj, pl in zip(net.projections, layout.projections):
         lows = parts[first[pl.target] : first[pl.target + 1], 1]

@@ -23,6 +23,10 @@ __all__ = ["generate_network"]
 FOLDER = Path(__file__).parent
 # delivering a spike, the synapses of the spike this many ahead are fetched (and where they are, twice as far)
 PREFETCH_AHEAD = 4
+# run_steps_threaded (the parts on numba's threads) only for networks of at most this many projections:
+# numba compiles a threaded loop's body anew, in a time that grows steeply with the arrays it takes
+# (CUBA's 4 projections: seconds; the microcircuit's 64: over ten minutes, so it runs on one thread)
+THREADED_MAX_PROJECTIONS = 8
 
 
 def generate_network(backend, layout, build_hash: str) -> str:
@@ -106,6 +110,7 @@ def generate_network(backend, layout, build_hash: str) -> str:
         populations=populations,
         projections=projections,
         prefetch_ahead=PREFETCH_AHEAD,
+        threaded=len(layout.projections) <= THREADED_MAX_PROJECTIONS,
         rings=[{"index": r.index} for r in layout.rings],
         drives=[{"ring": d.ring, "population_name": names[d.target], "receptor": d.receptor} for d in layout.drives],
         uses_lane_math=bool(helpers & {"_exp", "_expm1", "_exprel_lane"}),
