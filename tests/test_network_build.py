@@ -179,6 +179,7 @@ def test_distribution_setting_errors(tmp_path, value, message, col):
 
 
 # ----------------------------------------------------------------------- memory
+@pytest.mark.slow  # ~40 s in all (each draws a large network in a fresh process)
 @pytest.mark.parametrize(
     "rule",
     [

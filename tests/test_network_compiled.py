@@ -1,7 +1,7 @@
 """Networks as one generated program (--backend numba): the same spikes as the numpy reference.
 
-numba compiles each network layout once per test session (the session's cache), ~10 s each; the
-default run compiles one (MIXED), the rest run under -m slow.
+numba compiles each network layout once per test session (the session's cache), ~20 s each; the
+default run compiles one (MIXED, on one thread), the rest (the threaded loop too) run under -m slow.
 """
 
 import numpy as np
@@ -85,6 +85,7 @@ def test_parts_share_the_neurons_out_evenly_on_whole_cache_lines():
         assert not threaded and rows.tolist() == [[p, 0, n] for p, n in enumerate(sizes)]
 
 
+@pytest.mark.slow  # ~50 s: numba compiles the threaded loop (the one-thread loop runs by default, in parts of one)
 def test_populations_in_parts_on_threads_give_numpys_spikes(tmp_path, monkeypatch):
     """Parts of 8 neurons, on threads: every part takes its spikes (each row's synapses grouped by the
     part they reach) and makes its step; the numbers are numpy's, and numpy's own on the regrouped synapses too."""
