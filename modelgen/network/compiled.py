@@ -11,10 +11,11 @@ only the Poisson drives draw from another generator (numba's, seeded from the ne
 with drives the spikes agree in their statistics, not one by one.
 
 numba's program makes the populations in parts (:func:`parts_of`), on numba's threads where the
-network has THREADED_FROM neurons or more (``NUMBA_NUM_THREADS`` caps them): each part delivers
-the spikes of the step before to its own neurons, through the synapses of each source onto that
-part (each row's synapses grouped by the part they reach: :func:`_in_parts`), then steps them; no part writes where another does,
-so the numbers are the same on any number of threads.
+network has THREADED_FROM neurons or more and few projections (the numba backend's
+THREADED_MAX_PROJECTIONS; ``NUMBA_NUM_THREADS`` caps the threads): each part delivers the spikes
+of the step before to its own neurons, through the synapses of each source onto that part (each
+row's synapses grouped by the part they reach: :func:`_in_parts`), then steps them; no part writes
+where another does, so the numbers are the same on any number of threads.
 """
 
 from __future__ import annotations
@@ -310,7 +311,7 @@ def simulate_compiled(
             default=0,
         )
         rings.append(np.zeros((longest + 1, n), dtype=real))
-    in_parts, threaded = _in_parts(program, net, layout)  # before the weights are copied: it may sort the synapses
+    in_parts, threaded = _in_parts(program, net, layout)  # before the weights are copied: it may regroup the synapses
     projections = tuple(
         (
             p.indptr,
