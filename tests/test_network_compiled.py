@@ -125,12 +125,12 @@ def test_group_rows_is_a_stable_partition_by_part(tmp_path):
     indices = rng.integers(0, 20, 60).astype(np.int32)  # repeated targets (multapses) among them
     weights, delays, ms = rng.normal(size=60), rng.integers(0, 9, 60).astype(np.int16), rng.normal(size=60)
     starts = np.array([0, 5, 12, 20], dtype=np.int64)
-    before = [(indices.copy(), weights.copy(), delays.copy(), ms.copy())]
+    before = (indices.copy(), weights.copy(), delays.copy(), ms.copy())
     splits = program.group_rows(indptr, indices, weights, delays, ms, starts)
     for row, (a, b) in enumerate(zip(indptr[:-1], indptr[1:])):
-        part = np.searchsorted(starts, before[0][0][a:b], side="right") - 1
+        part = np.searchsorted(starts, before[0][a:b], side="right") - 1
         order = a + np.argsort(part, kind="stable")
-        for now, was in zip((indices, weights, delays, ms), before[0]):
+        for now, was in zip((indices, weights, delays, ms), before):
             assert np.array_equal(now[a:b], was[order])
         assert splits[row].tolist() == (a + np.concatenate([[0], np.cumsum(np.bincount(part, minlength=3))])).tolist()
 
