@@ -484,3 +484,59 @@ def test_check_without_drawing_checks_every_statement(tmp_path):
     assert "E301" in str(e.value) and "weight at receptor exc" in str(e.value)
     r = CliRunner().invoke(main, ["check", str(write(tmp_path, big))])
     assert r.exit_code == 0 and "about 6,000,000 synapses, 1 projections" in r.output
+
+
+MERGING = """network Merging
+population E = "coba_lif.model" (n = 40, V = uniform(-60 mV, -50 mV))
+population I = "coba_lif.model" (n = 20, V = uniform(-60 mV, -50 mV))
+population X = "coba_lif.model" (n = 15, V = uniform(-60 mV, -50 mV))
+connect E to E (receptor = exc, rule = fixed_probability(0.2), weight = uniform(1 nS, 4 nS), delay = 1 ms)
+connect I to E (receptor = inh, rule = fixed_probability(0.3), weight = uniform(5 nS, 9 nS))
+connect I to X (receptor = exc, rule = fixed_probability(0.3), weight = uniform(1 nS, 3 nS), delay = 1 ms)
+connect X to X (receptor = exc, rule = fixed_probability(0.3), weight = uniform(1 nS, 3 nS), delay = 1 ms)
+connect E to I (receptor = exc, rule = fixed_probability(0.2), weight = uniform(1 nS, 4 nS), delay = 1 ms)
+connect E to X (receptor = exc, rule = fixed_probability(0.2), weight = uniform(1 nS, 4 nS), delay = 1 ms)
+connect I to I (receptor = inh, rule = fixed_probability(0.3), weight = uniform(5 nS, 9 nS))
+connect X to E (receptor = exc, rule = fixed_probability(0.3), weight = uniform(1 nS, 2 nS), delay = 1 ms)
+poisson E (receptor = exc, rate = 3000 Hz, weight = 1.5 nS)
+poisson I (receptor = exc, rate = 3000 Hz, weight = 1.5 nS)
+poisson X (receptor = exc, rate = 3000 Hz, weight = 1.5 nS)
+record E (V, g_e, g_i, neurons = 40)
+record I (V, g_e, g_i, neurons = 20)
+record X (V, g_e, neurons = 15)
+"""
+
+
+def test_merged_projections_change_no_number(tmp_path, monkeypatch):
+    """Projections that share a source, a target group, a receptor and a delay are delivered as one
+    (numpy backend), and every neuron still receives the same sums in the same order as through the
+    projections one by one: the plain reference's spikes and states, bit for bit."""
+    from modelgen.network import run as network_run
+
+    merged = []
+    original = network_run._merged
+
+    def noting(routes):
+        out = original(routes)
+        merged.append([r.members for r in out])
+        return out
+
+    monkeypatch.setattr(network_run, "_merged", noting)
+    path = write(tmp_path, MERGING)
+    dt, duration = 0.1, 100.0
+    r = load_network(path, seed=3).run(duration, dt, out_dir=tmp_path / "gen")
+    # E, I and X share a simulator: E->E takes E->I along, I->E takes I->I, X->X takes X->E; E->X
+    # stays apart, as I->X and X->X, after E->E, feed X first
+    assert merged == [[(0, 1), (0, 1), (2,), (2, 0), (2,)]]
+    spikes, states = reference_run(load_network(path, seed=3), duration, dt, tmp_path / "gen")
+    assert len(spikes) > 300 and {p for p, _, _ in spikes} == {0, 1, 2}
+    k = np.rint(r.spike_t / dt).astype(np.int64) - 1
+    assert list(zip(r.spike_pop.tolist(), r.spike_i.tolist(), k.tolist())) == spikes
+    units = {"V": 1.0, "g_e": 1e-6, "g_i": 1e-6}
+    for key, trace in r.traces.items():
+        ref = np.array([s[key] for s in states]).T / units[key.split(".")[1]]
+        assert np.array_equal(trace[:, 1:], ref), key
+    # and with nothing merged, the same
+    monkeypatch.setattr(network_run, "MERGE_MAX_SYNAPSES", 0)
+    again = load_network(path, seed=3).run(duration, dt, out_dir=tmp_path / "gen")
+    assert np.array_equal(again.spike_t, r.spike_t) and np.array_equal(again.spike_i, r.spike_i)

@@ -23,6 +23,7 @@ from .parse import ProtocolText
 from .result import NetworkResult
 
 FEW_SPIKES = 8  # up to this many spikes per step, a projection delivers spike by spike (cheaper than gathering)
+MERGE_MAX_SYNAPSES = 2**22  # projections with more synapses together are not merged (see _merged)
 
 
 @dataclass
@@ -172,9 +173,9 @@ class _Route:
     delay: int | None  # the delay in steps if all synapses share it
     delays: np.ndarray | None  # else per synapse
     buffer: _Buffer
-    member: int  # the target population's number in its group
-    offset: int
-    n: int
+    members: tuple[int, ...]  # the target populations' numbers in their group (several: see _merged)
+    offset: int  # targets are neurons offset + indices of the group
+    n: int  # ... of offset .. offset + n - 1
 
 
 def _delays_in_steps(proj: Projection, dt: float) -> np.ndarray:
@@ -353,11 +354,12 @@ def simulate(
                 int(proj.delays[0]) if same and proj.delays.size else 0 if same else None,
                 None if same else proj.delays,
                 buffer(proj.target, proj.receptor),
-                j,
+                (j,),
                 m.offset,
                 m.n,
             )
         )
+    routes = _merged(routes)
     drives = []
     for drive in net.poisson:
         g, j, m = where[drive.target]
@@ -478,7 +480,8 @@ def _deliver(r: _Route, src: np.ndarray, k: int) -> int:
     if r.delay is not None:
         slot = (k + 1 + r.delay) % slots
         hit = buf.pending[slot]
-        if not hit[r.member] and src.size <= FEW_SPIKES:
+        earlier = any(hit[j] for j in r.members)
+        if not earlier and src.size <= FEW_SPIKES:
             # spike by spike: the sums np.bincount would give, accumulated in synapse order from zero
             row, indptr, total = buf.values[slot], r.indptr, 0
             for i in src.tolist():
@@ -488,7 +491,9 @@ def _deliver(r: _Route, src: np.ndarray, k: int) -> int:
                     np.add.at(row, targets, r.weights[a:b])
                     buf.touch(slot, targets)
                     total += int(b - a)
-            hit[r.member] = hit[r.member] or total > 0
+            if total:
+                for j in r.members:
+                    hit[j] = True
             return total
     pos, total = _synapses_of(r.indptr, src)
     if total == 0:
@@ -498,18 +503,73 @@ def _deliver(r: _Route, src: np.ndarray, k: int) -> int:
         arrive = (k + 1 + r.delays[pos].astype(np.int64)) % slots  # int64: k + delay may not fit int16
         np.add.at(buf.values, (arrive, targets + r.offset), weights)
         for slot in np.unique(arrive).tolist():
-            buf.pending[slot][r.member] = True
+            for j in r.members:
+                buf.pending[slot][j] = True
             buf.touch(slot, None)
-    elif hit[r.member]:
+    elif earlier:
         # earlier arrivals in this slot: add this projection's sum per target to them
         buf.values[slot, r.offset : r.offset + r.n] += np.bincount(targets, weights, minlength=r.n)
+        for j in r.members:  # a merged route's other targets may be new to this slot
+            hit[j] = True
         buf.touch(slot, None)
     else:
         targets = targets + r.offset if r.offset else targets
         np.add.at(buf.values[slot], targets, weights)  # the same sums, accumulated in synapse order from zero
-        hit[r.member] = True
+        for j in r.members:
+            hit[j] = True
         buf.touch(slot, targets)
     return total
+
+
+def _merged(routes: list[_Route]) -> list[_Route]:
+    """Return ``routes`` with the projections that share a source, a buffer (target group and
+    receptor) and one delay, but not their targets, merged: one CSR whose rows hold a source's
+    synapses onto every target of them, which a spike reaches in one delivery.
+
+    Each target receives the same sums in the same order as before (its synapses come from one of
+    the merged projections, in that one's order), so the numbers do not change: a projection is
+    merged into an earlier one only if no projection between them feeds the same targets, and
+    projections of per-synapse delays are not merged. Nor are large ones (more than
+    MERGE_MAX_SYNAPSES synapses together): they gain nothing, their cost is numpy's, not the
+    loop's, and merging copies their synapses.
+    """
+    out: list[_Route] = []
+    for r in routes:
+        for i, m in enumerate(out):
+            if (
+                m.source == r.source
+                and m.buffer is r.buffer
+                and m.delay is not None
+                and m.delay == r.delay
+                and not set(m.members) & set(r.members)
+                and m.indices.size + r.indices.size <= MERGE_MAX_SYNAPSES
+                and not any(o.buffer is r.buffer and set(o.members) & set(r.members) for o in out[i + 1 :])
+            ):
+                out[i] = _merge_two(m, r)
+                break
+        else:
+            out.append(r)
+    return out
+
+
+def _merge_two(a: _Route, b: _Route) -> _Route:
+    """Return the route of a's and b's synapses (same source rows, disjoint targets): in each row a's, then b's."""
+    lo = min(a.offset, b.offset)
+    hi = max(a.offset + a.n, b.offset + b.n)
+    count_a, count_b = np.diff(a.indptr), np.diff(b.indptr)
+    indptr = np.zeros(count_a.size + 1, dtype=np.int64)
+    np.cumsum(count_a + count_b, out=indptr[1:])
+    kind = np.int32 if hi - lo < 2**31 else np.int64
+    indices = np.empty(int(indptr[-1]), dtype=kind)
+    weights = np.empty(int(indptr[-1]), dtype=np.result_type(a.weights, b.weights))
+    for r, before in ((a, 0), (b, count_a)):
+        rows = np.repeat(np.arange(count_a.size), np.diff(r.indptr))
+        place = indptr[rows] + np.arange(rows.size) - r.indptr[rows]
+        if np.ndim(before):
+            place += before[rows]
+        indices[place] = r.indices + (r.offset - lo)
+        weights[place] = r.weights
+    return _Route(a.source, indptr, indices, weights, a.delay, None, a.buffer, a.members + b.members, lo, hi - lo)
 
 
 def _synapses_of(indptr: np.ndarray, src: np.ndarray) -> tuple[np.ndarray, int]:
