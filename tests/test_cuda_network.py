@@ -25,6 +25,7 @@ from modelgen.network import compiled, load_network
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import requires_numba  # noqa: E402
 from cuda_harness import fakecupy  # noqa: E402
 from test_network import MIXED, write, write_mixed  # noqa: E402
 
@@ -224,3 +225,17 @@ def test_gpu_networks_benchmark_dry_run_compiles_each_case_to_ptx(tmp_path):
     rows = json.loads((tmp_path / "dry.json").read_text())["rows"]
     assert [(r["case"], r["dtype"]) for r in rows] == [("CUBA N=4000", "float64"), ("CUBA N=4000", "float32")]
     assert all(r["ptx_s"] > 0 for r in rows)
+
+
+@needs_gxx
+@requires_numba
+@pytest.mark.slow
+def test_numba_draws_the_drives_the_gpu_program_draws(gpu, tmp_path):
+    """Both programs draw a drive's counts from (seed, drive, step, neuron) alone, by the same
+    counter-based generator and inversion: the same counts, so the same events and conductances."""
+    path = write(tmp_path, DRIVEN + "record P (g_syn, neurons = 200)\nrecord Q (g_syn, neurons = 50)\n")
+    cuda, numba = (_run(path, b, 50.0, out_dir=tmp_path / "gen") for b in ("cuda", "numba"))
+    assert numba.synaptic_events == cuda.synaptic_events > 0
+    for key in cuda.traces:
+        assert np.abs(cuda.traces[key]).max() > 0
+        np.testing.assert_allclose(numba.traces[key], cuda.traces[key], rtol=1e-12, atol=0, err_msg=key)

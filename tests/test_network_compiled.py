@@ -113,6 +113,53 @@ def test_populations_in_parts_on_threads_give_numpys_spikes(tmp_path, monkeypatc
         np.testing.assert_allclose(other.traces["L.V"], a.traces["L.V"], rtol=1e-9, atol=1e-9)
 
 
+class _WithoutThreadedLoop:
+    """A network program as numba's for a network of many projections: no run_steps_threaded."""
+
+    def __init__(self, program):
+        self._program = program
+
+    def __getattr__(self, name):
+        if name == "run_steps_threaded":
+            raise AttributeError(name)
+        return getattr(self._program, name)
+
+
+@pytest.mark.slow  # ~50 s: compiles run_step_piece
+def test_a_network_stepped_from_python_on_threads_gives_the_same_numbers(tmp_path, monkeypatch):
+    """A network of too many projections for numba's threaded loop, large enough: each step made from
+    Python in pieces, its parts (of 8 neurons here) on threads: numpy's spikes and traces, and with
+    Poisson drives (drawn on the calling thread), the one-thread loop's spikes exactly."""
+    from modelgen.network import compiled
+
+    real_parts, real_load = compiled.parts_of, compiled.load_program
+    path = write(tmp_path, MIXED + "poisson L (receptor = exc, rate = 300 Hz, weight = 0.5 mV)\n")
+    one_thread = load_network(path, seed=3).run(60.0, 0.025, out_dir=tmp_path / "gen", backend="numba")
+    monkeypatch.setattr(compiled, "PART_ALIGN", 8)
+    monkeypatch.setattr(compiled, "parts_of", lambda sizes, threads: (*real_parts(sizes, 1000)[:2], True))
+    monkeypatch.setattr(compiled, "THREADED_FROM", 0)
+    monkeypatch.setattr(compiled, "STEPPED_FROM_PYTHON_FROM", 0)
+    monkeypatch.setattr(
+        compiled, "load_program", lambda layout, backend: _WithoutThreadedLoop(real_load(layout, backend))
+    )
+    pieces = []
+    real_stepped = compiled._stepped_from_python
+    monkeypatch.setattr(compiled, "_stepped_from_python", lambda *a: pieces.append(a) or real_stepped(*a))
+    stepped = load_network(path, seed=3).run(60.0, 0.025, out_dir=tmp_path / "gen", backend="numba")
+    assert len(pieces) == 1 and len(pieces[0][1]) > 4  # stepped from Python, in parts
+    assert_same_spikes(one_thread, stepped)
+    assert stepped.synaptic_events == one_thread.synaptic_events
+    for key in one_thread.traces:
+        assert np.array_equal(stepped.traces[key], one_thread.traces[key]), key
+    # without drives, numpy's numbers
+    a = load_network(write(tmp_path, MIXED, "plain.network"), seed=3).run(60.0, 0.025, out_dir=tmp_path / "gen")
+    b = load_network(tmp_path / "plain.network", seed=3).run(60.0, 0.025, out_dir=tmp_path / "gen", backend="numba")
+    assert len(pieces) == 2
+    assert_same_spikes(a, b)
+    assert b.synaptic_events == a.synaptic_events
+    np.testing.assert_allclose(b.traces["L.V"], a.traces["L.V"], rtol=1e-9, atol=1e-9)
+
+
 def test_group_rows_is_a_stable_partition_by_part(tmp_path):
     from modelgen.network import compiled
 

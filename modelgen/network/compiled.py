@@ -7,15 +7,19 @@ its ``run_steps`` makes many steps per call. Between calls the host checks for r
 reports progress and fills the inputs that change with time. The numbers are numpy's (the
 reference, :mod:`.run`): the same step arithmetic in the same order, each slot of a ring receiving
 its spikes in the same order (spikes by neuron, synapses in CSR order, into slots cleared when read);
-only the Poisson drives draw from another generator (numba's, seeded from the network's seed), so
-with drives the spikes agree in their statistics, not one by one.
+only the Poisson drives draw from another generator (counter-based, seeded from the network's seed:
+a count depends on the seed, the drive, the step and the neuron only, the same in numba's program and
+the GPU's), so with drives the spikes agree with numpy's in their statistics, not one by one.
 
-numba's program makes the populations in parts (:func:`parts_of`), on numba's threads where the
-network has THREADED_FROM neurons or more and few projections (the numba backend's
-THREADED_MAX_PROJECTIONS; ``NUMBA_NUM_THREADS`` caps the threads): each part delivers the spikes
-of the step before to its own neurons, through the synapses of each source onto that part (each
-row's synapses grouped by the part they reach: :func:`_in_parts`), then steps them; no part writes
-where another does, so the numbers are the same on any number of threads.
+numba's program makes the populations in parts (:func:`parts_of`), on threads where the network
+has THREADED_FROM neurons or more (``NUMBA_NUM_THREADS`` caps the threads): each part delivers the
+spikes of the step before to its own neurons, through the synapses of each source onto that part
+(each row's synapses grouped by the part they reach: :func:`_in_parts`), then steps them; no part
+writes where another does, so the numbers are the same on any number of threads. A network of few
+projections (the numba backend's THREADED_MAX_PROJECTIONS) runs its parts on numba's threads within
+its compiled loop (``run_steps_threaded``); one of more, whose threaded loop numba would take too
+long to compile, from STEPPED_FROM_PYTHON_FROM neurons on, is stepped from Python, the parts on a
+pool of threads (:func:`_stepped_from_python`); smaller ones run on one thread.
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ NEURON_STEPS_PER_CALL = 2**22  # steps per call of run_steps: about this many ne
 THREADED_FROM = 16_384  # neurons in all from which a threaded program steps its populations in parts on threads
 PARTS_PER_THREAD = 4  # parts of about equal size per thread, so that populations of any sizes share out evenly
 PART_ALIGN = 64  # parts begin at multiples of this many neurons (whole cache lines of their arrays)
+# networks of too many projections for numba's threaded loop (THREADED_MAX_PROJECTIONS) are stepped from
+# Python, their parts on threads, from this many neurons on: each step then costs about 0.1 ms more
+STEPPED_FROM_PYTHON_FROM = 65_536
 
 
 @dataclass(frozen=True)
@@ -200,7 +207,9 @@ def _in_parts(program, net: Network, layout: Layout) -> tuple:
     if not hasattr(program, "threads"):
         return (), False
     sizes = [p.n for p in layout.populations]
-    threads = program.threads() if hasattr(program, "run_steps_threaded") else 1  # see THREADED_MAX_PROJECTIONS
+    threads = program.threads()
+    if not hasattr(program, "run_steps_threaded") and sum(sizes) < STEPPED_FROM_PYTHON_FROM:
+        threads = 1  # too many projections for numba's threaded loop, too few neurons to step from Python
     parts, first, threaded = parts_of(sizes, threads)
     splits = []
     for proj, pl in zip(net.projections, layout.projections):
@@ -223,12 +232,50 @@ def _in_parts(program, net: Network, layout: Layout) -> tuple:
     arguments = (
         parts,
         first,
-        np.zeros(len(parts), dtype=np.int64),
+        np.zeros((len(parts), 2), dtype=np.int64),  # per part: its spikes and its drives' events in a step
         tuple(splits),
         sent,
         np.zeros(len(sizes), np.int64),
     )
     return arguments, threaded
+
+
+_POOL: list = []
+
+
+def _stepped_from_python(program, parts: np.ndarray, threads: int):
+    """Return a function like ``program.run_steps`` that makes each step from Python in pieces
+    (``program.run_step_piece``): the parts on ``threads`` threads at once (compiled code without
+    the GIL, each thread a run of about equally many parts), then what the parts found (sent, noted,
+    counted, recorded). For networks whose threaded loop numba would take too long to compile; a
+    step costs some 0.2 ms more than in run_steps, little beside a large network's. The numbers are
+    run_steps'."""
+    import concurrent.futures
+
+    if not _POOL or _POOL[0][0] < threads:
+        _POOL[:] = [(threads, concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="modelgen-network"))]
+    pool = _POOL[0][1]
+    bounds = [len(parts) * j // threads for j in range(threads + 1)]
+    ranges = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    piece = program.run_step_piece
+
+    def run_steps(k_start, k_stop, dt, *arguments):
+        head, (spikes, n_spikes), tail = arguments[:8], arguments[8:10], arguments[10:]
+        events = 0
+        if k_stop <= k_start:  # compiles (or loads) the pieces
+            piece(-1, 0, 0, k_start, k_start, dt, *head, spikes, n_spikes, *tail)
+        for k in range(k_start, k_stop):
+            jobs = [pool.submit(piece, 1, a, b, k, k_start, dt, *head, spikes, n_spikes, *tail) for a, b in ranges[1:]]
+            try:
+                piece(1, *ranges[0], k, k_start, dt, *head, spikes, n_spikes, *tail)
+            finally:
+                for job in jobs:
+                    job.result()
+            spikes, n_spikes, found = piece(2, 0, 0, k, k_start, dt, *head, spikes, n_spikes, *tail)
+            events += found
+        return spikes, n_spikes, events
+
+    return run_steps
 
 
 def _input_table(fn, k_start: int, k_stop: int, dt: float, offsets, n: int) -> np.ndarray:
@@ -325,8 +372,12 @@ def simulate_compiled(
         )
         for p, pl in zip(net.projections, layout.projections)
     )
-    drives = tuple((float(d.rate * dt), float(d.weight)) for d in net.poisson)
-    program.seed(int(np.random.default_rng([net.seed, 1]).integers(2**31)))
+    # per drive: mean count per step, weight, seed (counter-based draws: a count depends on the seed, the
+    # drive, the step and the neuron only; the GPU program takes its seed apart)
+    seed = int(np.random.default_rng([net.seed, 1]).integers(2**31))
+    drives = np.array([(d.rate * dt, d.weight, seed) for d in net.poisson], dtype=np.float64).reshape(-1, 3)
+    if hasattr(program, "seed"):
+        program.seed(seed)
 
     traces, units, rec = {}, {}, []
     for name, var, count, unit, scale in recordings(net):
@@ -364,6 +415,8 @@ def simulate_compiled(
     # a GPU program keeps the network on the device between calls (start_run: one run's); numba's run_steps holds none
     if hasattr(program, "start_run"):
         run_steps = program.start_run()
+    elif threaded and not hasattr(program, "run_steps_threaded"):  # many projections: steps from Python
+        run_steps = _stepped_from_python(program, in_parts[0], program.threads())
     else:  # each compiled at its first call: a small network never compiles the threaded one
         run_steps = program.run_steps_threaded if threaded else program.run_steps
     spikes, n_spikes, _ = call(0, 0)  # compiles (or loads the compiled code) before the clock starts

@@ -97,9 +97,14 @@ def generate_network(backend, layout, build_hash: str) -> str:
         }
         for i, p in enumerate(layout.projections)
     ]
-    for place in populations:  # the projections into it and out of it, in the network's order
+    drives = [
+        {"index": i, "ring": d.ring, "target": d.target, "population_name": names[d.target], "receptor": d.receptor}
+        for i, d in enumerate(layout.drives)
+    ]
+    for place in populations:  # the projections and drives into it, the projections out of it, in the network's order
         place["incoming"] = [p for p in projections if p["target"] == place["index"]]
         place["outgoing"] = [p for p in projections if p["source"] == place["index"]]
+        place["drives"] = [d for d in drives if d["target"] == place["index"]]
     text = env.get_template("network.py.j2").render(
         version=__version__,
         network_name=layout.name,
@@ -112,7 +117,7 @@ def generate_network(backend, layout, build_hash: str) -> str:
         prefetch_ahead=PREFETCH_AHEAD,
         threaded=len(layout.projections) <= THREADED_MAX_PROJECTIONS,
         rings=[{"index": r.index} for r in layout.rings],
-        drives=[{"ring": d.ring, "population_name": names[d.target], "receptor": d.receptor} for d in layout.drives],
+        drives=drives,
         uses_lane_math=bool(helpers & {"_exp", "_expm1", "_exprel_lane"}),
         uses_exprel_lane="_exprel_lane" in helpers,
         repr=repr,
