@@ -252,7 +252,9 @@ def _stepped_from_python(program, parts: np.ndarray, threads: int):
     run_steps'."""
     import concurrent.futures
 
-    if not _POOL or _POOL[0][0] < threads:
+    if not _POOL or _POOL[0][0] < threads:  # one pool, made again only to grow
+        if _POOL:
+            _POOL[0][1].shutdown(wait=False)
         _POOL[:] = [(threads, concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="modelgen-network"))]
     pool = _POOL[0][1]
     bounds = [len(parts) * j // threads for j in range(threads + 1)]
