@@ -54,7 +54,7 @@ THREADED_FROM = 16_384  # neurons in all from which a threaded program steps its
 PARTS_PER_THREAD = 4  # parts of about equal size per thread, so that populations of any sizes share out evenly
 PART_ALIGN = 64  # parts begin at multiples of this many neurons (whole cache lines of their arrays)
 # networks of too many projections for numba's threaded loop (THREADED_MAX_PROJECTIONS) are stepped from
-# Python, their parts on threads, from this many neurons on: each step then costs about 0.1 ms more
+# Python, their parts on threads, from this many neurons on: each step then costs about 0.2 ms more
 STEPPED_FROM_PYTHON_FROM = 65_536
 
 
