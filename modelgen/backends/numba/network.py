@@ -25,7 +25,8 @@ FOLDER = Path(__file__).parent
 PREFETCH_AHEAD = 4
 # run_steps_threaded (the parts on numba's threads) only for networks of at most this many projections:
 # numba compiles a threaded loop's body anew, in a time that grows steeply with the arrays it takes
-# (CUBA's 4 projections: seconds; the microcircuit's 64: over ten minutes, so it runs on one thread)
+# (CUBA's 4 projections: seconds; the microcircuit's 64: over ten minutes, so it is stepped from Python
+# instead, its parts on a pool of threads: run_step_piece, and STEPPED_FROM_PYTHON_FROM in network/compiled.py)
 THREADED_MAX_PROJECTIONS = 8
 
 
