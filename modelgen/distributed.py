@@ -14,6 +14,8 @@ Needs ``pip install 'modelgen[distributed]'``; :mod:`modelgen.sweep` works witho
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
@@ -27,6 +29,8 @@ EXTRA = "pip install 'modelgen[distributed]'"
 CONNECT_TIMEOUT_S = 10.0
 WORKER_WAIT_S = 30.0
 MIN_CHUNK_POINTS = 1000  # numpy: one step costs about as much as 700 HH neurons do
+RESUBMITS = 3  # times the chunks left are sent again after the plan was lost with the workers that held it
+_log = logging.getLogger(__name__)
 
 
 class DistributedError(Exception):
@@ -132,7 +136,11 @@ def run_chunks_on(
     chunks = dict(done or {})
     todo = [c for c in range(plan.n_chunks) if c not in chunks]
     points_done = sum(plan.bounds(c)[1] - plan.bounds(c)[0] for c in chunks)
-    if todo:
+    for attempt in range(RESUBMITS + 1):
+        if not todo:
+            break
+        if attempt:
+            _log.warning("the sweep's plan was lost with the workers that held it: %d chunks sent again", len(todo))
         # every worker gets the plan once (a copy on each, so losing a worker loses no copy
         # the others need); a chunk task only names it
         if progress is not None:
@@ -141,7 +149,12 @@ def run_chunks_on(
         futures = [client.submit(_run_chunk, shared, c, key=f"modelgen-chunk-{shared.key}-{c}") for c in todo]
         try:
             for future in dd.as_completed(futures, loop=client.loop):
-                result = future.result()
+                try:
+                    result = future.result()
+                except (concurrent.futures.CancelledError, asyncio.CancelledError):
+                    # the scheduler forgot the chunk: every worker that held the plan is gone (a worker
+                    # that joined after the plan was sent has none); the chunks left go again
+                    continue
                 chunks[result.index] = result
                 if on_chunk is not None:
                     on_chunk(result)
@@ -156,6 +169,12 @@ def run_chunks_on(
             ) from None
         finally:
             client.cancel(futures)
+        todo = [c for c in todo if c not in chunks]
+    if todo:
+        raise DistributedError(
+            f"{len(todo)} chunks of the sweep were lost {RESUBMITS + 1} times with the Dask workers that held "
+            "them (workers leaving the cluster?); run the sweep again with --resume to finish it"
+        )
     return plan.merge(chunks)
 
 

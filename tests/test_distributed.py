@@ -217,3 +217,53 @@ def test_the_progress_bar_counts_points_and_their_rate(monkeypatch):
     bar.close()
     shown = err.getvalue()
     assert "200/200" in shown and "10 points/s" in shown
+
+
+class _LosingClient:
+    """A Dask client stand-in that runs chunks in this process; the first time, the chunks after the
+    first two come back cancelled, as when every worker that held the scattered plan has left."""
+
+    loop = None
+
+    def __init__(self, lose: int):
+        self.lose, self.sent, self.scattered = lose, [], 0
+
+    def scatter(self, values, broadcast, hash):
+        self.scattered += 1
+        return [type("Shared", (), {"key": f"plan-{self.scattered}", "plan": values[0]})()]
+
+    def submit(self, fn, shared, c, key):
+        lost = self.scattered <= self.lose and len(self.sent) >= 2
+        self.sent.append(c)
+        return _Done(lambda: fn(shared.plan, c), lost)
+
+    def cancel(self, futures):
+        pass
+
+
+class _Done:
+    def __init__(self, run, lost):
+        self.run, self.lost = run, lost
+
+    def result(self):
+        import concurrent.futures
+
+        if self.lost:
+            raise concurrent.futures.CancelledError("already forgotten")
+        return self.run()
+
+
+def test_chunks_lost_with_the_plan_are_sent_again(lif_path, tmp_path, monkeypatch):
+    """A chunk cancelled because the scheduler forgot the plan (its workers left) is sent again with a
+    new copy of the plan; the table is the single process's. Lost every time: one clear error."""
+    m = modelgen.load(lif_path)
+    axes = [S.parse_axis("8:13.5:0.5nS", "g_L", "parameter", m.model.parameter("g_L"))]
+    plan = S.plan_sweep(m, axes, PARAMS, INPUTS, "100 ms", "0.1 ms", seed=3, out_dir=tmp_path / "gen", chunk_points=2)
+    fake = type("dd", (), {"as_completed": staticmethod(lambda fs, loop: iter(list(fs))), "KilledWorker": KeyError})
+    monkeypatch.setattr(D, "_dask", lambda: fake)
+    client = _LosingClient(lose=1)
+    table = D.run_chunks_on(client, plan)
+    assert client.scattered == 2 and client.sent == [0, 1, 2, 3, 4, 5, 2, 3, 4, 5]
+    assert table.to_csv() == single_process_table(lif_path, tmp_path, "100 ms")
+    with pytest.raises(D.DistributedError, match="4 chunks of the sweep were lost 4 times .* --resume"):
+        D.run_chunks_on(_LosingClient(lose=99), plan)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -99,12 +100,18 @@ def test_resume_after_the_process_is_killed(lif_path, tmp_path, monkeypatch):
             sweep.kill()
     kept = sorted(int(p.stem.removeprefix("chunk-")) for p in chunks.glob("chunk-*.npz"))
     assert not out.exists() and 3 <= len(kept) < 10
-    assert not [p for p in chunks.iterdir() if p.name.startswith(".")]  # no half-written chunk left behind
+    # every chunk kept is whole: a write the kill cut short leaves at most a hidden temporary file
+    for path in chunks.glob("chunk-*.npz"):
+        with np.load(path) as z:
+            assert {"metadata", "cost"} <= set(z.files)
+    others = [p.name for p in chunks.iterdir() if p.name != "sweep.json" and not p.name.startswith("chunk-")]
+    assert all(name.startswith(".chunk-") and ".tmp" in name for name in others), others
     ran = counting_chunks(monkeypatch)
     r = invoke("sweep", lif_path, *args, "--resume")
     assert r.exit_code == 0, r.output
     assert sorted(ran) == sorted(set(range(10)) - set(kept))
     assert out.read_text() == uninterrupted(lif_path, tmp_path, "400 ms")
+    assert not chunks.exists()  # dropped with any temporary file once the table is written
 
 
 def test_a_sweep_that_failed_before_its_first_chunk_leaves_nothing_to_resume(lif_path, tmp_path):
