@@ -113,6 +113,31 @@ def test_populations_in_parts_on_threads_give_numpys_spikes(tmp_path, monkeypatc
         np.testing.assert_allclose(other.traces["L.V"], a.traces["L.V"], rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.slow  # ~30 s: compiles the threaded loop of another layout
+def test_drives_drawn_in_parts_on_threads_are_the_one_thread_draws(tmp_path, monkeypatch):
+    """The Poisson drives are drawn by each part for its own neurons (counter-based: a count depends on
+    the seed, drive, step and neuron only): in parts of 8 on numba's threads, the one-thread loop's spikes."""
+    from modelgen.network import compiled
+
+    text = """network Driven
+population E = "cuba_lif.model" (n = 300, E_L = -65 mV, V = -65 mV)
+poisson E (receptor = exc, rate = 2 kHz, weight = 1.6 mV)
+connect E to E (receptor = inh, rule = fixed_indegree(10), weight = -0.5 mV)
+record E (V, neurons = 20)
+"""
+    path = write(tmp_path, text)
+    one = load_network(path, seed=2).run(100.0, 0.1, out_dir=tmp_path / "gen", backend="numba")
+    real = compiled.parts_of
+    monkeypatch.setattr(compiled, "PART_ALIGN", 8)
+    monkeypatch.setattr(compiled, "parts_of", lambda sizes, threads: (*real(sizes, 1000)[:2], True))
+    monkeypatch.setattr(compiled, "THREADED_FROM", 0)
+    threaded = load_network(path, seed=2).run(100.0, 0.1, out_dir=tmp_path / "gen", backend="numba")
+    assert_same_spikes(one, threaded)
+    assert threaded.synaptic_events == one.synaptic_events
+    assert np.array_equal(threaded.traces["E.V"], one.traces["E.V"])
+    assert 5 < one.rate("E") < 50
+
+
 class _WithoutThreadedLoop:
     """A network program as numba's for a network of many projections: no run_steps_threaded."""
 
