@@ -173,7 +173,8 @@ def run_chunks_on(
     if todo:
         raise DistributedError(
             f"{len(todo)} chunks of the sweep were lost {RESUBMITS + 1} times with the Dask workers that held "
-            "them (workers leaving the cluster?); run the sweep again with --resume to finish it"
+            "them (workers leaving the cluster?); run the sweep again (a sweep with --out finishes with --resume, "
+            "which runs only the chunks that are missing)"
         )
     return plan.merge(chunks)
 
