@@ -24,6 +24,7 @@ pool of threads (:func:`_stepped_from_python`); smaller ones run on one thread.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import time
 from dataclasses import dataclass
@@ -250,8 +251,6 @@ def _stepped_from_python(program, parts: np.ndarray, threads: int):
     counted, recorded). For networks whose threaded loop numba would take too long to compile; a
     step costs some 0.2 ms more than in run_steps, little beside a large network's. The numbers are
     run_steps'."""
-    import concurrent.futures
-
     if not _POOL or _POOL[0][0] < threads:  # one pool, made again only to grow
         if _POOL:
             _POOL[0][1].shutdown(wait=False)

@@ -99,8 +99,7 @@ def generate_network(backend, layout, build_hash: str) -> str:
         for i, p in enumerate(layout.projections)
     ]
     drives = [
-        {"index": i, "ring": d.ring, "target": d.target, "population_name": names[d.target], "receptor": d.receptor}
-        for i, d in enumerate(layout.drives)
+        {"index": i, "ring": d.ring, "target": d.target, "receptor": d.receptor} for i, d in enumerate(layout.drives)
     ]
     for place in populations:  # the projections and drives into it, the projections out of it, in the network's order
         place["incoming"] = [p for p in projections if p["target"] == place["index"]]
