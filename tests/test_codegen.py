@@ -137,14 +137,19 @@ def test_conductance_membrane_update_is_exact_for_a_fixed_conductance(lif_path, 
 
 def _run_ufunc_lines(expr, values: dict) -> np.ndarray:
     """Return the value of ``expr`` computed by the ufunc calls UfuncWriter emits for it, and check
-    that no call allocates (every call writes a buffer)."""
+    that no call allocates (every call writes a buffer, its last argument) and that numbers are read
+    from the 0-d arrays the writer lists."""
+    import re
+
     from modelgen.backends.numpy import UfuncWriter
 
     w = UfuncWriter()
     w.assign("out", expr)
-    assert all("out=" in line or line.startswith("np.copyto(") for line in w.lines)
+    assert all(re.search(r", (out|_s\d+)\)$", line) or line.startswith("np.copyto(") for line in w.lines), w.lines
+    assert not any(re.search(r"[(, ]-?\d", line) for line in w.lines), w.lines  # no number as a float
     n = len(next(iter(values.values())))
     env = {"np": np, "out": np.empty(n), **values}
+    env.update({name: np.asarray(float(text)) for name, text in w.numbers.items()})
     env.update({f"_s{j}": np.empty(n) for j in range(w.floats)})
     exec("\n".join(w.lines), env)  # our own generated text, in a test
     return env["out"], w.lines
@@ -216,7 +221,7 @@ def test_event_logic_is_written_once_per_backend():
     assert written_in("_note_spike(_spikes, _n_spikes, _kk") == scalar
     assert written_in("_rec[{{") == scalar  # recording
     assert (
-        written_in("out=_above") == written_in("r.vector") == written_in("_k + 1 + _refractory_steps, where") == vector
+        written_in("{{ event.rhs }}, _above)") == written_in("r.vector") == written_in("_k + 1 + _refractory_steps, where") == vector
     )
     kernels = ["numba/module.py.j2", "per_neuron.py.j2"]
     network = ["numba/network_population.py.j2"]  # the network program's step: the same macros

@@ -360,4 +360,5 @@ class NumpyBackend:
             block=block,
             float_scratch=[f"_s{i}" for i in range(writer.floats)],
             bool_scratch=[f"_b{i}" for i in range(writer.bools)],
+            numbers=sorted(writer.numbers.items()),
         )

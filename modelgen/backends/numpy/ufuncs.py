@@ -1,4 +1,10 @@
-"""The vectorised step: expressions as numpy ufunc calls into preallocated buffers (``out=``)."""
+"""The vectorised step: expressions as numpy ufunc calls into preallocated buffers.
+
+Every call passes its output buffer as its last positional argument (numpy parses ``out=`` as a
+keyword more slowly), and reads numbers from 0-d arrays made once (``_f0_5`` holds 0.5): numpy
+takes an array operand in about half the time of a Python or numpy float, which is most of a
+call's cost over a small block.
+"""
 
 from __future__ import annotations
 
@@ -30,12 +36,13 @@ RELATIONS = {
 
 
 class UfuncWriter:
-    """Writes expressions as numpy ufunc calls into preallocated buffers (``out=``).
+    """Writes expressions as numpy ufunc calls into preallocated buffers (the last argument).
 
     ``assign(target, expr)`` appends the calls that leave ``expr`` in the buffer named
     ``target``; intermediate values go to the target itself where it is not read later,
     else to scratch buffers ``_s0, _s1, ...`` (floats) and ``_b0, ...`` (booleans), reused
-    as soon as they are consumed. No call allocates.
+    as soon as they are consumed. No call allocates. Numbers are read from named 0-d arrays,
+    listed in ``numbers`` (name -> the number's text) for the module to make once.
     """
 
     def __init__(self):
@@ -44,6 +51,7 @@ class UfuncWriter:
         self.bools = 0
         self._free_f: list[str] = []
         self._free_b: list[str] = []
+        self.numbers: dict[str, str] = {}
 
     # scratch buffers
     def _scratch(self) -> str:
@@ -86,11 +94,20 @@ class UfuncWriter:
             return float_text(float(e))
         return None
 
+    def number(self, x) -> str:
+        """Return the name of the 0-d array that holds the number ``x`` (``_f0_5``, ``_fm65_0``)."""
+        text = float_text(float(x))
+        name = "_f" + text.replace("-", "m").replace("+", "p").replace(".", "_")
+        self.numbers[name] = text
+        return name
+
     def value(self, e, dest: str | None = None, safe: bool = True) -> str:
         """Emit calls computing ``e``; return its text: a leaf, ``dest``, or a scratch buffer.
 
         With ``safe`` False, ``dest`` is read by ``e`` and may only be written by the last call.
         """
+        if e.is_Number:
+            return self.number(e)
         leaf = self._leaf(e)
         if leaf is not None:
             return leaf
@@ -114,7 +131,7 @@ class UfuncWriter:
             # scalar loop and its exp is vectorised, so exp(.) - 1 costs ~40% less; its absolute error,
             # ~1e-16 |x_inf - x| on the update, stays below the rounding of x unless |B*dt| < 1e-8.
             self._unary(F.FUNCTIONS["exp"].spelled("numpy"), e.args[0], dest)
-            self.emit(f"np.subtract({dest}, 1.0, out={dest})")
+            self.emit(f"np.subtract({dest}, {self.number(1)}, {dest})")
             return dest
         ufunc = _ufunc(e.func)
         if ufunc is not None:
@@ -129,7 +146,7 @@ class UfuncWriter:
 
     def _unary(self, fn: str, arg, dest: str) -> str:
         a = self.value(arg, dest)
-        self.emit(f"{fn}({a}, out={dest})")
+        self.emit(f"{fn}({a}, {dest})")
         return dest
 
     def _fold(self, first, rest, dest: str, safe: bool) -> str:
@@ -141,13 +158,13 @@ class UfuncWriter:
         v = self.value(e0, acc)
         if unary is not None:
             out = dest if not rest else acc
-            self.emit(f"{unary}({v}, out={out})")
+            self.emit(f"{unary}({v}, {out})")
             v = out
         for j, (fn, e, swapped) in enumerate(rest):
             out = dest if j == len(rest) - 1 else acc
             w = self.value(e, None)
             a, b = (w, v) if swapped else (v, w)
-            self.emit(f"{fn}({a}, {b}, out={out})")
+            self.emit(f"{fn}({a}, {b}, {out})")
             self._release(w)
             v = out
         if acc != dest:
@@ -230,28 +247,28 @@ class UfuncWriter:
             return self._unary(F.FUNCTIONS["sqrt"].spelled("numpy"), base, dest)
         if exp.is_Integer and exp < 0:
             inner = self.value(base ** (-exp), dest)
-            self.emit(f"np.divide(1.0, {inner}, out={dest})")
+            self.emit(f"np.divide({self.number(1)}, {inner}, {dest})")
             return dest
         if exp.is_Integer and 2 <= exp <= 4:
             x = self.value(base, None)
-            self.emit(f"np.multiply({x}, {x}, out={dest})")
+            self.emit(f"np.multiply({x}, {x}, {dest})")
             if exp == 3:
-                self.emit(f"np.multiply({dest}, {x}, out={dest})")
+                self.emit(f"np.multiply({dest}, {x}, {dest})")
             elif exp == 4:
-                self.emit(f"np.multiply({dest}, {dest}, out={dest})")
+                self.emit(f"np.multiply({dest}, {dest}, {dest})")
             self._release(x)
             return dest
         x = self.value(base, None)
         p = self.value(exp, None)
-        self.emit(f"np.power({x}, {p}, out={dest})")
+        self.emit(f"np.power({x}, {p}, {dest})")
         self._release(x)
         self._release(p)
         return dest
 
     def _exprel(self, arg, dest: str, reciprocal: bool) -> str:
         u = self.value(arg, None)
-        self.emit(f"np.expm1({u}, out={dest})")
-        self.emit(f"np.divide({u}, {dest}, out={dest})" if reciprocal else f"np.divide({dest}, {u}, out={dest})")
+        self.emit(f"np.expm1({u}, {dest})")
+        self.emit(f"np.divide({u}, {dest}, {dest})" if reciprocal else f"np.divide({dest}, {u}, {dest})")
         # the limit 1 at 0, where the division gave nan; a test pass, a fix only where needed
         self.emit(f"if not {u}.all():  # an exact 0 (the limit is 1 there)")
         self.emit(f"    np.copyto({dest}, 1.0, where={u} == 0)")
@@ -267,7 +284,7 @@ class UfuncWriter:
         if isinstance(c, sympy.Rel):
             a, b = self.value(c.lhs, None), self.value(c.rhs, None)
             out = self._bool()
-            self.emit(f"{RELATIONS[c.rel_op]}({a}, {b}, out={out})")
+            self.emit(f"{RELATIONS[c.rel_op]}({a}, {b}, {out})")
             self._release(a)
             self._release(b)
             return out
@@ -275,12 +292,12 @@ class UfuncWriter:
             fn = "np.logical_and" if isinstance(c, sympy.And) else "np.logical_or"
             parts = [self.condition(a) for a in c.args]
             for p in parts[1:]:
-                self.emit(f"{fn}({parts[0]}, {p}, out={parts[0]})")
+                self.emit(f"{fn}({parts[0]}, {p}, {parts[0]})")
                 self._release(p)
             return parts[0]
         if isinstance(c, sympy.Not):
             p = self.condition(c.args[0])
-            self.emit(f"np.logical_not({p}, out={p})")
+            self.emit(f"np.logical_not({p}, {p})")
             return p
         raise NotImplementedError(f"cannot write the condition {c} as ufunc calls")
 
