@@ -221,7 +221,10 @@ def test_event_logic_is_written_once_per_backend():
     assert written_in("_note_spike(_spikes, _n_spikes, _kk") == scalar
     assert written_in("_rec[{{") == scalar  # recording
     assert (
-        written_in("{{ event.rhs }}, _above)") == written_in("r.vector") == written_in("_k + 1 + _refractory_steps, where") == vector
+        written_in("{{ event.rhs }}, _above)")
+        == written_in("r.vector")
+        == written_in("_k + 1 + _refractory_steps, where")
+        == vector
     )
     kernels = ["numba/module.py.j2", "per_neuron.py.j2"]
     network = ["numba/network_population.py.j2"]  # the network program's step: the same macros
