@@ -22,7 +22,8 @@ from .common import resolve_path
 from .parse import ProtocolText
 from .result import NetworkResult
 
-FEW_SPIKES = 8  # up to this many spikes per step, a projection delivers spike by spike (cheaper than gathering)
+FEW_SPIKES = 64  # up to this many spikes per step, a projection gathers its rows by slices (cheaper than by index)
+SPARSE_RECEIVE = 16  # a slot written at up to 1/16 of its neurons is applied and cleared at those only
 MERGE_MAX_SYNAPSES = 2**22  # projections with more synapses together are not merged (see _merged)
 
 
@@ -155,7 +156,7 @@ class _Buffer:
         where = self.touched[slot]
         if where is None:
             return
-        if neurons is None or self.counts[slot] + neurons.size > self.values.shape[1] // 4:
+        if neurons is None or self.counts[slot] + neurons.size > self.values.shape[1] // SPARSE_RECEIVE:
             self.touched[slot] = None
         else:
             where.append(neurons)
@@ -176,6 +177,9 @@ class _Route:
     members: tuple[int, ...]  # the target populations' numbers in their group (several: see _merged)
     offset: int  # targets are neurons offset + indices of the group
     n: int  # ... of offset .. offset + n - 1
+
+    def __post_init__(self):
+        self.starts = self.indptr.tolist()  # indptr as Python ints: a few spikes' rows are sliced by them
 
 
 def _delays_in_steps(proj: Projection, dt: float) -> np.ndarray:
@@ -405,7 +409,15 @@ def simulate(
             t1,
         )
 
-    steppers = [(g.step, [(m.index, m.offset, m.offset + m.n) for m in g.members]) for g in groups]
+    # per group: its step, its members (population number, offset), and where each member's neurons begin and end
+    steppers = [
+        (
+            g.step,
+            [(m.index, m.offset) for m in g.members],
+            np.array([b for m in g.members for b in (m.offset, m.offset + m.n)]),
+        )
+        for g in groups
+    ]
     fired = []  # (step, group number, neuron indices in the group)
     events = 0
     checked = 0  # the last step whose state was checked
@@ -439,7 +451,7 @@ def simulate(
                     buf.touched[slot] = []
                     buf.counts[slot] = 0
             spiking = {}
-            for gi, (step, members) in enumerate(steppers):
+            for gi, (step, members, edges) in enumerate(steppers):
                 mask = step(k)
                 if mask is None:
                     continue
@@ -449,10 +461,11 @@ def simulate(
                     if len(members) == 1:
                         spiking[members[0][0]] = idx
                     else:
-                        for index, lo, hi in members:
-                            a, b = np.searchsorted(idx, (lo, hi))
+                        cuts = idx.searchsorted(edges).tolist()
+                        for q, (index, lo) in enumerate(members):
+                            a, b = cuts[2 * q], cuts[2 * q + 1]
                             if b > a:
-                                spiking[index] = idx[a:b] - lo
+                                spiking[index] = idx[a:b] - lo if lo else idx[a:b]
             if spiking:
                 for r in routes:
                     src = spiking.get(r.source)
@@ -480,21 +493,27 @@ def _deliver(r: _Route, src: np.ndarray, k: int) -> int:
     if r.delay is not None:
         slot = (k + 1 + r.delay) % slots
         hit = buf.pending[slot]
-        earlier = any(hit[j] for j in r.members)
+        earlier = hit[r.members[0]] if len(r.members) == 1 else True in [hit[j] for j in r.members]
         if not earlier and src.size <= FEW_SPIKES:
-            # spike by spike: the sums np.bincount would give, accumulated in synapse order from zero
-            row, indptr, total = buf.values[slot], r.indptr, 0
-            for i in src.tolist():
-                a, b = indptr[i], indptr[i + 1]
-                if a < b:
-                    targets = r.indices[a:b] + r.offset if r.offset else r.indices[a:b]
-                    np.add.at(row, targets, r.weights[a:b])
-                    buf.touch(slot, targets)
-                    total += int(b - a)
-            if total:
-                for j in r.members:
-                    hit[j] = True
-            return total
+            # the spikes' rows by slices, then the sums np.bincount would give, accumulated in
+            # synapse order from zero (np.add.at adds in the order of its indices)
+            starts = r.starts
+            spans = [(starts[i], starts[i + 1]) for i in src.tolist()]
+            if len(spans) == 1:
+                a, b = spans[0]
+                targets, weights = r.indices[a:b], r.weights[a:b]
+            else:
+                targets = np.concatenate([r.indices[a:b] for a, b in spans])
+                weights = np.concatenate([r.weights[a:b] for a, b in spans])
+            if targets.size == 0:
+                return 0
+            if r.offset:
+                targets = targets + r.offset
+            np.add.at(buf.values[slot], targets, weights)
+            buf.touch(slot, targets)
+            for j in r.members:
+                hit[j] = True
+            return targets.size
     pos, total = _synapses_of(r.indptr, src)
     if total == 0:
         return 0
