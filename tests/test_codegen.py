@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import step_ufunc_calls
+from conftest import MODELS, step_ufunc_calls
 
 import modelgen
 from modelgen.runtime import StaleModuleError, load_generated
@@ -258,3 +258,38 @@ def test_a_gate_written_with_x_inf_and_tau_steps_as_one_written_with_alpha_and_b
     runs = [m.run(duration="5 ms", dt="0.025 ms", n=20, inputs=drive, record=["V", "n"]) for m in models]
     for name in ("V", "n"):
         np.testing.assert_allclose(runs[0][name], runs[1][name], rtol=0, atol=1e-9)
+
+
+def test_a_refractory_neurons_new_potential_goes_to_a_buffer_only_when_nothing_reads_it_later():
+    """The vectorised step writes the held variable's new value into _held (one call fewer than
+    saving it and copying it back) only if one statement assigns it and no later one reads it; and
+    the refractory LIF step then still holds V exactly and spikes as the per-neuron kernel does."""
+    import sympy
+
+    from modelgen.backends.numpy.backend import held_into_buffer
+    from modelgen.optimise import Statement, StepProgram
+
+    V, g, a = sympy.symbols("V g a", real=True)
+
+    def program(*statements):
+        return StepProgram([], list(statements), ["V", "g"], ["a"], [], [])
+
+    one = program(Statement("update", "g", a * g), Statement("update", "V", V + g))
+    assert held_into_buffer(one, "V")
+    assert not held_into_buffer(one, None)
+    read_later = program(Statement("update", "V", V + g), Statement("update", "g", g + V))
+    assert not held_into_buffer(read_later, "V")
+    twice = program(Statement("update", "V", V + g), Statement("update", "V", a * V))
+    assert not held_into_buffer(twice, "V")
+
+    model = modelgen.load(MODELS / "lif.model")
+    text = model.code(backend="numpy")
+    assert "np.copyto(V, _held, where=_free)" in text and "np.copyto(_held, V)" not in text
+    # the vectorised step (n > KERNEL_MAX_N) against the Python per-neuron kernel (n = 1), neuron by neuron
+    drive = np.linspace(100.0, 400.0, 12)
+    many = model.run(duration="100 ms", dt="0.1 ms", n=12, inputs={"I_ext": drive}, record_indices=np.arange(12))
+    assert np.bincount(many.spike_i, minlength=12)[5:].min() >= 2  # refractory periods were held
+    for i in (0, 5, 11):
+        one = model.run(duration="100 ms", dt="0.1 ms", n=1, inputs={"I_ext": drive[i]})
+        np.testing.assert_allclose(many["V"][i], one["V"][0], rtol=0, atol=1e-9)
+        np.testing.assert_array_equal(many.spike_t[many.spike_i == i], one.spike_t)

@@ -40,7 +40,7 @@ __all__ = ["NumpyBackend", "KERNEL_LOCALS", "kernel_prefixes"]
 # kernels take are named with a prefix chosen so that they can meet none of these
 KERNEL_LOCALS = {
     "_i", "_j", "_k", "_kk", "_c", "_q", "_w", "_lo", "_block", "_n_all", "_n_spiked", "_row",
-    "_was", "_until", "_ref_steps", "_above", "_spiked", "_refractory", "_held", "_k_start",
+    "_was", "_until", "_ref_steps", "_above", "_spiked", "_refractory", "_free", "_held", "_k_start",
     "_k_stop", "_was_above", "_refractory_until", "_refractory_steps", "_rec_row", "_rec_which",
     "_rec", "_spikes", "_n_spikes", "_note_spike", "_new_spike_buffer", "_blk_was", "_blk_until", "_blk_spiked", "_blk_recorded", "_exp", "_expm1",
     "_exprel", "_exprel_scalar", "_taylor13", "_int_bits_as_float", "_in", "_at", "_fired", "_n_fired",
@@ -64,10 +64,25 @@ def kernel_prefixes(names: list[str], taken: set[str]) -> dict[str, str]:
     return out
 
 
+def held_into_buffer(program: StepProgram, hold: str | None) -> bool:
+    """Return whether the vectorised step can write the new value of a refractory period's held
+    variable ``hold`` into the buffer ``_held`` (then copied where not refractory) instead of over
+    the variable (saved before and copied back): one call fewer. It can if one statement assigns
+    ``hold`` and none after it reads it."""
+    if hold is None:
+        return False
+    writes = [i for i, st in enumerate(program.statements) if st.kind != "note" and st.target == hold]
+    if len(writes) != 1:
+        return False
+    later = program.statements[writes[0] + 1 :]
+    return not any(st.expr is not None and any(s.name == hold for s in st.expr.free_symbols) for st in later)
+
+
 def vector_block(
-    program: StepProgram, printer: NumpyPrinter, comments: NumpyPrinter
+    program: StepProgram, printer: NumpyPrinter, comments: NumpyPrinter, into_held: str | None = None
 ) -> tuple[list[Line], UfuncWriter, list[str]]:
-    """Return the step's lines as ufunc calls, the writer (scratch counts) and the buffers assigned."""
+    """Return the step's lines as ufunc calls, the writer (scratch counts) and the buffers assigned;
+    ``into_held``: a variable whose new value goes to the buffer ``_held`` (see held_into_buffer)."""
     w = UfuncWriter()
     lines: list[Line] = []
     buffers: list[str] = []
@@ -80,8 +95,10 @@ def vector_block(
             if st.kind == "assign" and st.target not in buffers:
                 buffers.append(st.target)
             start = len(w.lines)
-            w.assign(st.target, st.expr)
+            w.assign("_held" if st.target == into_held else st.target, st.expr)
             formula = f"{st.target} = {comments.doprint(st.expr)}"
+            if st.target == into_held:
+                formula += f"  (into _held: copied to {st.target} where not refractory)"
             comment = f"{st.comment}\n{formula}" if st.comment else formula
             calls = w.lines[start:]
             lines.append(Line(calls[0], comment))
@@ -343,7 +360,12 @@ class NumpyBackend:
     ) -> dict:
         """Return the vectorised step's data: its lines, buffers and block size."""
         printer, comments = NumpyPrinter(names), NumpyPrinter(names)
-        vector_lines, writer, buffers = vector_block(program, printer, comments)
+        event = context["event"]
+        hold = event["hold"] if event is not None and event["refractory"] else None
+        into_held = hold if held_into_buffer(program, hold) else None
+        if event is not None:
+            event["into_held"] = into_held is not None
+        vector_lines, writer, buffers = vector_block(program, printer, comments, into_held)
         stateset = set(program.states)
         buffers = [b for b in buffers if b not in stateset]
         slots = buffer_slots(program, buffers)
