@@ -79,7 +79,24 @@ def quantity(value, dim: Dimension, what: str, unit: str = "", unit_scale: float
             return to_internal(out, dim, what, unit) if carries_units(out) else np.asarray(out) * unit_scale
 
         return in_internal_units
-    return np.asarray(value, dtype=float) * unit_scale if np.ndim(value) else float(value) * unit_scale
+    if protocols._per_neuron_with_units(value):
+        # one value per neuron, each with its unit (["100 pA", "0.2 nA"]); plain numbers mean `unit`
+        parts = [quantity(v, dim, f"{what}[{i}]", unit, unit_scale) for i, v in enumerate(value)]
+        return np.array(parts, dtype=float)
+    try:
+        return np.asarray(value, dtype=float) * unit_scale if np.ndim(value) else float(value) * unit_scale
+    except (TypeError, ValueError):
+        text = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise ModelError(
+            [
+                Diagnostic(
+                    "E501",
+                    Span(what, 1, 1, len(text), text),
+                    f"{what} must be a number (in {unit or 'its unit'}), text with a unit (`10 {unit or 'mV'}`), "
+                    f"a value with units, or one of these per neuron; not `{text}`",
+                )
+            ]
+        ) from None
 
 
 @dataclass

@@ -1055,8 +1055,13 @@ def describe_value(value, target: Target) -> str:
     """Return the text form of a spec, Python numbers written with their units (for metadata)."""
     if isinstance(value, str):
         return value
+    if _per_neuron_with_units(value):
+        return "[" + ", ".join(describe_value(v, target) for v in value) + "]"  # per neuron, each with its unit
     if not isinstance(value, _Spec):
-        return _number_text(_plain(value, VALUE, target), target.unit)
+        try:
+            return _number_text(_plain(value, VALUE, target), target.unit)
+        except (TypeError, ValueError):
+            return repr(value)  # not a value: the run says so
     if value.source:
         return value.source
     if value.name == "sum":
@@ -1071,6 +1076,16 @@ def describe_value(value, target: Target) -> str:
         text = describe_value(raw, target) if isinstance(raw, _Spec) else _number_text(raw, unit)
         out.append(text if default is _REQUIRED else f"{arg}={text}")
     return f"{value.name}({', '.join(out)})"
+
+
+def _per_neuron_with_units(value) -> bool:
+    """Return whether ``value`` is a sequence of values of which some carry units (text or objects)."""
+    return (
+        isinstance(value, (list, tuple, np.ndarray))
+        and not carries_units(value)
+        and np.ndim(value) == 1
+        and any(isinstance(v, str) or carries_units(v) for v in value)
+    )
 
 
 def _plain(raw, kind: str, target: Target):

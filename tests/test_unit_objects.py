@@ -127,6 +127,19 @@ def test_arrays_of_values_with_units(lib, lif, out):
     np.testing.assert_array_equal(listed.spike_t, plain.spike_t)
 
 
+def test_a_list_of_texts_with_units_is_one_value_per_neuron(lif, out):
+    plain = lif.run(duration="100 ms", n=3, inputs={"I_ext": [100.0, 300.0, 500.0]}, out_dir=out)
+    r = lif.run(duration="100 ms", n=3, inputs={"I_ext": ["100 pA", "0.3 nA", 500]}, out_dir=out)
+    np.testing.assert_array_equal(r.spike_i, plain.spike_i)
+    np.testing.assert_array_equal(r.spike_t, plain.spike_t)
+    assert r.metadata["inputs"] == {"I_ext": "[100 pA, 0.3 nA, 500 pA]"}
+    with pytest.raises(modelgen.ModelError, match=r"I_ext\[1\] must be current .* but `3 mV` is voltage"):
+        lif.run(duration="10 ms", n=2, inputs={"I_ext": ["100 pA", "3 mV"]}, out_dir=out)
+    # what is no value at all: a clear error, not numpy's
+    with pytest.raises(modelgen.ModelError, match=r"I_ext must be a number \(in pA\), text with a unit"):
+        lif.run(duration="10 ms", n=2, inputs={"I_ext": {"a": 1}}, out_dir=out)
+
+
 @pytest.mark.parametrize("lib", LIBRARIES)
 def test_protocol_arguments_and_functions_of_time(lib, lif, out, plain_run):
     nA, mV, ms, s, us, _ = _units(lib)
