@@ -79,7 +79,7 @@ def quantity(value, dim: Dimension, what: str, unit: str = "", unit_scale: float
             return to_internal(out, dim, what, unit) if carries_units(out) else np.asarray(out) * unit_scale
 
         return in_internal_units
-    if protocols._per_neuron_with_units(value):
+    if protocols.per_neuron_with_units(value):
         # one value per neuron, each with its unit (["100 pA", "0.2 nA"]); plain numbers mean `unit`
         parts = [quantity(v, dim, f"{what}[{i}]", unit, unit_scale) for i, v in enumerate(value)]
         return np.array(parts, dtype=float)

@@ -1055,7 +1055,7 @@ def describe_value(value, target: Target) -> str:
     """Return the text form of a spec, Python numbers written with their units (for metadata)."""
     if isinstance(value, str):
         return value
-    if _per_neuron_with_units(value):
+    if per_neuron_with_units(value):
         return "[" + ", ".join(describe_value(v, target) for v in value) + "]"  # per neuron, each with its unit
     if not isinstance(value, _Spec):
         try:
@@ -1078,7 +1078,7 @@ def describe_value(value, target: Target) -> str:
     return f"{value.name}({', '.join(out)})"
 
 
-def _per_neuron_with_units(value) -> bool:
+def per_neuron_with_units(value) -> bool:
     """Return whether ``value`` is a sequence of values of which some carry units (text or objects)."""
     return (
         isinstance(value, (list, tuple, np.ndarray))

@@ -8,7 +8,7 @@ buffers of future steps (delays rounded to whole steps).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -178,8 +178,10 @@ class _Route:
     offset: int  # targets are neurons offset + indices of the group
     n: int  # ... of offset .. offset + n - 1
 
+    starts: list[int] = field(init=False, repr=False)  # indptr as Python ints: a few spikes' rows are sliced by them
+
     def __post_init__(self):
-        self.starts = self.indptr.tolist()  # indptr as Python ints: a few spikes' rows are sliced by them
+        self.starts = self.indptr.tolist()
 
 
 def _delays_in_steps(proj: Projection, dt: float) -> np.ndarray:
