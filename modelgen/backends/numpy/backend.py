@@ -372,9 +372,11 @@ class NumpyBackend:
         n_slots = max(slots, default=-1) + 1
         # buffers of the named values, then the scratch buffers, then one for the held membrane potential
         float_slots = slots + list(range(n_slots, n_slots + writer.floats + 1))
-        # neurons per block: the block's float buffers fill at most 1.5 MB (most of a 2 MB L2 cache);
-        # larger blocks spread numpy's per-call overhead (~0.4 us) over more neurons
-        block = 2 ** max(11, min(15, int(math.log2(1.5 * 2**20 / (8 * len(set(float_slots)))))))
+        # neurons per block: 2**15, or fewer where the block's float buffers would fill more than 1.5 MB,
+        # but at least 2**14: below that numpy's per-call overhead (~0.4 us) costs more than the buffers
+        # spilling out of the L2 cache (measured at N = 10**5: Izhikevich rk4 1.11x the expert numpy with
+        # 2**14, 0.85x with 2**13; HH rk4 1.24x with 2**14, 0.93x with 2**12)
+        block = 2 ** max(14, min(15, int(math.log2(1.5 * 2**20 / (8 * len(set(float_slots)))))))
         return dict(
             vector_lines=vector_lines,
             buffers=buffers,
