@@ -169,7 +169,8 @@ class StateBound:
 
     def shown(self, value: float) -> str:
         """Return ``value`` (internal units) as text in the display unit."""
-        return f"{value / self.scale:.3g} {self.unit}".strip()
+        unit = "" if self.unit == "1" else self.unit  # a dimensionless state: the number alone
+        return f"{value / self.scale:.3g} {unit}".strip()
 
 
 @lru_cache(maxsize=64)

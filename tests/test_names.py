@@ -156,7 +156,7 @@ def test_generated_names_cover_the_template_and_python():
 # template's locals, parameters and imports start with `_` (`import numba.extending`, not
 # `from numba.extending import overload`). The network programs once added ~60 (h, n, d, i, ...).
 _PLAIN_TEMPLATE_NAMES = {
-    *("args axis bits builder cache code codegen compiled_kernel concurrent context count cp cupy dt").split(),
+    *("args axis bits builder cache check code codegen compiled_kernel concurrent context count cp cupy dt").split(),
     *("dtype error_model fastmath first given group_rows index initial_state inline inputs intrinsic").split(),
     *("ir job jobs k_end k_start k_stop key keys layout llvmlite make_simulator math module ndim").split(),
     *("neurons nogil np numba numpy observe options os out params parts per_step rec receive receptor").split(),

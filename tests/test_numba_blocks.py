@@ -167,12 +167,20 @@ def test_many_spikes_in_one_call_come_back_in_order(out_dir, n):
 
 
 def test_compiled_loops_run_long_stretches_per_call():
-    """A compiled time loop makes 2**20 neuron-steps per call (a single neuron: a million steps
-    between NaN checks); numpy's loop stays at 2**16 neuron-steps, at most 1000 steps."""
+    """A compiled time loop makes 2**20 neuron-steps per call, at most 5,000 steps between the
+    runtime's checks; up to 8 neurons, whose kernel checks every step itself, 2**18 and at most
+    50,000; numpy's loop stays at 2**16 neuron-steps, at most 1000 steps."""
     from types import SimpleNamespace
 
     from modelgen.runtime import _steps_per_call
 
     numba_module, numpy_module = SimpleNamespace(BACKEND="numba"), SimpleNamespace(BACKEND="numpy")
-    assert [_steps_per_call(numba_module, n) for n in (1, 100, 10_000, 10**7)] == [5_000, 5_000, 104, 0]
+    assert [_steps_per_call(numba_module, n) for n in (1, 8, 9, 100, 10_000, 10**7)] == [
+        50_000,
+        32_768,
+        5_000,
+        5_000,
+        104,
+        0,
+    ]
     assert [_steps_per_call(numpy_module, n) for n in (1, 10_000)] == [1000, 6]

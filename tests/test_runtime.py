@@ -120,6 +120,33 @@ dx/dt = x^2/tau
         m.run(duration="5 ms", dt="0.01 ms", record="x", out_dir=tmp_path, method="euler")
 
 
+@requires_numba
+def test_numba_few_neurons_stop_at_the_step_of_the_first_runaway_value(tmp_path):
+    # x' = x^2/tau reaches infinity at t = tau/x0: the neuron starting at 2 goes first, then 1, then 0.5.
+    # up to 8 neurons the compiled kernel checks every step and names that step, in calls of
+    # 50,000 steps (numpy checks after calls of up to 1000 steps and names their window)
+    text = """model Blowup
+parameter tau = 1 ms
+state x = 1
+dx/dt = x^2/tau
+"""
+    x0, dt = [0.5, 2.0, 1.0], 0.01
+    with pytest.raises(SimulationError) as e:
+        modelgen.load_text(text).run(
+            duration="100 ms", dt=f"{dt} ms", n=3, initial={"x": x0}, method="euler", out_dir=tmp_path, backend="numba"
+        )
+    x, k = 2.0, 0  # the same Euler steps in Python floats, until the first beyond x's bound (10^9 x0)
+    while abs(x) < 1e9:
+        x, k = x + dt * x * x, k + 1
+    message = str(e.value)
+    assert re.fullmatch(
+        rf"x of neuron 1 reached {re.escape(f'{x:.3g}')} between t = ([0-9.]+) and ([0-9.]+) ms, beyond ±1e\+09: .*",
+        message,
+    ), message
+    t0, t1 = map(float, re.search(r"between t = ([0-9.]+) and ([0-9.]+) ms", message).groups())
+    assert (t0, t1) == pytest.approx(((k - 1) * dt, k * dt)) and 0.45 < t0 < 0.6
+
+
 def adex_cut_at_20mV(folder):
     """AdEx with the spike cut at +20 mV (as in Brette & Gerstner's figures) instead of V_T + 5 Delta_T."""
     text = (MODELS / "adex.model").read_text().replace("threshold V > V_T + 5 * Delta_T", "threshold V > 20 mV")
@@ -156,15 +183,21 @@ def test_absurd_finite_values_stop_the_run_like_nan(tmp_path, backend, dtype, n)
                 dtype=dtype,
             )
     message = str(e.value)
-    assert re.fullmatch(
-        r"V of neuron 0 reached -[0-9.]+e\+1[0-9] mV between t = ([0-9.]+) and ([0-9.]+) ms, beyond ±1e\+04 mV: "
-        r"the run blew up; try a smaller --dt or another --method",
-        message,
-    ), message
+    if backend == "numba" and n == 1:  # checked every step: the adaptation current goes first, in the crossing step
+        first = r"I_adapt_w of neuron 0 reached [0-9.]+e\+2[0-9] pA between t = ([0-9.]+) and ([0-9.]+) ms, beyond ±[0-9.e+]+ pA: "
+    else:  # checked after many steps: by then V has been driven to -1e19 mV
+        first = (
+            r"V of neuron 0 reached -[0-9.]+e\+1[0-9] mV between t = ([0-9.]+) and ([0-9.]+) ms, beyond ±1e\+04 mV: "
+        )
+    assert re.fullmatch(first + r"the run blew up; try a smaller --dt or another --method", message), message
     t0, t1 = map(float, re.search(r"between t = ([0-9.]+) and ([0-9.]+) ms", message).groups())
     # the first spike of the same neuron with the cut-off at V_T + 5 Delta_T comes at 11.5 ms; the
-    # window is the stretch between two checks (1000 steps on numpy, up to 5000 on numba for one neuron)
-    assert t0 < 11.5 < t1 and t1 - t0 <= (50.0 if backend == "numba" else 10.0)
+    # window is the stretch between two checks (1000 steps on numpy, up to 5000 on numba), or the
+    # step itself where numba's kernel checks every step (one neuron)
+    if backend == "numba" and n == 1:
+        assert 11.5 < t0 < 12 and t1 - t0 == pytest.approx(0.01)
+    else:
+        assert t0 < 11.5 < t1 and t1 - t0 <= (50.0 if backend == "numba" else 10.0)
 
 
 def test_adex_with_its_own_cutoff_runs_without_warning(tmp_path, recwarn):

@@ -17,6 +17,10 @@ from .printer import NumbaPrinter
 
 __all__ = ["NumbaBackend"]
 
+# up to this many neurons the module advances one neuron at a time (_advance_serial), checking every
+# step for runaway values itself, so that its calls can be long (see steps_per_call)
+SERIAL_MAX_N = 8
+
 
 class NumbaBackend(NumpyBackend):
     """Generates the numba module (compiled per-neuron and block kernels, threads over blocks)."""
@@ -30,7 +34,12 @@ class NumbaBackend(NumpyBackend):
     }
 
     def steps_per_call(self, n: int) -> int:
-        """Return the steps per call: about 2**20 neuron-steps (compiled code), at most 5,000."""
+        """Return the steps per call: about 2**20 neuron-steps (compiled code), at most 5,000 (so that
+        the runtime's check after a call names a short window); up to SERIAL_MAX_N neurons, whose
+        kernel checks every step itself (make_simulator's check), about 2**18 and at most 50,000
+        (a call's Python side, ~15 us, was a fifth of a single LIF neuron's time in calls of 5,000)."""
+        if n <= SERIAL_MAX_N:
+            return min(50_000, 2**18 // n)
         return min(5_000, 2**20 // n)
 
     def kernel_context(
@@ -44,6 +53,7 @@ class NumbaBackend(NumpyBackend):
             lhs, op, rhs = event["relation"]
             event["lane_condition"] = f"{lanes.doprint(lhs)} {op} {lanes.doprint(rhs)}"
         return dict(
+            serial_max_n=SERIAL_MAX_N,
             lane_lines=lane_lines,
             uses_lane_math=bool(lanes.helpers & {"_exp", "_expm1", "_exprel_lane"}),
             uses_exprel_lane="_exprel_lane" in lanes.helpers,
