@@ -1,12 +1,13 @@
 """Generated code: deterministic, marked, readable, safe with awkward names."""
 
 import ast
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from conftest import MODELS, step_ufunc_calls
+from conftest import MODELS, requires_numba, step_ufunc_calls
 
 import modelgen
 from modelgen.runtime import StaleModuleError, load_generated
@@ -219,7 +220,7 @@ def test_event_logic_is_written_once_per_backend():
     assert written_in("= _k + 1 + ") == scalar  # the refractory period's start
     # spike output (a network program notes (step, population, neuron) rows of its own)
     assert written_in("_note_spike(_spikes, _n_spikes, _kk") == scalar
-    assert written_in("_rec[{{") == scalar  # recording
+    assert written_in("_rec[{{") == written_in("_rec[_slot_") == scalar  # recording
     assert (
         written_in("{{ event.rhs }}, _above)")
         == written_in("r.vector")
@@ -230,7 +231,8 @@ def test_event_logic_is_written_once_per_backend():
     network = ["numba/network_population.py.j2"]  # the network program's step: the same macros
     for macro in ("hold_start(", "hold_end(", "threshold(", "on_spike("):
         assert written_in("{{ " + macro) == sorted(kernels + network), macro
-    assert written_in("{{ record(") == kernels
+    assert written_in("{{ record(") == ["numba/module.py.j2"]  # the block kernel's
+    assert written_in("{{ record_places(") == written_in("{{ record_at_places(") == ["per_neuron.py.j2"]
     assert written_in("{% call vector_events() %}") == ["numpy/module.py.j2"]
 
 
@@ -258,6 +260,92 @@ def test_a_gate_written_with_x_inf_and_tau_steps_as_one_written_with_alpha_and_b
     runs = [m.run(duration="5 ms", dt="0.025 ms", n=20, inputs=drive, record=["V", "n"]) for m in models]
     for name in ("V", "n"):
         np.testing.assert_allclose(runs[0][name], runs[1][name], rtol=0, atol=1e-9)
+
+
+def _per_neuron_kernel(text: str) -> str:
+    start = text.index("def _advance")
+    return text[start : text.index("return _spikes, _n_spikes", start)]
+
+
+def test_a_refractory_neuron_skips_its_potentials_update_and_what_only_that_reads():
+    """The per-neuron kernels skip, while refractory, the held variable's update and the values that
+    only it reads (as Brian2's `(unless refractory)`); what anything else reads still runs."""
+    import sympy
+
+    from modelgen.backends.numpy.backend import skipped_while_refractory
+    from modelgen.optimise import Statement, StepProgram
+
+    V, g, a, x, y, th = sympy.symbols("V g a _x _y V_th", real=True)
+
+    def program(*statements):
+        return StepProgram([], list(statements), ["V", "g"], ["a"], [], [])
+
+    lif_like = program(
+        Statement("update", "g", a * g),
+        Statement("note", comment="then V"),
+        Statement("assign", "_x", a + g),
+        Statement("assign", "_y", 2 * x),
+        Statement("update", "V", V * y),
+    )
+    assert skipped_while_refractory(lif_like, "V", [V - th]) == {2, 3, 4}
+    # a value that the threshold (or a state that is not held) also reads is computed anyway
+    assert skipped_while_refractory(lif_like, "V", [V - y]) == {4}
+    read_later = program(
+        Statement("assign", "_x", a + g), Statement("update", "V", V + x), Statement("update", "g", g + V)
+    )
+    assert skipped_while_refractory(read_later, "V", []) == set()  # g reads the new V: nothing skipped
+    assert skipped_while_refractory(lif_like, None, []) == set()
+
+    model = modelgen.load(MODELS / "lif.model")
+    for backend in ("numpy", "numba"):
+        kernel = _per_neuron_kernel(model.code(backend=backend))
+        assert "            if not _refractory:\n" in kernel and "_held" not in kernel
+    # rk4: g_syn's stages never read V's, so all of V's are skipped
+    assert _per_neuron_kernel(model.code("rk4")).count("if not _refractory:") >= 4
+    adapting = modelgen.load_text(
+        (MODELS / "lif.model")
+        .read_text()
+        .replace("state g_syn = 0 nS", "state g_syn = 0 nS\nstate w = 0 pA\nparameter tau_w = 100 ms")
+        + "current I_w = w outward\ndw/dt = (2 nS * (V - E_L) - w) / tau_w\n"
+    )
+    # but here w's stages read V's: only V's last slope and V's last line (which nothing reads after it)
+    rk4 = _per_neuron_kernel(adapting.code("rk4"))
+    assert rk4.count("if not _refractory:") == 2 and "_held" not in rk4
+    assert re.search(r"if not _refractory:\n( +#.*\n)? +I_leak = g_L\*\(_V_4 \+ _c0\)", rk4), rk4
+    assert re.search(r"if not _refractory:\n +# x \+= dt \* \(sum of b_i k_i\)\n +V = V \+ dt\*", rk4), rk4
+
+
+@requires_numba
+def test_numbas_per_neuron_kernel_holds_a_refractory_neuron_as_the_vectorised_step(tmp_path):
+    # one neuron at a time on numba (the update skipped while refractory) against numpy's vectorised
+    # step (computed, then held), with a reset below E_L so that a held V is told apart from a relaxing one
+    model = modelgen.load(MODELS / "lif.model")
+    drive, params = np.linspace(100.0, 400.0, 12), {"V_reset": "-70 mV"}
+    many = model.run(
+        duration="100 ms",
+        dt="0.1 ms",
+        n=12,
+        inputs={"I_ext": drive},
+        params=params,
+        record_indices=np.arange(12),
+        out_dir=tmp_path,
+    )
+    for i in (5, 11):
+        one = model.run(
+            duration="100 ms",
+            dt="0.1 ms",
+            n=1,
+            inputs={"I_ext": drive[i]},
+            params=params,
+            backend="numba",
+            out_dir=tmp_path,
+        )
+        np.testing.assert_allclose(many["V"][i], one["V"][0], rtol=0, atol=1e-9)
+        np.testing.assert_array_equal(many.spike_t[many.spike_i == i], one.spike_t)
+        assert one.spike_t.size >= 2
+        for t_spike in one.spike_t:  # reset at the spike, then held for exactly t_ref = 20 steps
+            k = round(t_spike / 0.1)
+            assert np.all(one["V"][0][k : k + 21] == -70.0)
 
 
 def test_a_refractory_neurons_new_potential_goes_to_a_buffer_only_when_nothing_reads_it_later():
