@@ -158,7 +158,6 @@ class Line:
 
     code: str
     comment: str = ""
-    indent: str = ""  # in a block of its own (the per-neuron kernel's lines skipped while refractory)
 
 
 def source_ref(model: Model, span) -> str:

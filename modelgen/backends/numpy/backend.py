@@ -11,7 +11,6 @@ numpy's per-call overhead dominates). Decisions are made here; the templates
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import sympy
@@ -20,7 +19,7 @@ from ... import __version__
 from ...derive import MembraneDerivation
 from ...integrity import TEXT_HASH_PLACEHOLDER, check_generated_text, seal
 from ...model import Model
-from ...optimise import Statement, StepProgram, regularize, step_program
+from ...optimise import StepProgram, regularize, step_program
 from ...schemes import Plan
 from ..base import (
     Line,
@@ -77,30 +76,6 @@ def held_into_buffer(program: StepProgram, hold: str | None) -> bool:
         return False
     later = program.statements[writes[0] + 1 :]
     return not any(st.expr is not None and any(s.name == hold for s in st.expr.free_symbols) for st in later)
-
-
-def skipped_while_refractory(program: StepProgram, hold: str | None, event_exprs: list[sympy.Expr]) -> set[int]:
-    """Return the statements (their places in ``program.statements``) that a refractory neuron need
-    not run, as Brian2's `(unless refractory)`: the update of the held variable ``hold``, where
-    :func:`held_into_buffer` allows it (nothing after it reads it), and the values that only such
-    statements read. The rest still runs (a synaptic conductance keeps decaying); the event
-    expressions ``event_exprs`` and every statement run are the readers that keep a value."""
-    if not held_into_buffer(program, hold):
-        return set()
-    needed = {s.name for e in event_exprs for s in e.free_symbols}
-    skipped = set()
-    for i in reversed(range(len(program.statements))):  # liveness, from the last statement back
-        st = program.statements[i]
-        if st.kind == "note":
-            continue
-        if (st.kind == "update" and st.target == hold) or (st.kind == "assign" and st.target not in needed):
-            skipped.add(i)
-            continue
-        if st.kind == "assign":
-            needed.discard(st.target)  # the readers before it read an earlier value
-        if st.expr is not None:
-            needed |= {s.name for s in st.expr.free_symbols}
-    return skipped
 
 
 def vector_block(
@@ -167,42 +142,25 @@ def buffer_slots(program: StepProgram, buffers: list[str]) -> list[int]:
 
 
 def scalar_block(
-    program: StepProgram,
-    printer: ScalarPrinter,
-    prefixes: dict[str, str],
-    inputs: str = "kernel",
-    unless_refractory: set[int] = frozenset(),
+    program: StepProgram, printer: ScalarPrinter, prefixes: dict[str, str], inputs: str = "kernel"
 ) -> list[Line]:
     """Return the step of one neuron on floats, reading its inputs (``inputs``) from the kernel's
     arrays (``"kernel"``), from numba's block kernel's copies (``"lanes"``) or, in a network program,
-    through its ``_input`` helper for neuron ``_i`` (``"network"``). The statements
-    ``unless_refractory`` (see :func:`skipped_while_refractory`) go under ``if not _refractory:``."""
+    through its ``_input`` helper for neuron ``_i`` (``"network"``)."""
     out = []
-    inside = False
-    statements = program.statements
-    for i, st in enumerate(statements):
-        after = next((j for j in range(i, len(statements)) if statements[j].kind != "note"), None)
-        skip = after in unless_refractory  # a note goes with the statement after it
-        if skip and not inside:
-            out.append(Line("if not _refractory:", "a refractory neuron keeps its value: no need to compute a new one"))
-        inside = skip
-        line = _scalar_line(st, printer, prefixes, inputs)
-        out.append(replace(line, indent="    ") if skip else line)
+    for st in program.statements:
+        if st.kind == "note":
+            out.append(Line("", st.comment))
+        elif st.kind == "input" and inputs == "lanes":
+            out.append(Line(f"{st.target} = {prefixes['lane']}{st.target}[{st.stage}, _j]"))
+        elif st.kind == "input" and inputs == "network":
+            out.append(Line(f"{st.target} = _input({prefixes['arg']}{st.target}, _kk, {st.stage}, _i)"))
+        elif st.kind == "input":
+            a, column = prefixes["arg"] + st.target, prefixes["column"] + st.target
+            out.append(Line(f"{st.target} = float({a}[_kk if {a}.shape[0] > 1 else 0, {st.stage}, {column}])"))
+        else:
+            out.append(Line(f"{st.target} = {printer.doprint(st.expr)}", st.comment))
     return out
-
-
-def _scalar_line(st: Statement, printer: ScalarPrinter, prefixes: dict[str, str], inputs: str) -> Line:
-    """Return the line of one statement of :func:`scalar_block`."""
-    if st.kind == "note":
-        return Line("", st.comment)
-    if st.kind == "input" and inputs == "lanes":
-        return Line(f"{st.target} = {prefixes['lane']}{st.target}[{st.stage}, _j]")
-    if st.kind == "input" and inputs == "network":
-        return Line(f"{st.target} = _input({prefixes['arg']}{st.target}, _kk, {st.stage}, _i)")
-    if st.kind == "input":
-        a, column = prefixes["arg"] + st.target, prefixes["column"] + st.target
-        return Line(f"{st.target} = float({a}[_kk if {a}.shape[0] > 1 else 0, {st.stage}, {column}])")
-    return Line(f"{st.target} = {printer.doprint(st.expr)}", st.comment)
 
 
 def observe_body(model: Model, printer: NumpyPrinter, names: dict[str, str]) -> list[Line]:
@@ -320,11 +278,7 @@ class NumpyBackend:
         taken |= {st.target for st in program.statements} | {s.name for e in event_exprs for s in e.free_symbols}
         taken |= {s.name for st in program.statements if st.expr is not None for s in st.expr.free_symbols}
         prefixes = kernel_prefixes(kernel_arrays, taken)
-        refractory_event = event is not None and event["refractory"] is not None
-        skipped = skipped_while_refractory(program, event["hold"], event_exprs) if refractory_event else set()
-        scalar_lines = scalar_block(program, scalar, prefixes, unless_refractory=skipped)
-        if event is not None:
-            event["skipped_while_refractory"] = bool(skipped)
+        scalar_lines = scalar_block(program, scalar, prefixes)
 
         invariants = [Line(f"{n} = {printer.doprint(e)}", c) for n, e, c in program.invariants]
         obs_body = observe_body(model, printer, names)
