@@ -72,13 +72,26 @@ def test_numba_network_gives_numpys_spikes_and_traces(tmp_path):
 
 
 def test_parts_share_the_neurons_out_evenly_on_whole_cache_lines():
+    """Each thread gets a run of equally many consecutive parts (numba's prange deals out its iterations
+    so), holding about as many neurons as every other thread's, the parts on whole cache lines."""
     from modelgen.network.compiled import PART_ALIGN, THREADED_FROM, parts_of
 
-    rows, first, threaded = parts_of([51_200, 12_800], threads=2)
-    assert threaded and first.tolist() == [0, len(rows) - 2, len(rows)]
-    assert rows[:, 1].tolist() == [0, 8000, 16000, 24000, 32000, 40000, 48000, 0, 8000]
-    assert rows[:, 2].tolist() == [8000, 16000, 24000, 32000, 40000, 48000, 51_200, 8000, 12_800]
-    assert all(lo % PART_ALIGN == 0 for lo in rows[:, 1])
+    rows, first, threaded = parts_of([51_200, 12_800], threads=2)  # CUBA at N = 64 000
+    assert threaded and first.tolist() == [0, 3, 4]
+    assert rows.tolist() == [[0, 0, 16_000], [0, 16_000, 32_000], [0, 32_000, 51_200], [1, 0, 12_800]]
+    rows, first, threaded = parts_of([51_200, 12_800], threads=4)
+    assert len(rows) == 8 and first.tolist() == [0, 7, 8]
+    assert [int(np.sum(rows[j : j + 2, 2] - rows[j : j + 2, 1])) for j in (0, 2, 4, 6)] == [16_000] * 4
+    for sizes, threads in (([0, 20_000, 5, 0, 100], 2), ([100_000, 3, 17_000], 3), ([16_384], 16), ([70_001], 7)):
+        rows, first, threaded = parts_of(sizes, threads)
+        assert threaded and len(rows) % threads == 0 and first[-1] == len(rows)
+        assert all(lo % PART_ALIGN == 0 for lo in rows[:, 1])
+        for p, n in enumerate(sizes):  # a population's parts, in order, cover it
+            mine = rows[first[p] : first[p + 1]]
+            assert (mine[:, 0] == p).all() and mine[0, 1] == 0 and mine[-1, 2] == n
+            assert (mine[1:, 1] == mine[:-1, 2]).all()
+        per_thread = np.add.reduceat(rows[:, 2] - rows[:, 1], np.arange(0, len(rows), len(rows) // threads))
+        assert per_thread.max() - per_thread.min() <= 2 * PART_ALIGN + 1, per_thread
     # small networks, or one thread: one part per population, no threads
     for sizes, threads in (([THREADED_FROM - 100, 99], 8), ([100_000], 1)):
         rows, first, threaded = parts_of(sizes, threads)
