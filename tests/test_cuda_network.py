@@ -125,6 +125,21 @@ def test_poisson_drives_draw_their_rates_reproducibly(gpu, tmp_path):
 
 @needs_gxx
 @pytest.mark.slow
+def test_poisson_drives_draw_the_same_counts_on_numba_and_the_gpu(gpu, tmp_path):
+    """numba's drives count from a table of cumulative probabilities, the GPU program's by searching
+    them: the same counts (P: mostly 0, searched on both; Q: two pieces of 12.5, from the table),
+    so the same events and the same potentials."""
+    path = write(tmp_path, DRIVEN + "record P (V, neurons = 20)\nrecord Q (V, neurons = 20)\n")
+    numba_run = _run(path, "numba", 30.0, out_dir=tmp_path / "gen")
+    cuda_run = _run(path, "cuda", 30.0, out_dir=tmp_path / "gen")
+    assert numba_run.synaptic_events == cuda_run.synaptic_events > 0
+    for name in ("P.V", "Q.V"):
+        assert np.ptp(numba_run.traces[name]) > 0
+        np.testing.assert_allclose(cuda_run.traces[name], numba_run.traces[name], rtol=1e-12, atol=1e-12)
+
+
+@needs_gxx
+@pytest.mark.slow
 def test_driven_mixed_network_fires_as_numpy_does(gpu, tmp_path):
     # the drives draw from another generator than numpy's: the same firing, statistically
     write_mixed(tmp_path)
