@@ -176,8 +176,8 @@ def parts_of(sizes, threads: int) -> tuple[np.ndarray, np.ndarray, bool]:
     number; the Python-stepped loop likewise), so every thread's run is padded to the same number
     of parts by halving its largest part (at a whole cache line; left as it is where none can be).
     Cutting parts of equal number instead (the way before) gave CUBA at N = 64 000 on two threads
-    40,000 neurons on one thread and 24,000 on the other: 17 % slower. The numbers do not depend on
-    the parts.
+    40,000 neurons on one thread and 24,000 on the other: 0.550 s against 0.434 s now. The numbers
+    do not depend on the parts.
     """
     total = int(sum(sizes))
     threaded = threads > 1 and total >= THREADED_FROM
