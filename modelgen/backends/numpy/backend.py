@@ -11,6 +11,7 @@ numpy's per-call overhead dominates). Decisions are made here; the templates
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import sympy
@@ -106,39 +107,60 @@ def vector_block(
     return lines, w, buffers
 
 
-def buffer_slots(program: StepProgram, buffers: list[str]) -> list[int]:
-    """Return a buffer number for each named value: values whose lifetimes do not overlap share one.
+_CALL = re.compile(r"np\.(\w+)\(([\w.]+(?:, [\w.]+)*)\)")  # a call of the block: np.f(a, b, out)
+_NAME = re.compile(r"[A-Za-z_]\w*")
 
-    A value lives from its first assignment to its last use; a buffer is reused only by a value
-    assigned after the previous owner's last use (the statement that reads a value for the last
-    time may not also write its buffer).
+
+def buffer_slots(lines: list[Line], names: list[str], live_in: set[str], live_out: set[str]) -> list[int]:
+    """Return a buffer number for each of ``names`` (the block's float buffers) from the calls ``lines``
+    that use them: buffers whose values do not live at the same time share one.
+
+    A name lives from the first call that mentions it to the last (``live_in``: from before the
+    first call; ``live_out``: after the last). A name may also take the buffer of one whose last
+    use is the very call that first writes it, with all its operands read: ``np.multiply(V, _X, _held)``
+    where ``_X`` is read for the last time writes in place, into ``_X``'s buffer (no fresh memory
+    for the result: measured 8 % faster for LIF's step over 10**4 neurons).
     """
-    start: dict[str, int] = {}
-    end: dict[str, int] = {}
-    for i, st in enumerate(program.statements):
-        if st.expr is not None:
-            for sym in st.expr.free_symbols:
-                if sym.name in start:
-                    end[sym.name] = i
-        if st.kind == "assign" and st.target in buffers:
-            start.setdefault(st.target, i)
-            end[st.target] = max(end.get(st.target, i), i)
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    wanted = set(names)
+    calls = [line.code for line in lines if line.code]
+    for i, code in enumerate(calls):
+        for name in _NAME.findall(code):
+            if name in wanted:
+                first.setdefault(name, i)
+                last[name] = i
+    end = len(calls)
+    for name in names:
+        if name in live_in:
+            first[name] = -1
+        if name in live_out:
+            last[name] = end
+        first.setdefault(name, end)  # unused: lives nowhere
+        last.setdefault(name, first[name])
+
+    def in_place(before: str, after: str) -> bool:
+        """Whether ``after`` may take ``before``'s buffer at the call where one ends and the other starts."""
+        i = first[after]
+        if last[before] != i or not 0 <= i < end:
+            return False
+        m = _CALL.fullmatch(calls[i])
+        if m is None or (m.group(1) == "copyto" and "where" in calls[i]):
+            return False
+        *operands, out = m.group(2).split(", ")
+        return out == after and before in operands and after not in operands
+
     slots: dict[str, int] = {}
-    busy: list[tuple[int, int]] = []  # (last use, slot)
-    free: list[int] = []
-    count = 0
-    for name in sorted(buffers, key=lambda b: start[b]):
-        for entry in [e for e in busy if e[0] < start[name]]:
-            busy.remove(entry)
-            free.append(entry[1])
-        if free:
-            free.sort()
-            slot = free.pop(0)
-        else:
-            slot, count = count, count + 1
+    owner: list[str] = []  # slot -> the name that holds it last
+    for name in sorted(names, key=lambda n: (first[n], names.index(n))):
+        taken = [j for j, o in enumerate(owner) if in_place(o, name)]
+        free = [j for j, o in enumerate(owner) if last[o] < first[name]]
+        slot = (taken or free or [len(owner)])[0]
+        if slot == len(owner):
+            owner.append(name)
+        owner[slot] = name
         slots[name] = slot
-        busy.append((end[name], slot))
-    return [slots[b] for b in buffers]
+    return [slots[n] for n in names]
 
 
 def scalar_block(
@@ -369,10 +391,11 @@ class NumpyBackend:
         vector_lines, writer, buffers = vector_block(program, printer, comments, into_held)
         stateset = set(program.states)
         buffers = [b for b in buffers if b not in stateset]
-        slots = buffer_slots(program, buffers)
-        n_slots = max(slots, default=-1) + 1
         # buffers of the named values, then the scratch buffers, then one for the held membrane potential
-        float_slots = slots + list(range(n_slots, n_slots + writer.floats + 1))
+        floats = [*buffers, *(f"_s{i}" for i in range(writer.floats)), "_held"]
+        holding = event is not None and event["refractory"] is not None
+        live_in = {"_held"} if holding and into_held is None else set()  # saved before the step's calls
+        float_slots = buffer_slots(vector_lines, floats, live_in, {"_held"} if holding else set())
         # neurons per block: 2**15, or fewer where the block's float buffers would fill more than 1.5 MB,
         # but at least 2**14: below that numpy's per-call overhead (~0.4 us) costs more than the buffers
         # spilling out of the L2 cache (measured at N = 10**5: Izhikevich rk4 1.11x the expert numpy with
