@@ -162,6 +162,37 @@ def test_float32_fires_as_float64(gpu, tmp_path):
 
 
 @needs_gxx
+def test_one_launch_per_step_delivers_every_projections_spikes(gpu, tmp_path, monkeypatch):
+    """All projections' spikes are delivered by one launch per step, dealt out to the teams as one
+    list: with several teams (six of 32 threads, one spike each at a time) every synapse is added
+    once (numpy's events and spikes; CUBA's rings each hold one weight, so the order of the sums
+    does not matter), and the step makes one launch per population and one for the projections."""
+    path = write(tmp_path, SMALL_CUBA)
+    load = compiled.load_program
+
+    def many_teams(layout, backend):
+        program = load(layout, backend)
+        monkeypatch.setattr(program, "THREADS_PER_BLOCK", 64)
+        monkeypatch.setattr(program, "DELIVER_BLOCKS", 3)
+        return program
+
+    monkeypatch.setattr(compiled, "load_program", many_teams)
+    launches: dict[str, int] = {}
+    call = fakecupy._Kernel.__call__
+
+    def counted(self, grid, block, args):
+        launches[self.function.__name__] = launches.get(self.function.__name__, 0) + 1
+        return call(self, grid, block, args)
+
+    monkeypatch.setattr(fakecupy._Kernel, "__call__", counted)
+    cuda = _run(path, "cuda", 40.0, out_dir=tmp_path / "gen")
+    numpy = _run(path, "numpy", 40.0, out_dir=tmp_path / "gen")
+    _same_spikes(cuda, numpy)
+    assert cuda.synaptic_events == numpy.synaptic_events > 1000
+    assert launches == {"modelgen_advance_0": 2 * 400, "modelgen_deliver": 400}  # 400 steps, 2 populations, 4 projections
+
+
+@needs_gxx
 def test_one_call_run_steps_equals_the_resident_run(gpu, tmp_path, monkeypatch):
     # run_steps uploads everything and copies everything back at each call; start_run keeps it on the device
     path = MODELS / "two_neurons.network"

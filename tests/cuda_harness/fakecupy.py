@@ -39,6 +39,11 @@ class ndarray:
     def __getitem__(self, key):
         return ndarray(self._a[key])
 
+    @property
+    def data(self):
+        """CuPy's memory pointer: ``.ptr`` is the address of the first element."""
+        return _Pointer(self._a.ctypes.data)
+
     def get(self, out=None):
         if out is None:
             return self._a.copy()
@@ -62,6 +67,11 @@ class ndarray:
 
     def __add__(self, other):
         return ndarray(self._a + (other._a if isinstance(other, ndarray) else other))
+
+
+class _Pointer:
+    def __init__(self, ptr: int):
+        self.ptr = ptr
 
 
 def sort(x: ndarray) -> ndarray:
