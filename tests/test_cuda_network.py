@@ -189,7 +189,10 @@ def test_one_launch_per_step_delivers_every_projections_spikes(gpu, tmp_path, mo
     numpy = _run(path, "numpy", 40.0, out_dir=tmp_path / "gen")
     _same_spikes(cuda, numpy)
     assert cuda.synaptic_events == numpy.synaptic_events > 1000
-    assert launches == {"modelgen_advance_0": 2 * 400, "modelgen_deliver": 400}  # 400 steps, 2 populations, 4 projections
+    assert launches == {
+        "modelgen_advance_0": 2 * 400,
+        "modelgen_deliver": 400,
+    }  # 400 steps, 2 populations, 4 projections
 
 
 @needs_gxx
