@@ -379,8 +379,12 @@ def reference_run(net, duration, dt, out_dir):
     return sorted(spikes, key=lambda s: (s[2], s[0], s[1])), states
 
 
-def test_network_loop_is_bit_identical_to_a_plain_reference(tmp_path):
+@pytest.mark.parametrize("sparse_receive", [1, 64, 10**9])  # slots applied at the neurons written to / as here / whole
+def test_network_loop_is_bit_identical_to_a_plain_reference(tmp_path, monkeypatch, sparse_receive):
+    from modelgen.network import run as network_run
     from modelgen.network.run import _make_groups
+
+    monkeypatch.setattr(network_run, "SPARSE_RECEIVE", sparse_receive)
 
     path = write_mixed(tmp_path)
     dt, duration = 0.1, 100.0
