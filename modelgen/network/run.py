@@ -615,8 +615,9 @@ def _spike_table(fired: list, groups: list[_Group]) -> tuple[np.ndarray, np.ndar
     if not fired:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     idx = np.concatenate([i for _, _, i in fired])
-    step = np.concatenate([np.full(i.size, k, dtype=np.int64) for k, _, i in fired])
-    group = np.concatenate([np.full(i.size, g, dtype=np.int64) for _, g, i in fired])
+    sizes = [i.size for _, _, i in fired]
+    step = np.repeat(np.array([k for k, _, _ in fired], dtype=np.int64), sizes)
+    group = np.repeat(np.array([g for _, g, _ in fired], dtype=np.int64), sizes)
     pop = np.empty_like(idx)
     local = np.empty_like(idx)
     for gi, g in enumerate(groups):
