@@ -32,7 +32,8 @@ NETWORK_LOCALS = frozenset(
     """_ring _slots _drives _n_drives _slot _w _d _drive _key _c _fired _n_fired _key_base _key_step _spikes
     _n_spikes _n_rec _rec_which _n_which _rec_steps _rec _seed _n_events _mix _poisson _z _piece _u _p _cdf
     _total _mean _pieces _value _j _i _n _k _kk _was _above _spiked _refractory _held _was_above
-    _refractory_until _refractory_steps _refractory_per_neuron _per_neuron _input_layout _exprel _x""".split()
+    _refractory_until _refractory_steps _refractory_per_neuron _per_neuron _input_layout _exprel _x _members
+    _n_members _thread _m""".split()
 )
 
 
@@ -109,6 +110,11 @@ def generate_network(backend, layout, build_hash: str) -> str:
             kernels[key] = {single: _kernel(backend, neuron, pop.method, receptors, single) for single in (False, True)}
             for k in kernels[key].values():
                 k.update(index=len(kernels) - 1, model_name=_cxx_comment(neuron.model.name), sharing=[])
+                # the numbers per population of its launch (network.cu.j2): neurons, first thread, states,
+                # values, which values are per neuron, inputs, their layout, 4 per ring, 15 more
+                k["n_fields"] = (
+                    2 + len(k["states"]) + len(k["values"]) + 1 + len(k["inputs"]) + 1 + 4 * len(receptors) + 15
+                )
         double = kernels[key][False]
         for k in kernels[key].values():
             k["sharing"].append(_cxx_comment(pop.name))
