@@ -449,9 +449,12 @@ def simulate(
                     where = buf.touched[slot]
                     if where is None:
                         receive(receptor, row)
-                        for j, (lo, hi) in enumerate(spans):
-                            if hit[j]:
-                                row[lo:hi] = 0.0
+                        if False not in hit:  # every part was written to: cleared in one call
+                            row.fill(0.0)
+                        else:
+                            for j, (lo, hi) in enumerate(spans):
+                                if hit[j]:
+                                    row[lo:hi] = 0.0
                     else:
                         idx = where[0] if len(where) == 1 else np.concatenate(where)
                         receive(receptor, row[idx], idx)
