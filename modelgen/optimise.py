@@ -269,6 +269,7 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
             # a gate, dx/dt = alpha*(1 - x) - beta*x: f = A + B*x with A = alpha, B = -(alpha + beta)
             split = {s: _split_rate(model, b, plan, s) if fixed[s] is None else None for s in group}
             factored: dict[str, bool] = {}  # state -> whether F is affine in it (F = F0 + G*x)
+            relaxing: dict[str, sympy.Symbol] = {}  # affine states updated as x_inf + (x - x_inf)*exp(-c*S*h): S
             relax: dict[str, tuple[sympy.Expr, sympy.Expr]] = {}  # gate -> (its rate S, its x_inf) in the update
             targets = []
             for s in group:
@@ -299,14 +300,29 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
                         F0 = _value_at_zero(model, b, plan, s, c)
                         G_sym = _sym(f"_G_{py(s)}")
                         if F0 is not None:
-                            # F = F0 + G*x: x*exp(B*h) + F0*(exp(B*h) - 1)/G, the form of the fixed rates above,
-                            # whose chain of dependent operations from x to x is a multiply and an add
                             sources = [d[2] for d in b.needed([f_full]) if d[2]]  # the currents, inlined in F0 and G
                             comment = "\n".join([f_full[2], *sources, f"= c*(F0 + G*{s}) with c = {c}: F0"])
                             targets.append((f"_F0_{py(s)}", F0, comment))
-                            targets.append((f"_G_{py(s)}", G, f"B = d(d{s}/dt)/d{s} = c*G"))
-                            targets.append((f"_X_{py(s)}", sympy.exp(G_sym * (c * h)), f"exp(B*{hs})"))
-                            targets.append((f"_E_{py(s)}", (_sym(f"_X_{py(s)}") - 1) / G_sym, f"(exp(B*{hs}) - 1)/G"))
+                            if _moves_with(b, plan, G, s, states):
+                                # G reads states whose update read x (a membrane's gates): relax to
+                                # x_inf = F0/S, S = -G, whose divide runs beside exp(-c*S*h); after it
+                                # only a subtract and a multiply-add (the gates' form)
+                                S_sym = _sym(f"_S_{py(s)}")
+                                relaxing[s] = S_sym
+                                rate = f"S = -G: {s} relaxes at the rate c*S = -d(d{s}/dt)/d{s}"
+                                targets.append((f"_S_{py(s)}", sympy.expand(-G), rate))
+                                targets.append(
+                                    (f"_{py(s)}_inf", _sym(f"_F0_{py(s)}") / S_sym, f"... to {s}_inf = F0/S")
+                                )
+                                targets.append((f"_X_{py(s)}", sympy.exp(-S_sym * (c * h)), f"exp(-c*S*{hs})"))
+                            else:
+                                # G does not move with x: x*exp(B*h) + F0*(exp(B*h) - 1)/G, the form of the fixed
+                                # rates above, whose chain of dependent operations from x to x is a multiply and an add
+                                targets.append((f"_G_{py(s)}", G, f"B = d(d{s}/dt)/d{s} = c*G"))
+                                targets.append((f"_X_{py(s)}", sympy.exp(G_sym * (c * h)), f"exp(B*{hs})"))
+                                targets.append(
+                                    (f"_E_{py(s)}", (_sym(f"_X_{py(s)}") - 1) / G_sym, f"(exp(B*{hs}) - 1)/G")
+                                )
                         else:
                             targets.append((f"_F_{py(s)}", F, f"{f_full[2]}\n= c*F with c = {c}"))
                             targets.append((f"_G_{py(s)}", G, f"B = d(d{s}/dt)/d{s} = c*G"))
@@ -336,6 +352,10 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
                         f"{_derivative_comment(model, derivation, s)}\n= A + B*{s} with A = {split[s][0]}, B = -S: "
                         f"{s} = {s}_inf + ({s} - {s}_inf)*exp(-S*{hs})"
                     )
+                elif s in relaxing:
+                    inf = _sym(f"_{py(s)}_inf")
+                    new = inf + (x - inf) * _sym(f"_X_{py(s)}")
+                    comment = f"{s} = {s}_inf + ({s} - {s}_inf)*exp(-c*S*{hs}) (= {s} + c*F*(exp(B*{hs}) - 1)/B)"
                 elif s in factored and factored[s]:
                     new = x * _sym(f"_X_{py(s)}") + _sym(f"_F0_{py(s)}") * _sym(f"_E_{py(s)}")
                     comment = f"{s} = {s}*exp(B*{hs}) + F0*(exp(B*{hs}) - 1)/G (= {s} + c*F*(exp(B*{hs}) - 1)/B)"
@@ -453,6 +473,27 @@ def _growth_factor(s: str, B: sympy.Symbol, h: sympy.Expr) -> tuple[str, sympy.E
     a compiled loop's speed for a few neurons) holds a multiply and an add, not also a divide.
     """
     return (f"_E_{s}", expm1(B * h) / B, "(exp(B*h) - 1)/B over the step h, before f multiplies it")
+
+
+def _reads(b: _Builder, e: sympy.Expr, x: sympy.Symbol) -> bool:
+    """Whether ``e`` reads ``x``, itself or through the named values it uses."""
+    return x in e.free_symbols or any(x in d[1].free_symbols for d in b.needed([("", e, "")]))
+
+
+def _moves_with(b: _Builder, plan: Plan, G: sympy.Expr, s: str, states: list[str]) -> bool:
+    """Whether G (of dX/dt = c*(F0 + G*X)) reads another state whose derivative reads X.
+
+    Then G, and exp(B*h) with it, lie on the chain of dependent operations from one step's X to
+    the next (a membrane's gates follow V), and the update that puts the divide beside the
+    exponential is the shorter one; else (a synaptic conductance decaying on its own) the one
+    whose chain from X to X is a multiply and an add.
+    """
+    x = _sym(b.py(s))
+    return any(
+        _reads(b, G, _sym(b.py(other))) and _reads(b, b.expr(plan.odes[other]), x)
+        for other in states
+        if other != s and other in plan.odes
+    )
 
 
 def _value_at_zero(model: Model, b: _Builder, plan: Plan, s: str, c: sympy.Expr) -> sympy.Expr | None:

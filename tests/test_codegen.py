@@ -124,6 +124,16 @@ def test_conductance_membrane_update_keeps_the_divide_off_v(lif_path):
     assert "# current I_leak = g_L * (V - E_L) outward  [lif.model:20]" in kernel
 
 
+def test_gated_membrane_relaxes_with_the_divide_beside_the_exponential(hh_path):
+    # HH: G reads the gates, which follow V, so exp(B*dt) lies on the chain from V to V anyway;
+    # V_inf = F0/S is divided beside the exponential, and after it a subtract and a multiply-add
+    code = modelgen.load(hh_path).code(method="exponential_euler")
+    kernel = code.split("def _advance(")[1].split("def make_simulator")[0]
+    assert "            V = _V_inf + _X_V*(V - _V_inf)\n" in kernel
+    assert "_V_inf = _F0_V/_S_V" in kernel
+    assert "_E_V" not in kernel and "_G_V" not in kernel  # (LIF's G does not read V: the test above)
+
+
 @pytest.mark.parametrize("n", [1, 20])  # the per-neuron kernel; the vectorised step
 def test_conductance_membrane_update_is_exact_for_a_fixed_conductance(lif_path, tmp_path, n):
     # no synaptic input: V relaxes to E_L + I/g_L with tau = C/g_L, which exponential Euler follows exactly
