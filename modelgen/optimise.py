@@ -11,6 +11,7 @@ value becomes a multiplication by its hoisted reciprocal.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -393,10 +394,18 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
             ]
             b.schedule(targets, subs)
             ks.append({s: _sym(f"_k{i + 1}_{py(s)}") for s in rk_states})
-        b.statements.append(Statement("note", comment="x += dt * (sum of b_i k_i)"))
+        # the weights over their common denominator (rk4: dt/6*(k1 + 2*k2 + 2*k3 + k4)): fewer
+        # multiplies, and from the last stage to x an add, a multiply and an add
+        d = math.lcm(*[int(sympy.S(bi).q) for bi in tb.b]) if all(sympy.S(bi).is_Rational for bi in tb.b) else 1
+        d = d if d <= 1000 else 1
+        b.statements.append(
+            Statement(
+                "note", comment="x += dt * (sum of b_i k_i)" + (f" = dt/{d} * (sum of {d}*b_i k_i)" if d > 1 else "")
+            )
+        )
         for s in rk_states:
-            incr = sympy.Add(*[bi * ks[j][s] for j, bi in enumerate(tb.b) if bi != 0])
-            b.statements.append(Statement("update", py(s), x[s] + DT * incr))
+            incr = sympy.Add(*[bi * d * ks[j][s] for j, bi in enumerate(tb.b) if bi != 0])
+            b.statements.append(Statement("update", py(s), x[s] + DT / d * incr))
 
     def whole_exponential_euler() -> None:
         read_inputs(0)
