@@ -305,7 +305,7 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
                             comment = "\n".join([f_full[2], *sources, f"= c*(F0 + G*{s}) with c = {c}: F0"])
                             targets.append((f"_F0_{py(s)}", F0, comment))
                             if _moves_with(b, plan, G, s, states):
-                                # G reads states whose update read x (a membrane's gates): relax to
+                                # G reads states whose derivative reads x (a membrane's gates): relax to
                                 # x_inf = F0/S, S = -G, whose divide runs beside exp(-c*S*h); after it
                                 # only a subtract and a multiply-add (the gates' form)
                                 S_sym = _sym(f"_S_{py(s)}")

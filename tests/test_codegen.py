@@ -1,6 +1,7 @@
 """Generated code: deterministic, marked, readable, safe with awkward names."""
 
 import ast
+import re
 import subprocess
 import sys
 
@@ -132,6 +133,16 @@ def test_gated_membrane_relaxes_with_the_divide_beside_the_exponential(hh_path):
     assert "            V = _V_inf + _X_V*(V - _V_inf)\n" in kernel
     assert "_V_inf = _F0_V/_S_V" in kernel
     assert "_E_V" not in kernel and "_G_V" not in kernel  # (LIF's G does not read V: the test above)
+
+
+def test_runge_kutta_sums_the_stages_over_the_weights_common_denominator():
+    # rk4: x + dt/6*(k1 + 2*k2 + 2*k3 + k4), dt/6 hoisted; euler's single weight stays dt*k1
+    m = modelgen.load(MODELS / "izhikevich.model")
+    kernel = m.code(method="rk4").split("def _advance(")[1].split("def make_simulator")[0]
+    update = re.search(r"\n +v = (_c\d+)\*\(_k1_v \+ 2\*_k2_v \+ 2\*_k3_v \+ _k4_v\) \+ v\n", kernel)
+    assert update is not None, kernel
+    assert re.search(rf"\b{update.group(1)} = 0\.16666666666666666\*dt\b", m.code(method="rk4"))
+    assert re.search(r"\n +v = _k1_v\*dt \+ v\n", m.code(method="euler").split("def _advance(")[1])
 
 
 @pytest.mark.parametrize("n", [1, 20])  # the per-neuron kernel; the vectorised step
