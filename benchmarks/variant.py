@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     runtime.load_generated = load
     w = next(x for x in suite.WORKLOADS if x.name == args.workload)
     model = modelgen.load(suite.MODELS / w.model)
-    expert = w.references(["numba"])["expert_njit" if args.backend == "numba" else "expert_numpy"]
+    expert = w.references([args.backend])["expert_njit" if args.backend == "numba" else "expert_numpy"]
     out = tempfile.mkdtemp()
     n = args.n
     steps = args.steps or max(200, (2_000_000 if args.backend == "numba" else 300_000) // n // 10)

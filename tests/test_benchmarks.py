@@ -116,3 +116,28 @@ def test_network_benchmark_script_quick(tmp_path):
     ]
     assert all(check["identical"] for check in results["agreement"].values())
     assert "| cuba | 400 | modelgen numpy over hand-written numpy |" in run.stdout
+
+
+@pytest.mark.slow  # runs the benchmark machinery (a few seconds)
+def test_variant_script_compares_an_edited_module(tmp_path):
+    from modelgen.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["build", str(ROOT / "models" / "lif.model"), "-o", str(tmp_path)], standalone_mode=True)
+    assert done.value.code == 0
+    generated = (tmp_path / "lif.py").read_text()
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "variant.py"), "lif"]
+    cmd += ["--backend", "numpy", "--n", "100", "--repeats", "1", "--steps", "50"]
+    same = tmp_path / "same.py"
+    same.write_text(generated)
+    run = subprocess.run([*cmd[:3], str(same), *cmd[3:]], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "max |dV| edited vs generated: 0; same spikes: True" in run.stdout
+    assert "edited / expert:" in run.stdout
+    # an edit that changes what the neurons do is reported, and fails
+    other = tmp_path / "other.py"
+    assert "np.copyto(V, V_reset, where=_spiked)" in generated
+    other.write_text(generated.replace("np.copyto(V, V_reset, where=_spiked)", "np.copyto(V, V_th, where=_spiked)"))
+    run = subprocess.run([*cmd[:3], str(other), *cmd[3:]], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "same spikes: False" in run.stdout
