@@ -270,7 +270,7 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
             # a gate, dx/dt = alpha*(1 - x) - beta*x: f = A + B*x with A = alpha, B = -(alpha + beta)
             split = {s: _split_rate(model, b, plan, s) if fixed[s] is None else None for s in group}
             factored: dict[str, bool] = {}  # state -> whether F is affine in it (F = F0 + G*x)
-            relaxing: dict[str, sympy.Symbol] = {}  # affine states updated as x_inf + (x - x_inf)*exp(-c*S*h): S
+            relaxing: set[str] = set()  # affine states updated as x_inf + (x - x_inf)*exp(-c*S*h)
             relax: dict[str, tuple[sympy.Expr, sympy.Expr]] = {}  # gate -> (its rate S, its x_inf) in the update
             targets = []
             for s in group:
@@ -309,7 +309,7 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
                                 # x_inf = F0/S, S = -G, whose divide runs beside exp(-c*S*h); after it
                                 # only a subtract and a multiply-add (the gates' form)
                                 S_sym = _sym(f"_S_{py(s)}")
-                                relaxing[s] = S_sym
+                                relaxing.add(s)
                                 rate = f"S = -G: {s} relaxes at the rate c*S = -d(d{s}/dt)/d{s}"
                                 targets.append((f"_S_{py(s)}", sympy.expand(-G), rate))
                                 targets.append(
@@ -396,7 +396,8 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
             ks.append({s: _sym(f"_k{i + 1}_{py(s)}") for s in rk_states})
         # the weights over their common denominator (rk4: dt/6*(k1 + 2*k2 + 2*k3 + k4)): fewer
         # multiplies, and from the last stage to x an add, a multiply and an add
-        d = math.lcm(*[int(sympy.S(bi).q) for bi in tb.b]) if all(sympy.S(bi).is_Rational for bi in tb.b) else 1
+        weights = [sympy.S(bi) for bi in tb.b]
+        d = math.lcm(*[int(w.q) for w in weights]) if all(w.is_Rational for w in weights) else 1
         d = d if d <= 1000 else 1
         b.statements.append(
             Statement(
@@ -404,7 +405,7 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
             )
         )
         for s in rk_states:
-            incr = sympy.Add(*[bi * d * ks[j][s] for j, bi in enumerate(tb.b) if bi != 0])
+            incr = sympy.Add(*[w * d * ks[j][s] for j, w in enumerate(weights) if w != 0])
             b.statements.append(Statement("update", py(s), x[s] + DT / d * incr))
 
     def whole_exponential_euler() -> None:
