@@ -312,9 +312,8 @@ def simulate(
                     spike_t.append((steps + 1) * dt)
             else:
                 for j in range(k, stop):
-                    spiked = step(j)
-                    if spiked is not None and spiked.any():
-                        idx = np.flatnonzero(spiked)
+                    idx = step(j)  # the neurons that spiked (None: the model has no spikes)
+                    if idx is not None and idx.size:
                         spike_i.append(idx)
                         spike_t.append(np.full(idx.size, (j + 1) * dt))
                     sample(j + 1, (j + 1) * dt)

@@ -206,3 +206,43 @@ def test_names_like_the_kernels_variables(tmp_path, backend):
         t = r.spike_times(n - 1)
         assert t.size == int(200.0 // isi)
         np.testing.assert_allclose(np.diff(t), isi, atol=0.011)
+
+
+@pytest.mark.parametrize("model_name", ["lif", "adex"])
+def test_resets_with_per_neuron_values_across_blocks(out_dir, model_name):
+    """The vectorised step resets the block's spiking neurons by index: each with its own reset value
+    (and refractory period), in several blocks, as the per-neuron kernel does one neuron at a time."""
+    model = modelgen.load(MODELS / f"{model_name}.model")
+    module = model.load_module(out_dir)
+    n = 12
+    if model_name == "lif":  # internal units: mV, ms, uA
+        params = {"V_reset": np.linspace(-75.0, -62.0, n), "t_ref": np.linspace(0.5, 5.0, n)}
+        inputs, record = {"I_ext": np.linspace(2.5e-4, 4e-4, n)}, ["V"]
+    else:
+        params = {"V_r": np.linspace(-72.0, -55.0, n), "b": np.linspace(0.0, 2e-4, n)}
+        inputs, record = {"I_ext": np.linspace(6e-4, 9e-4, n)}, ["V", "I_adapt_w"]
+    units = {"V": "mV", "I_adapt_w": "uA"}
+
+    def simulate(lo, hi, block=4096):
+        module.BLOCK = block
+        try:
+            return runtime.simulate(
+                module, hi - lo, 0.05, 200.0, {k: v[lo:hi] for k, v in params.items()},
+                {k: v[lo:hi] for k, v in inputs.items()}, dict.fromkeys(record, 1.0), np.arange(hi - lo), units,
+            )
+        finally:
+            module.BLOCK = 4096
+
+    blocks = simulate(0, n, block=5)  # three blocks of 4 (the vectorised step: n > KERNEL_MAX_N)
+    for lo in range(0, n, 4):  # the per-neuron kernel, four neurons at a time
+        alone = simulate(lo, lo + 4)
+        for name in record:
+            np.testing.assert_allclose(blocks[name][lo : lo + 4], alone[name], rtol=1e-9, atol=1e-9)
+        for i in range(4):
+            np.testing.assert_array_equal(blocks.spike_times(lo + i), alone.spike_times(i))
+    # each neuron's reset value, read from the trace just after each of its spikes
+    reset = params["V_reset" if model_name == "lif" else "V_r"]
+    for i in range(n):
+        k = np.rint(blocks.spike_times(i) / 0.05).astype(int)
+        assert k.size >= 2, i
+        np.testing.assert_allclose(blocks["V"][i, k], reset[i], atol=1e-9)

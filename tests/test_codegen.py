@@ -237,14 +237,14 @@ def test_event_logic_is_written_once_per_backend():
     assert written_in("_spiked = _above") == scalar  # the threshold test
     assert written_in("_held = ") == scalar  # a refractory neuron's held variable
     assert written_in("r.scalar") == scalar  # resets
-    assert written_in("= _k + 1 + ") == scalar  # the refractory period's start
+    assert written_in("}} = _k + 1 + {{") == scalar  # the refractory period's start
     # spike output (a network program notes (step, population, neuron) rows of its own)
     assert written_in("_note_spike(_spikes, _n_spikes, _kk") == scalar
     assert written_in("_rec[{{") == written_in("_rec[_slot_") == scalar  # recording
     assert (
         written_in("{{ event.rhs }}, _above)")
-        == written_in("r.vector")
-        == written_in("_k + 1 + _refractory_steps, where")
+        == written_in("r.indexed")
+        == written_in("_refractory_until[_fired] = _k + 1 + ")
         == vector
     )
     kernels = ["numba/module.py.j2", "per_neuron.py.j2"]

@@ -161,7 +161,7 @@ _PLAIN_TEMPLATE_NAMES = {
     *("ir job jobs k_end k_start k_stop key keys layout llvmlite make_simulator math module ndim").split(),
     *("nogil np numba numpy observe options os out params parts per_step rec receive receptor").split(),
     *("record rows run run_step_piece run_steps saved seed self side signature spike_neurons spike_steps").split(),
-    *("spiked spikes start_run state step steps t tables thread_name_prefix threads typingctx upload value").split(),
+    *("spikes start_run state step steps t tables thread_name_prefix threads typingctx upload value").split(),
     *("w where widths wraparound").split(),
 }
 

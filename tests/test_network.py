@@ -363,7 +363,7 @@ def reference_run(net, duration, dt, out_dir):
                 buf[k % len(buf)] = 0.0
             fired = {}
             for name in names:
-                fired[name] = np.flatnonzero(sims[name][1](k))
+                fired[name] = sims[name][1](k)  # the indices of the neurons that spiked
                 spikes += [(names.index(name), int(i), k) for i in fired[name]]
             for proj in net.projections:
                 buf = buffers[(proj.target, proj.receptor)]

@@ -464,11 +464,8 @@ def simulate(
                     buf.counts[slot] = 0
             spiking = {}
             for gi, (step, members, edges) in enumerate(steppers):
-                mask = step(k)
-                if mask is None:
-                    continue
-                idx = mask.nonzero()[0]
-                if idx.size:
+                idx = step(k)  # the neurons that spiked, in order (None: the model has no spikes)
+                if idx is not None and idx.size:
                     fired.append((k, gi, idx))
                     if len(members) == 1:
                         spiking[members[0][0]] = idx

@@ -259,14 +259,22 @@ class NumpyBackend:
             lhs = regularize(model.expand(ev.relation.lhs)).xreplace(rename)
             rhs = regularize(model.expand(ev.relation.rhs)).xreplace(rename)
             resets = []
+            state_names = {py(s.name) for s in model.states}
             for r in ev.resets:
                 value = regularize(model.expand(r.new_value())).xreplace(rename)
                 event_exprs.append(value)
+                # the new value at the spiking neurons _fired: states there, other per-neuron values
+                # there (_take leaves a shared one as it is)
+                at_fired = {
+                    s: sympy.Symbol(f"{s.name}[_fired]" if s.name in state_names else f"_take({s.name}, _fired)", real=True)
+                    for s in value.free_symbols
+                    if s.name != "t"
+                }
                 resets.append(
                     {
                         "target": py(r.state),
                         "op": r.op,
-                        "vector": printer.doprint(value),
+                        "indexed": printer.doprint(value.xreplace(at_fired)),
                         "scalar": scalar.doprint(value),
                         "text": f"{r.state} {r.op} {sympy.sstr(r.expr)}",
                         "value": value,
