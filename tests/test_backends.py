@@ -227,8 +227,15 @@ def test_resets_with_per_neuron_values_across_blocks(out_dir, model_name):
         module.BLOCK = block
         try:
             return runtime.simulate(
-                module, hi - lo, 0.05, 200.0, {k: v[lo:hi] for k, v in params.items()},
-                {k: v[lo:hi] for k, v in inputs.items()}, dict.fromkeys(record, 1.0), np.arange(hi - lo), units,
+                module,
+                hi - lo,
+                0.05,
+                200.0,
+                {k: v[lo:hi] for k, v in params.items()},
+                {k: v[lo:hi] for k, v in inputs.items()},
+                dict.fromkeys(record, 1.0),
+                np.arange(hi - lo),
+                units,
             )
         finally:
             module.BLOCK = 4096

@@ -266,7 +266,9 @@ class NumpyBackend:
                 # the new value at the spiking neurons _fired: states there, other per-neuron values
                 # there (_take leaves a shared one as it is)
                 at_fired = {
-                    s: sympy.Symbol(f"{s.name}[_fired]" if s.name in state_names else f"_take({s.name}, _fired)", real=True)
+                    s: sympy.Symbol(
+                        f"{s.name}[_fired]" if s.name in state_names else f"_take({s.name}, _fired)", real=True
+                    )
                     for s in value.free_symbols
                     if s.name != "t"
                 }
