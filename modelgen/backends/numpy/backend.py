@@ -10,6 +10,8 @@ numpy's per-call overhead dominates). Decisions are made here; the templates
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
 import re
 from pathlib import Path
@@ -20,7 +22,7 @@ from ... import __version__
 from ...derive import MembraneDerivation
 from ...integrity import TEXT_HASH_PLACEHOLDER, check_generated_text, seal
 from ...model import Model
-from ...optimise import StepProgram, regularize, step_program
+from ...optimise import Statement, StepProgram, regularize, step_program
 from ...schemes import Plan
 from ..base import (
     Line,
@@ -77,6 +79,49 @@ def held_into_buffer(program: StepProgram, hold: str | None) -> bool:
         return False
     later = program.statements[writes[0] + 1 :]
     return not any(st.expr is not None and any(s.name == hold for s in st.expr.free_symbols) for st in later)
+
+
+def share_scaled(program: StepProgram) -> StepProgram:
+    """Return ``program`` with each product of a number and a name (``-0.1*V``; not ``-V``) that two
+    or more statements read computed once, into a named value before the first of them.
+
+    For the vectorised step: one pass over the block instead of one per statement (HH's rates read
+    ``-0.1*V`` three times). The value is the same, so are the numbers. A statement that writes the
+    name ends the statements that share its product; products of a stage's values (rk) stay apart.
+    """
+    statements = program.statements
+    taken = program.used_names() | {st.target for st in statements}
+    uses: dict[sympy.Expr, list[list[int]]] = {}  # product -> runs of the statements reading it (no write between)
+    for i, st in enumerate(statements):
+        if st.expr is not None:
+            for p in st.expr.atoms(sympy.Mul):
+                c, *rest = p.args
+                if len(rest) == 1 and c.is_Number and rest[0].is_Symbol and abs(c) != 1:
+                    runs = uses.setdefault(p, [[]])
+                    runs[-1].append(i)
+        if st.kind != "note" and st.target:
+            for p, runs in uses.items():
+                if p.args[1].name == st.target and runs[-1]:
+                    runs.append([])
+    before: dict[int, list[Statement]] = {}
+    replace: dict[int, dict[sympy.Expr, sympy.Symbol]] = {}
+    names = (f"_scaled{j}" for j in itertools.count(1))
+    for p, runs in uses.items():
+        for run in runs:
+            if len(run) >= 2:
+                name = next(n for n in names if n not in taken)
+                before.setdefault(run[0], []).append(
+                    Statement("assign", name, p, f"{sympy.sstr(p)}, read by {len(run)} statements: computed once")
+                )
+                for i in run:
+                    replace.setdefault(i, {})[p] = sympy.Symbol(name, real=True)
+    if not before:
+        return program
+    out = []
+    for i, st in enumerate(statements):
+        out.extend(before.get(i, []))
+        out.append(dataclasses.replace(st, expr=st.expr.xreplace(replace[i])) if i in replace else st)
+    return dataclasses.replace(program, statements=out)
 
 
 def vector_block(
@@ -398,7 +443,7 @@ class NumpyBackend:
         into_held = hold if held_into_buffer(program, hold) else None
         if event is not None:
             event["into_held"] = into_held is not None
-        vector_lines, writer, buffers = vector_block(program, printer, comments, into_held)
+        vector_lines, writer, buffers = vector_block(share_scaled(program), printer, comments, into_held)
         stateset = set(program.states)
         buffers = [b for b in buffers if b not in stateset]
         # buffers of the named values, then the scratch buffers, then one for the held membrane potential

@@ -269,8 +269,9 @@ class UfuncWriter:
         u = self.value(arg, None)
         self.emit(f"np.expm1({u}, {dest})")
         self.emit(f"np.divide({u}, {dest}, {dest})" if reciprocal else f"np.divide({dest}, {u}, {dest})")
-        # the limit 1 at 0, where the division gave nan; a test pass, a fix only where needed
-        self.emit(f"if not {u}.all():  # an exact 0 (the limit is 1 there)")
+        # the limit 1 at 0, where the division gave nan: found by one dot product (nan if any is; half
+        # the time of u.all()), fixed only where needed
+        self.emit(f"if math.isnan({dest} @ {dest}):  # x was 0 somewhere (the limit is 1 there)")
         self.emit(f"    np.copyto({dest}, 1.0, where={u} == 0)")
         self._release(u)
         return dest
