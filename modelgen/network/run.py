@@ -506,16 +506,18 @@ def _deliver(r: _Route, src: np.ndarray, k: int) -> int:
         if not earlier and src.size <= FEW_SPIKES:
             # the spikes' rows by slices, then the sums np.bincount would give, accumulated in
             # synapse order from zero (np.add.at adds in the order of its indices)
-            starts = r.starts
-            spans = [(starts[i], starts[i + 1]) for i in src.tolist()]
+            starts, sources = r.starts, src.tolist()
             # (a weight shared by all synapses is added as one number: the same sums, one gather fewer)
-            if len(spans) == 1:
-                a, b = spans[0]
+            if len(sources) == 1:
+                a, b = starts[sources[0]], starts[sources[0] + 1]
                 targets = r.indices[a:b]
                 weights = r.weights[a:b] if r.weight is None else r.weight
             else:
-                targets = np.concatenate([r.indices[a:b] for a, b in spans])
-                weights = np.concatenate([r.weights[a:b] for a, b in spans]) if r.weight is None else r.weight
+                indices, w = r.indices, r.weights
+                targets = np.concatenate([indices[starts[i] : starts[i + 1]] for i in sources])
+                weights = (
+                    np.concatenate([w[starts[i] : starts[i + 1]] for i in sources]) if r.weight is None else r.weight
+                )
             if targets.size == 0:
                 return 0
             if r.offset:
