@@ -56,7 +56,9 @@ class Statement:
 
     kind ``input``: read input ``target`` at time t + offset*dt (``stage`` indexes the offset);
     ``assign``: ``target = expr``; ``update``: the state ``target`` becomes ``expr`` (in place);
-    ``note``: a comment only.
+    ``note``: a comment only. ``inputs_only``: an assign whose value reads only inputs, parameters
+    and dt (``_in1 = I_ext + _c0``): it changes only when an input does, so a step whose inputs are
+    constant may keep it from the step before (numpy's vectorised step does).
     """
 
     kind: str
@@ -64,6 +66,7 @@ class Statement:
     expr: sympy.Expr | None = None
     comment: str = ""
     stage: int = 0
+    inputs_only: bool = False
 
 
 @dataclass
@@ -454,7 +457,7 @@ def step_program(model: Model, derivation: MembraneDerivation | None, plan: Plan
             SCHEMES[plan.method].kind
         ]()
 
-    invariants, statements = _hoist(b.statements, params)
+    invariants, statements = _hoist(b.statements, params, set(inputs))
     used = set()
     for st in statements:
         if st.expr is not None:
@@ -613,19 +616,47 @@ def _trivial(e: sympy.Expr) -> bool:
     return e.is_Symbol or e.is_Number
 
 
-def _hoist(statements: list[Statement], params: set[str]) -> tuple[list[tuple[str, sympy.Expr, str]], list[Statement]]:
+def _hoist(
+    statements: list[Statement], params: set[str], inputs: set[str] = frozenset()
+) -> tuple[list[tuple[str, sympy.Expr, str]], list[Statement]]:
     """Return (invariants, statements) with every step-invariant subexpression precomputed once.
 
     A subexpression is step-invariant when it reads only parameters and dt; named values
-    assigned such an expression become invariants themselves.
+    assigned such an expression become invariants themselves. The terms of a sum (or factors of
+    a product) that read only ``inputs`` and such values are gathered into a named value of their
+    own (``_F0_V = E*g + I_ext + _c1`` -> ``_in1 = I_ext + _c1``, ``_F0_V = E*g + _in1``), marked
+    ``inputs_only`` and assigned before the statement, once per reading of the inputs.
     """
     constant = {_sym(p) for p in params} | {DT}
+    input_symbols = {_sym(i) for i in inputs}
     invariants: list[tuple[str, sympy.Expr, str]] = []
     known: dict[sympy.Expr, sympy.Symbol] = {}
     counter = itertools.count()
+    by_inputs: dict[sympy.Expr, sympy.Symbol] = {}  # the inputs-only values since the inputs were last read
+    named = (f"_in{i}" for i in itertools.count(1))
+    taken = {st.target for st in statements} | {
+        s.name for st in statements if st.expr is not None for s in st.expr.free_symbols
+    }
+    before: list[Statement] = []  # the inputs-only values the current statement needs first
 
     def is_const(e) -> bool:
         return e.free_symbols <= constant
+
+    def inputs_only(e) -> bool:
+        return bool(e.free_symbols & input_symbols) and e.free_symbols <= constant | input_symbols
+
+    def of_inputs(e) -> sympy.Expr:
+        """The named value of ``e``, which reads inputs and constants only (assigned before the statement)."""
+        fixed = [a for a in e.args if is_const(a)]
+        if len(fixed) > 1 or (fixed and not fixed[0].is_Number):
+            fixed = [hoist(e.func(*fixed))]
+        e = e.func(*fixed, *[split(a) for a in e.args if not is_const(a)])  # its constant parts hoisted
+        if e not in by_inputs:
+            name = next(n for n in named if n not in taken)
+            by_inputs[e] = _sym(name)
+            comment = "inputs and constants only: kept from the step before while the inputs do not change"
+            before.append(Statement("assign", name, e, comment, inputs_only=True))
+        return by_inputs[e]
 
     def hoist(e) -> sympy.Expr:
         if _trivial(e):
@@ -646,6 +677,11 @@ def _hoist(statements: list[Statement], params: set[str]) -> tuple[list[tuple[st
             return sympy.Piecewise(*[(split(value), cond) for value, cond in e.args])
         if e.is_Add or e.is_Mul:
             fixed = [a for a in e.args if is_const(a)]
+            given = [a for a in e.args if not is_const(a) and inputs_only(a)]
+            if given and len(fixed) + len(given) > 1 and len(given) + len(fixed) < len(e.args):
+                # the terms of inputs and constants as one value: I_ext + _c1 in E*g + I_ext + _c1
+                rest = [split(a) for a in e.args if not is_const(a) and not inputs_only(a)]
+                return e.func(of_inputs(e.func(*fixed, *given)), *rest)
             varying = [split(a) for a in e.args if not is_const(a)]
             if len(fixed) > 1 or (fixed and not fixed[0].is_Number):
                 fixed = [hoist(e.func(*fixed))]
@@ -654,6 +690,8 @@ def _hoist(statements: list[Statement], params: set[str]) -> tuple[list[tuple[st
 
     out = []
     for st in statements:
+        if st.kind == "input":  # the inputs are read again (a later stage): their values start afresh
+            by_inputs = {e: s for e, s in by_inputs.items() if _sym(st.target) not in e.free_symbols}
         if st.kind == "assign" and st.expr is not None and is_const(st.expr) and st.target not in params:
             if _sym(st.target) not in constant:  # a value of parameters only, assigned again in a later stage
                 invariants.append((st.target, st.expr, st.comment))
@@ -661,5 +699,7 @@ def _hoist(statements: list[Statement], params: set[str]) -> tuple[list[tuple[st
             continue
         if st.expr is not None:
             st = Statement(st.kind, st.target, split(st.expr), st.comment, st.stage)
+        out.extend(before)
+        before.clear()
         out.append(st)
     return invariants, out

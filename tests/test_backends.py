@@ -253,3 +253,18 @@ def test_resets_with_per_neuron_values_across_blocks(out_dir, model_name):
         k = np.rint(blocks.spike_times(i) / 0.05).astype(int)
         assert k.size >= 2, i
         np.testing.assert_allclose(blocks["V"][i, k], reset[i], atol=1e-9)
+
+
+@pytest.mark.parametrize("drive", ["300 pA", "step(300 pA, on = 20 ms)", "sine(150 pA, 40 Hz) + 250 pA"])
+def test_values_of_inputs_are_kept_only_while_the_inputs_are_constant(out_dir, drive):
+    """A value of inputs and constants only (LIF's I_ext + g_L*E_L, ``inputs_only`` in the step program)
+    is made once by numpy's vectorised step when the input is constant, on every step when it varies:
+    either way the per-neuron kernel's numbers, spike for spike."""
+    lif = modelgen.load(MODELS / "lif.model")
+    code = lif.code()
+    assert "# _in1 = I_ext + _c1\n            if _refresh:\n                np.add(I_ext, _c1, _in1)\n" in code
+    assert "np.add(_F0_V, _in1, _F0_V)" in code
+    small = _run(lif, out_dir, 4, inputs={"I_ext": drive}, duration="100 ms", dt="0.05 ms", record=["V"])
+    many = _run(lif, out_dir, 12, inputs={"I_ext": drive}, duration="100 ms", dt="0.05 ms", record=["V"])
+    _same(small, many, ["V"])
+    assert len(many.spike_times(0)) >= 3

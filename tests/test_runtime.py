@@ -69,6 +69,19 @@ def test_input_forms_and_exact_linear_solution(tmp_path):
         assert r["x"][0, -1] == pytest.approx(2 + (1 - 2) * np.exp(-t_end / 10), rel=1e-12)
 
 
+@pytest.mark.parametrize("n", [1, 12])  # the per-neuron kernel; numpy's vectorised step
+def test_a_sum_of_an_input_and_constants_is_read_again_at_each_stage(tmp_path, n):
+    """x_in + b is one value of the step program (made once while the input is constant); rk4 reads the
+    input at t, t + dt/2 and t + dt, and each stage must use its own x_in + b."""
+    m = modelgen.load_text(DECAY.replace("dx/dt = (x_in - x)/tau", "parameter b = 1\ndx/dt = (x_in + b - x)/tau"))
+    assert "_in2 = " in m.code(method="rk4")  # the second stage's value, not the first's again
+    r = m.run(
+        duration="2 ms", dt="0.01 ms", n=n, inputs={"x_in": lambda t: t}, record="x", out_dir=tmp_path, method="rk4"
+    )
+    # x' = (t + 1 - x)/tau, x(0) = 1: x = t + 1 - tau + tau*exp(-t/tau)
+    np.testing.assert_allclose(r["x"][:, -1], 2 + 1 - 10 + 10 * np.exp(-0.2), rtol=1e-12)
+
+
 def test_per_neuron_inputs_and_time_varying_input(tmp_path):
     m = modelgen.load_text(DECAY)
     r = m.run(

@@ -126,19 +126,23 @@ def share_scaled(program: StepProgram) -> StepProgram:
 
 def vector_block(
     program: StepProgram, printer: NumpyPrinter, comments: NumpyPrinter, into_held: str | None = None
-) -> tuple[list[Line], UfuncWriter, list[str]]:
-    """Return the step's lines as ufunc calls, the writer (scratch counts) and the buffers assigned;
+) -> tuple[list[Line], UfuncWriter, list[str], list[str]]:
+    """Return the step's lines as ufunc calls, the writer (scratch counts), the buffers assigned and
+    the values kept from step to step (the ``inputs_only`` ones: assigned under ``if _refresh:``);
     ``into_held``: a variable whose new value goes to the buffer ``_held`` (see held_into_buffer)."""
     w = UfuncWriter()
     lines: list[Line] = []
     buffers: list[str] = []
+    kept: list[str] = []
     for st in program.statements:
         if st.kind == "note":
             lines.append(Line("", st.comment))
         elif st.kind == "input":
             lines.append(Line(f"{st.target} = _part(_{st.target}_{st.stage}, _lo, _hi)"))
         else:
-            if st.kind == "assign" and st.target not in buffers:
+            if st.inputs_only:
+                kept.append(st.target)
+            elif st.kind == "assign" and st.target not in buffers:
                 buffers.append(st.target)
             start = len(w.lines)
             w.assign("_held" if st.target == into_held else st.target, st.expr)
@@ -147,9 +151,13 @@ def vector_block(
                 formula += f"  (into _held: copied to {st.target} where not refractory)"
             comment = f"{st.comment}\n{formula}" if st.comment else formula
             calls = w.lines[start:]
-            lines.append(Line(calls[0], comment))
-            lines.extend(Line(c) for c in calls[1:])
-    return lines, w, buffers
+            if st.inputs_only:  # on the first step, and on every step where an input varies
+                lines.append(Line("if _refresh:", comment))
+                lines.extend(Line("    " + c) for c in calls)
+            else:
+                lines.append(Line(calls[0], comment))
+                lines.extend(Line(c) for c in calls[1:])
+    return lines, w, buffers, kept
 
 
 _CALL = re.compile(r"np\.(\w+)\(([\w.]+(?:, [\w.]+)*)\)")  # a call of the block: np.f(a, b, out)
@@ -443,7 +451,7 @@ class NumpyBackend:
         into_held = hold if held_into_buffer(program, hold) else None
         if event is not None:
             event["into_held"] = into_held is not None
-        vector_lines, writer, buffers = vector_block(share_scaled(program), printer, comments, into_held)
+        vector_lines, writer, buffers, kept = vector_block(share_scaled(program), printer, comments, into_held)
         stateset = set(program.states)
         buffers = [b for b in buffers if b not in stateset]
         # buffers of the named values, then the scratch buffers, then one for the held membrane potential
@@ -461,6 +469,7 @@ class NumpyBackend:
             buffers=buffers,
             float_slots=float_slots,
             block=block,
+            kept=kept,
             float_scratch=[f"_s{i}" for i in range(writer.floats)],
             bool_scratch=[f"_b{i}" for i in range(writer.bools)],
             numbers=sorted(writer.numbers.items()),
