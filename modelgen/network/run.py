@@ -406,10 +406,16 @@ def simulate(
                 values = observed[id(g)][var]
             samples[j] = values[which]
 
+    from ..runtime import runaway
+
     bounds = {name: state_bounds(pop.model.model) for name, pop in net.populations.items()}
 
     def stop_at_runaway(t0: float, t1: float) -> None:
-        """Stop the run at a NaN, infinite or absurd state value (see runtime.runaway)."""
+        """Stop the run at a NaN, infinite or absurd state value (see runtime.runaway): each group's
+        arrays whole (its populations share one model, so one bound), then, where one is bad, the
+        populations in file order to name the first."""
+        if all(runaway(g.state, bounds[g.members[0].name]) is None for g in groups):
+            return
         members = sorted(((m, g) for g in groups for m in g.members), key=lambda mg: mg[0].index)  # file order
         check_runaway(
             {m.name: {var: arr[m.offset : m.offset + m.n] for var, arr in g.state.items()} for m, g in members},
