@@ -268,3 +268,32 @@ def test_values_of_inputs_are_kept_only_while_the_inputs_are_constant(out_dir, d
     many = _run(lif, out_dir, 12, inputs={"I_ext": drive}, duration="100 ms", dt="0.05 ms", record=["V"])
     _same(small, many, ["V"])
     assert len(many.spike_times(0)) >= 3
+
+
+def test_arrays_of_the_step_start_on_cache_lines(out_dir):
+    """States, buffers and per-neuron values start on 64-byte boundaries (numpy's own start on 16-byte
+    ones, and SIMD loops over such arrays touch two cache lines a load), and so does every block."""
+    lif = modelgen.load(MODELS / "lif.model")
+    module = lif.load_module(out_dir)
+    for dtype, n in ((np.float64, 1000), (np.float32, 777), (np.float64, 3)):
+        arrays = module._carve(5, n, dtype)
+        assert [a.ctypes.data % 64 for a in arrays] == [0] * 5
+        assert all(a.shape == (n,) and a.dtype == dtype and not a.any() for a in arrays)
+        ends = sorted((a.ctypes.data, a.ctypes.data + a.nbytes) for a in arrays)
+        assert all(end <= start for (_, end), (start, _) in zip(ends, ends[1:]))  # disjoint
+    misaligned = np.zeros(1001)[1:]  # 8 bytes past numpy's start
+    copy = module._aligned(misaligned)
+    assert copy.ctypes.data % 64 == 0 and np.shares_memory(copy, misaligned) is False
+    assert module._aligned(copy) is copy
+    state = module.initial_state(module.PARAMETERS, {"I_ext": lambda t: 0.0}, 50_000)
+    assert [a.ctypes.data % 64 for a in state.values()] == [0] * len(state)
+    block, module.BLOCK = module.BLOCK, 20_000  # blocks of 16,704 neurons (a whole number of 64), then the rest
+    try:
+        r = runtime.simulate(
+            module, 50_000, 0.1, 5.0, {}, {"I_ext": 3e-4}, {"V": 1.0}, np.array([0, 16_704, 49_999]), {"V": "mV"}
+        )
+    finally:
+        module.BLOCK = block
+    assert "_size = -(-_size // 64) * 64" in lif.code()
+    np.testing.assert_array_equal(r["V"][1:], r["V"][[0, 0]])  # a neuron of each block: alike
+    assert r["V"][0, -1] > r["V"][0, 0] + 1  # and moved by the input

@@ -395,16 +395,20 @@ def simulate(
         # one row per sample (a row is cheaper to write than a column); in units of `unit` at the end
         rec.append((np.empty((n_steps + 1, count)), g, var, var in g.state, which, scale, key))
 
+    # a state is read through a view of its array (which the step updates in place), other
+    # variables through observe(), once per group and step
+    by_state = [(samples, g.state[var][which]) for samples, g, var, is_state, which, _, _ in rec if is_state]
+    by_observe = [(samples, g, var, which) for samples, g, var, is_state, which, _, _ in rec if not is_state]
+
     def sample(j: int, t: float) -> None:
-        observed = {}  # observe() once per group and step
-        for samples, g, var, is_state, which, _, _ in rec:
-            if is_state:
-                values = g.state[var]
-            else:
+        for samples, view in by_state:
+            samples[j] = view
+        if by_observe:
+            observed = {}
+            for samples, g, var, which in by_observe:
                 if id(g) not in observed:
                     observed[id(g)] = g.observe(t)
-                values = observed[id(g)][var]
-            samples[j] = values[which]
+                samples[j] = observed[id(g)][var][which]
 
     from ..runtime import runaway
 
