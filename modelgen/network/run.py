@@ -130,7 +130,14 @@ def _make_groups(net: Network, dt: float, n_steps: int, out_dir, method, real=np
                 member.offset = offset
                 offset += pop.n
                 states.append(module.initial_state(p, inputs, pop.n, dict(pop.initial), real))
-            state = states[0] if len(states) == 1 else {v: np.concatenate([s[v] for s in states]) for v in states[0]}
+            if len(states) == 1:
+                state = states[0]
+            else:  # one array per state, each member's neurons after the last's
+                rows = aligned_zeros(len(states[0]), offset, states[0][next(iter(states[0]))].dtype)
+                state = {v: rows[i] for i, v in enumerate(states[0])}
+                for (member, *_), s in zip(plan, states):
+                    for v, values in s.items():
+                        state[v][member.offset : member.offset + member.n] = values
             step, observe, receive, _run = module.make_simulator(state, p, inputs, dt)
         groups.append(_Group(module, state, step, observe, receive, [m for m, *_ in plan]))
     return groups
@@ -189,6 +196,17 @@ class _Route:
         # (compared only up to MERGE_MAX_SYNAPSES: no large temporary)
         shared = w.size > 0 and (w.strides == (0,) or (w.size <= MERGE_MAX_SYNAPSES and bool(np.all(w == w[0]))))
         self.weight = np.array(w[0]) if shared else None
+
+
+def aligned_zeros(rows: int, n: int, dtype) -> np.ndarray:
+    """Return a (rows, n) array of zeros whose rows start on 64-byte boundaries (cache lines), as the
+    generated modules' arrays do (see their ``_carve``): SIMD loops over an array that starts off a
+    line touch two lines a load."""
+    item = np.dtype(dtype).itemsize
+    width = -(-n * item // 64) * 64 // item  # a row's items, padded to whole lines
+    raw = np.zeros(rows * width + 64 // item, dtype=dtype)
+    start = (-raw.ctypes.data % 64) // item
+    return raw[start : start + rows * width].reshape(rows, width)[:, :n]
 
 
 def _delays_in_steps(proj: Projection, dt: float) -> np.ndarray:
@@ -350,7 +368,7 @@ def simulate(
             slots = longest + 1
             pending = [[False] * len(g.members) for _ in range(slots)]
             buffers[key] = _Buffer(
-                g, receptor, np.zeros((slots, g.n), dtype=real), pending, [[] for _ in range(slots)], [0] * slots
+                g, receptor, aligned_zeros(slots, g.n, real), pending, [[] for _ in range(slots)], [0] * slots
             )
         return buffers[key]
 
