@@ -136,8 +136,8 @@ def test_variant_script_compares_an_edited_module(tmp_path):
     assert "edited / expert:" in run.stdout
     # an edit that changes what the neurons do is reported, and fails
     other = tmp_path / "other.py"
-    assert "np.copyto(V, V_reset, where=_spiked)" in generated
-    other.write_text(generated.replace("np.copyto(V, V_reset, where=_spiked)", "np.copyto(V, V_th, where=_spiked)"))
+    assert "V[_fired] = _take(V_reset, _fired)" in generated
+    other.write_text(generated.replace("V[_fired] = _take(V_reset, _fired)", "V[_fired] = _take(V_th, _fired)"))
     run = subprocess.run([*cmd[:3], str(other), *cmd[3:]], capture_output=True, text=True, timeout=300)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "same spikes: False" in run.stdout
