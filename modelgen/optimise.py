@@ -638,6 +638,7 @@ def _hoist(
         s.name for st in statements if st.expr is not None for s in st.expr.free_symbols
     }
     before: list[Statement] = []  # the inputs-only values the current statement needs first
+    branches = [0]  # how deep in where()'s branches: a value there is not made outside its branch
 
     def is_const(e) -> bool:
         return e.free_symbols <= constant
@@ -674,11 +675,15 @@ def _hoist(
         if is_const(e):
             return hoist(e)
         if isinstance(e, sympy.Piecewise):  # where(cond, a, b): hoist inside the branches, never a (value, cond) pair
-            return sympy.Piecewise(*[(split(value), cond) for value, cond in e.args])
+            branches[0] += 1
+            try:
+                return sympy.Piecewise(*[(split(value), cond) for value, cond in e.args])
+            finally:
+                branches[0] -= 1
         if e.is_Add or e.is_Mul:
             fixed = [a for a in e.args if is_const(a)]
             given = [a for a in e.args if not is_const(a) and inputs_only(a)]
-            if given and len(fixed) + len(given) > 1 and len(given) + len(fixed) < len(e.args):
+            if given and not branches[0] and len(fixed) + len(given) > 1 and len(given) + len(fixed) < len(e.args):
                 # the terms of inputs and constants as one value: I_ext + _c1 in E*g + I_ext + _c1
                 rest = [split(a) for a in e.args if not is_const(a) and not inputs_only(a)]
                 return e.func(of_inputs(e.func(*fixed, *given)), *rest)

@@ -82,6 +82,16 @@ def test_a_sum_of_an_input_and_constants_is_read_again_at_each_stage(tmp_path, n
     np.testing.assert_allclose(r["x"][:, -1], 2 + 1 - 10 + 10 * np.exp(-0.2), rtol=1e-12)
 
 
+def test_a_sum_of_an_input_and_constants_in_a_branch_stays_in_it(tmp_path):
+    """A where() branch is computed only where taken (the per-neuron kernels): its values of inputs
+    and constants are not moved out of it."""
+    ode = "parameter b = 1\ndx/dt = where(x_in > 0, (x_in + b - x)/tau, -x/tau)"
+    m = modelgen.load_text(DECAY.replace("dx/dt = (x_in - x)/tau", ode))
+    assert "_in1" not in m.code()
+    r = m.run(duration="5 ms", dt="0.5 ms", inputs={"x_in": 2.0}, record="x", out_dir=tmp_path)
+    assert r["x"][0, -1] == pytest.approx(3 + (1 - 3) * np.exp(-0.5), rel=1e-12)  # exact: a linear x'
+
+
 def test_per_neuron_inputs_and_time_varying_input(tmp_path):
     m = modelgen.load_text(DECAY)
     r = m.run(
