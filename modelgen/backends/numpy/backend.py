@@ -94,7 +94,7 @@ def share_scaled(program: StepProgram) -> StepProgram:
     uses: dict[sympy.Expr, list[list[int]]] = {}  # product -> runs of the statements reading it (no write between)
     for i, st in enumerate(statements):
         if st.expr is not None:
-            for p in st.expr.atoms(sympy.Mul):
+            for p in sorted(st.expr.atoms(sympy.Mul), key=sympy.default_sort_key):  # (a set: in a fixed order)
                 c, *rest = p.args
                 if len(rest) == 1 and c.is_Number and rest[0].is_Symbol and abs(c) != 1:
                     runs = uses.setdefault(p, [[]])
