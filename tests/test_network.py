@@ -511,27 +511,40 @@ record X (V, g_e, neurons = 15)
 """
 
 
-def test_merged_projections_change_no_number(tmp_path, monkeypatch):
+@pytest.mark.parametrize("weights", ["per synapse", "one", "one per projection"])
+def test_merged_projections_change_no_number(tmp_path, monkeypatch, weights):
     """Projections that share a source, a target group, a receptor and a delay are delivered as one
     (numpy backend), and every neuron still receives the same sums in the same order as through the
-    projections one by one: the plain reference's spikes and states, bit for bit."""
+    projections one by one: the plain reference's spikes and states, bit for bit. (With one weight
+    for every synapse of the merged projections, the merged route keeps one number.)"""
     from modelgen.network import run as network_run
 
-    merged = []
+    merged, strides = [], []
     original = network_run._merged
 
     def noting(routes):
         out = original(routes)
         merged.append([r.members for r in out])
+        strides.append([r.weights.strides for r in out if len(r.members) > 1])
         return out
 
     monkeypatch.setattr(network_run, "_merged", noting)
-    path = write(tmp_path, MERGING)
+    text = MERGING
+    if weights != "per synapse":  # E->E and E->I
+        text = text.replace("weight = uniform(1 nS, 4 nS)", "weight = 2.5 nS")
+    if weights == "one per projection":
+        text = text.replace(
+            "connect E to I (receptor = exc, rule = fixed_probability(0.2), weight = 2.5 nS",
+            "connect E to I (receptor = exc, rule = fixed_probability(0.2), weight = 3 nS",
+        )
+    path = write(tmp_path, text)
     dt, duration = 0.1, 100.0
     r = load_network(path, seed=3).run(duration, dt, out_dir=tmp_path / "gen")
     # E, I and X share a simulator: E->E takes E->I along, I->E takes I->I, X->X takes X->E; E->X
     # stays apart, as I->X and X->X, after E->E, feed X first
     assert merged == [[(0, 1), (0, 1), (2,), (2, 0), (2,)]]
+    # E->E with E->I holds one weight only where both projections have it
+    assert strides == [[(0,) if weights == "one" else (8,), (8,), (8,)]]
     spikes, states = reference_run(load_network(path, seed=3), duration, dt, tmp_path / "gen")
     assert len(spikes) > 300 and {p for p, _, _ in spikes} == {0, 1, 2}
     k = np.rint(r.spike_t / dt).astype(np.int64) - 1
@@ -544,3 +557,40 @@ def test_merged_projections_change_no_number(tmp_path, monkeypatch):
     monkeypatch.setattr(network_run, "MERGE_MAX_SYNAPSES", 0)
     again = load_network(path, seed=3).run(duration, dt, out_dir=tmp_path / "gen")
     assert np.array_equal(again.spike_t, r.spike_t) and np.array_equal(again.spike_i, r.spike_i)
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["one key", "steps past one key"])
+def test_spike_table_sorts_by_step_population_and_neuron(monkeypatch, large):
+    """The run loop notes each group's spikes per step; the table lists them by step, then population
+    (file order), then neuron, whatever order the groups come in: here group 0 holds populations 0
+    and 2, group 1 population 1, so one step's spikes of group 0 come before group 1's. Checked
+    against Python's sort of the same triples."""
+    from modelgen.network import run as network_run
+
+    if large:  # steps * populations * neurons past 2**62: sorted by np.lexsort instead of one key
+        monkeypatch.setattr(network_run, "_KEY_LIMIT", 0, raising=True)
+    member = network_run._Member
+    group = network_run._Group
+    groups = [
+        group(None, {}, None, None, None, [member("A", 0, 0, 5), member("C", 2, 5, 3)]),
+        group(None, {}, None, None, None, [member("B", 1, 0, 4)]),
+    ]
+    rng = np.random.default_rng(7)
+    fired, fired_at, expected = [], [], []
+    for k in range(40):
+        for gi, g in enumerate(groups):
+            if rng.random() < 0.6:
+                idx = np.flatnonzero(rng.random(g.n) < 0.5)
+                if idx.size:
+                    fired.append(idx)
+                    fired_at.append(k * len(groups) + gi)
+                    for i in idx.tolist():
+                        m = next(m for m in g.members if m.offset <= i < m.offset + m.n)
+                        expected.append((k, m.index, i - m.offset))
+    pop, local, step = network_run._spike_table(fired, fired_at, groups)
+    assert list(zip(step.tolist(), pop.tolist(), local.tolist())) == sorted(expected)
+    assert {p for _, p, _ in expected} == {0, 1, 2} and len(expected) > 100
+    # one group of populations in order: already sorted, returned as they are
+    one = [group(None, {}, None, None, None, [member("A", 0, 0, 5), member("B", 1, 5, 3)])]
+    pop, local, step = network_run._spike_table([np.array([1, 6]), np.array([0, 7])], [0, 3], one)
+    assert (step.tolist(), pop.tolist(), local.tolist()) == ([0, 0, 3, 3], [0, 1, 0, 1], [1, 1, 0, 2])

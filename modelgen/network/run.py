@@ -26,6 +26,7 @@ FEW_SPIKES = 64  # up to this many spikes per step, a projection gathers its row
 # a slot written at up to 1/64 of its neurons is applied and cleared at those only (else at all: CUBA's
 # loop at N = 4,000 ran 0.383 s with 1/16, 0.348 s with 1/64; at 16,000 and 64,000 1/64 was as fast or faster)
 SPARSE_RECEIVE = 64
+_KEY_LIMIT = 2**62  # spikes are sorted by one int64 key (step, population, neuron) below this, else by np.lexsort
 MERGE_MAX_SYNAPSES = 2**22  # projections with more synapses together are not merged (see _merged)
 
 
@@ -447,6 +448,7 @@ def simulate(
         )
 
     # per group: its step, its members (population number, offset), and where each member's neurons begin and end
+    n_groups = len(groups)
     steppers = [
         (
             g.step,
@@ -455,7 +457,7 @@ def simulate(
         )
         for g in groups
     ]
-    fired = []  # (step, group number, neuron indices in the group)
+    fired, fired_at = [], []  # neuron indices in a group that spiked; step * len(groups) + that group's number
     events = 0
     checked = 0  # the last step whose state was checked
     sample(0, 0.0)
@@ -494,7 +496,8 @@ def simulate(
             for gi, (step, members, edges) in enumerate(steppers):
                 idx = step(k)  # the neurons that spiked, in order (None: the model has no spikes)
                 if idx is not None and idx.size:
-                    fired.append((k, gi, idx))
+                    fired.append(idx)
+                    fired_at.append(k * n_groups + gi)
                     if len(members) == 1:
                         spiking[members[0][0]] = idx
                     else:
@@ -518,7 +521,7 @@ def simulate(
     for samples, *_, scale, key in rec:
         samples /= scale  # in place: no second copy of the recording
         traces[key] = samples.T
-    spike_pop, spike_i, spike_k = _spike_table(fired, groups)
+    spike_pop, spike_i, spike_k = _spike_table(fired, fired_at, groups)
     methods = {m.name: g.module.METHOD for g in groups for m in g.members}
     return network_result(net, n_steps, dt, traces, units, spike_pop, spike_i, spike_k, wall, events, methods)
 
@@ -616,19 +619,23 @@ def _merge_two(a: _Route, b: _Route) -> _Route:
     """Return the route of a's and b's synapses (same source rows, disjoint targets): in each row a's, then b's."""
     lo = min(a.offset, b.offset)
     hi = max(a.offset + a.n, b.offset + b.n)
-    count_a, count_b = np.diff(a.indptr), np.diff(b.indptr)
-    indptr = np.zeros(count_a.size + 1, dtype=np.int64)
-    np.cumsum(count_a + count_b, out=indptr[1:])
+    indptr = a.indptr.astype(np.int64) + b.indptr  # row i begins at a's start plus b's start
+    total = int(indptr[-1])
+    # a synapse at position s of row i moves to s + (b's start of row i); one of b's to s + (a's end of row i)
+    place_a = np.repeat(b.indptr[:-1].astype(np.int64), np.diff(a.indptr)) + np.arange(a.indices.size)
+    place_b = np.repeat(a.indptr[1:].astype(np.int64), np.diff(b.indptr)) + np.arange(b.indices.size)
     kind = np.int32 if hi - lo < 2**31 else np.int64
-    indices = np.empty(int(indptr[-1]), dtype=kind)
-    weights = np.empty(int(indptr[-1]), dtype=np.result_type(a.weights, b.weights))
-    for r, before in ((a, 0), (b, count_a)):
-        rows = np.repeat(np.arange(count_a.size), np.diff(r.indptr))
-        place = indptr[rows] + np.arange(rows.size) - r.indptr[rows]
-        if np.ndim(before):
-            place += before[rows]
-        indices[place] = r.indices + (r.offset - lo)
-        weights[place] = r.weights
+    indices = np.empty(total, dtype=kind)
+    indices[place_a] = a.indices + (a.offset - lo) if a.offset != lo else a.indices
+    indices[place_b] = b.indices + (b.offset - lo) if b.offset != lo else b.indices
+    if a.weight is not None and b.weight is not None and a.weight == b.weight:
+        weights = np.broadcast_to(
+            a.weights[:1].astype(np.result_type(a.weights, b.weights)), (total,)
+        )  # one for all: no copy
+    else:
+        weights = np.empty(total, dtype=np.result_type(a.weights, b.weights))
+        weights[place_a] = a.weights
+        weights[place_b] = b.weights
     return _Route(a.source, indptr, indices, weights, a.delay, None, a.buffer, a.members + b.members, lo, hi - lo)
 
 
@@ -640,21 +647,33 @@ def _synapses_of(indptr: np.ndarray, src: np.ndarray) -> tuple[np.ndarray, int]:
     return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total), total
 
 
-def _spike_table(fired: list, groups: list[_Group]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (population index, neuron index, step) of every spike, by step, population and neuron."""
+def _spike_table(fired: list, fired_at: list, groups: list[_Group]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (population index, neuron index, step) of every spike, by step, population and neuron, from
+    the neurons ``fired[j]`` of group ``fired_at[j] % len(groups)`` that spiked in step ``fired_at[j] // len(groups)``."""
     if not fired:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    idx = np.concatenate([i for _, _, i in fired])
-    sizes = [i.size for _, _, i in fired]
-    step = np.repeat(np.array([k for k, _, _ in fired], dtype=np.int64), sizes)
-    group = np.repeat(np.array([g for _, g, _ in fired], dtype=np.int64), sizes)
-    pop = np.empty_like(idx)
-    local = np.empty_like(idx)
-    for gi, g in enumerate(groups):
-        mine = group == gi
-        for m in g.members:
-            sel = mine & (idx >= m.offset) & (idx < m.offset + m.n)
-            pop[sel] = m.index
-            local[sel] = idx[sel] - m.offset
-    order = np.lexsort((local, pop, step))
+    idx = np.concatenate(fired)
+    sizes = np.fromiter(map(len, fired), np.int64, len(fired))
+    step, group = np.divmod(np.array(fired_at, dtype=np.int64), len(groups))
+    step = np.repeat(step, sizes)
+    # the groups' neurons numbered one after the other; each member's first neuron in that numbering
+    base = np.cumsum([0] + [g.n for g in groups])
+    at = idx
+    if len(groups) > 1:
+        at = idx + np.repeat(base[group], sizes)
+    members = sorted(
+        (int(base[gi]) + m.offset, m.index, m.offset, m.n) for gi, g in enumerate(groups) for m in g.members
+    )
+    which = np.searchsorted(np.array([first for first, *_ in members]), at, side="right") - 1
+    pop = np.array([index for _, index, _, _ in members], dtype=np.int64)[which]
+    local = idx - np.array([offset for _, _, offset, _ in members], dtype=np.int64)[which]
+    # the loop gives them by step, and within a step mostly in order already: sorted only if not
+    pops, widest = max(index for _, index, _, _ in members) + 1, max(n for *_, n in members)
+    if (int(step[-1]) + 1) * pops * widest < _KEY_LIMIT:
+        key = (step * pops + pop) * widest + local
+        if bool(np.all(key[1:] > key[:-1])):
+            return pop, local, step
+        order = np.argsort(key, kind="stable")
+    else:
+        order = np.lexsort((local, pop, step))
     return pop[order], local[order], step[order]
