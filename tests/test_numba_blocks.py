@@ -147,9 +147,8 @@ def test_block_kernel_float32_and_per_neuron_parameters(out_dir):
 
 @pytest.mark.parametrize("n", [3, 600])  # the serial kernel; blocks over threads
 def test_many_spikes_in_one_call_come_back_in_order(out_dir, n):
-    """The compiled kernels return spikes as (step, neuron) rows in a buffer that starts with 64
-    rows and doubles when full: thousands of spikes in one call of run() come back complete and in
-    (step, neuron) order, as the numpy backend's."""
+    """The compiled kernels return spikes as (step, neuron) rows: thousands of spikes in one call of
+    run() come back complete and in (step, neuron) order, as the numpy backend's."""
     lif = modelgen.load(MODELS / "lif.model")
     drive = np.linspace(300.0, 2000.0, n)  # pA: fast firing
     numba_module = lif.load_module(out_dir, None, backend="numba")
@@ -164,6 +163,50 @@ def test_many_spikes_in_one_call_come_back_in_order(out_dir, n):
     np.testing.assert_array_equal(runs["numba"], runs["numpy"])
     order = np.lexsort((runs["numba"][1], runs["numba"][0]))
     np.testing.assert_array_equal(order, np.arange(order.size))
+
+
+@pytest.mark.parametrize("n", [3, 2100])  # the serial kernel; 9 blocks over two threads
+def test_a_spike_of_every_neuron_in_every_step_fits(out_dir, n):
+    """The kernels write spikes in place into a buffer with one row per neuron and step of the call
+    (each thread from the row of its first block's neurons on): with every neuron spiking in every
+    step (no refractory period, a drive that crosses the threshold in one step) the buffer is full,
+    and every spike comes back, by step and neuron."""
+    lif = modelgen.load(MODELS / "lif.model")
+    steps = 50
+    r = lif.run(
+        duration=steps * 0.1,
+        dt=0.1,
+        n=n,
+        inputs={"I_ext": 1e6},
+        params={"t_ref": 0.0},
+        backend="numba",
+        out_dir=out_dir,
+    )
+    k = np.rint(r.spike_t / 0.1).astype(int) - 1
+    np.testing.assert_array_equal(k, np.repeat(np.arange(steps), n))
+    np.testing.assert_array_equal(r.spike_i, np.tile(np.arange(n), steps))
+
+
+@pytest.mark.parametrize("n", [3, 2100])
+def test_spikes_a_step_returned_stay_after_the_next_step(out_dir, n):
+    """step(k) returns the indices of the neurons that spiked; the kernels' buffer is used again by
+    the next call, so what step(k) returned must not change then. The neurons' drives differ, so
+    that different neurons spike in different steps."""
+    lif = modelgen.load(MODELS / "lif.model")
+    module = lif.load_module(out_dir, None, backend="numba")
+    params = {**module.PARAMETERS, "t_ref": np.array(0.0)}
+    drive = np.linspace(200.0, 3000.0, n) * 1e-6  # internal units (uA)
+    inputs = {"I_ext": lambda t: drive}
+    state = module.initial_state(params, inputs, n)
+    step, _, _, _ = module.make_simulator(state, params, inputs, 0.1)
+    returned, copies = [], []
+    for k in range(300):
+        idx = step(k)
+        returned.append(idx)
+        copies.append(idx.copy())
+    assert sum(c.size for c in copies) > 40 and len({tuple(c) for c in copies}) >= 4
+    for idx, copy in zip(returned, copies):
+        np.testing.assert_array_equal(idx, copy)
 
 
 def test_compiled_loops_run_long_stretches_per_call():

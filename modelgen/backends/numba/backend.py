@@ -31,6 +31,11 @@ class NumbaBackend(NumpyBackend):
         "kernel": '@numba.njit(cache=True, error_model="numpy")',
         "note_spike": "@numba.njit(cache=True)",
         "scalar_helper": '@numba.njit(cache=True, error_model="numpy")',
+        # the kernels write a spike's row in place, into a buffer with room for one spike per neuron
+        # and step of the call: an array variable assigned in a compiled loop (a buffer replaced when
+        # full) costs numba two atomic reference counts per pass, which made one LIF neuron's step
+        # 2.3x slower (16.3 against 7.1 ns)
+        "spikes_in_place": True,
     }
 
     def steps_per_call(self, n: int) -> int:

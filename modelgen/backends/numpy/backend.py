@@ -269,7 +269,9 @@ class NumpyBackend:
     name = "numpy"
     folder = Path(__file__).parent
     # decorators of the shared templates' functions (none: plain Python)
-    jit = {"kernel": "", "note_spike": "", "scalar_helper": ""}
+    # spikes_in_place: the kernels write spikes into a buffer large enough for every neuron-step (see
+    # the numba backend), else through _note_spike, which grows the buffer
+    jit = {"kernel": "", "note_spike": "", "scalar_helper": "", "spikes_in_place": False}
 
     def require(self) -> None:
         """Return: numpy runs everywhere modelgen does."""
