@@ -399,8 +399,17 @@ def simulate(
     # receive in the order of the populations, then of the model's receptors (two receptors may raise one state)
     order = {(id(g), r): (gi, g.module.RECEPTORS.index(r)) for gi, g in enumerate(groups) for r in g.module.RECEPTORS}
     incoming = sorted(buffers.values(), key=lambda b: order[(id(b.group), b.receptor)])
+    # (with each slot's row as a view made once, and the number of slots)
     incoming = [
-        (b, b.group.receive, b.receptor, [(m.offset, m.offset + m.n) for m in b.group.members]) for b in incoming
+        (
+            b,
+            b.group.receive,
+            b.receptor,
+            [(m.offset, m.offset + m.n) for m in b.group.members],
+            list(b.values),
+            len(b.pending),
+        )
+        for b in incoming
     ]
 
     # recording
@@ -471,11 +480,11 @@ def simulate(
                 buf.pending[slot][j] = True
                 buf.touch(slot, None)
                 events += int(counts.sum())
-            for buf, receive, receptor, spans in incoming:
-                slot = k % len(buf.pending)
+            for buf, receive, receptor, spans, rows, slots in incoming:
+                slot = k % slots
                 hit = buf.pending[slot]
                 if True in hit:
-                    row = buf.values[slot]
+                    row = rows[slot]
                     where = buf.touched[slot]
                     if where is None:
                         receive(receptor, row)
@@ -511,7 +520,11 @@ def simulate(
                     src = spiking.get(r.source)
                     if src is not None:
                         events += _deliver(r, src, k)
-            sample(k + 1, (k + 1) * dt)
+            if by_observe:
+                sample(k + 1, (k + 1) * dt)
+            else:  # (the states' views only: no call)
+                for samples, view in by_state:
+                    samples[k + 1] = view
             if (k + 1) % 50 == 0 or k + 1 == n_steps:
                 if progress is not None:
                     progress(k + 1, n_steps)
@@ -533,7 +546,7 @@ def _deliver(r: _Route, src: np.ndarray, k: int) -> int:
     if r.delay is not None:
         slot = (k + 1 + r.delay) % slots
         hit = buf.pending[slot]
-        earlier = hit[r.members[0]] if len(r.members) == 1 else True in [hit[j] for j in r.members]
+        earlier = True in map(hit.__getitem__, r.members)
         if not earlier and src.size <= FEW_SPIKES:
             # the spikes' rows by slices, then the sums np.bincount would give, accumulated in
             # synapse order from zero (np.add.at adds in the order of its indices)
@@ -624,8 +637,9 @@ def _merge_two(a: _Route, b: _Route) -> _Route:
     # a synapse at position s of row i moves to s + (b's start of row i); one of b's to s + (a's end of row i)
     place_a = np.repeat(b.indptr[:-1].astype(np.int64), np.diff(a.indptr)) + np.arange(a.indices.size)
     place_b = np.repeat(a.indptr[1:].astype(np.int64), np.diff(b.indptr)) + np.arange(b.indices.size)
-    kind = np.int32 if hi - lo < 2**31 else np.int64
-    indices = np.empty(total, dtype=kind)
+    # intp: np.add.at takes it as it is (int32 indices are converted, ~0.5 us a delivery); a merged
+    # route has at most MERGE_MAX_SYNAPSES synapses, so the wider indices cost at most 16 MB more
+    indices = np.empty(total, dtype=np.intp)
     indices[place_a] = a.indices + (a.offset - lo) if a.offset != lo else a.indices
     indices[place_b] = b.indices + (b.offset - lo) if b.offset != lo else b.indices
     if a.weight is not None and b.weight is not None and a.weight == b.weight:
