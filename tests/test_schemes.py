@@ -1,5 +1,7 @@
 """Integration plans: automatic choice, exact propagators, refusals that say why."""
 
+import re
+
 import numpy as np
 import pytest
 import sympy
@@ -118,9 +120,15 @@ def test_exact_lif_isi_matches_analytic(hh_path, tmp_path):
 
 
 def test_stability_warning_for_large_explicit_step(lif_path, tmp_path):
+    """dt = 50 ms with euler is past the limit of both of LIF's time constants: one warning for each
+    state, naming its tau (V: C/g_L = 20 ms; g_syn: tau_syn = 5 ms)."""
     m = modelgen.load(lif_path)
-    with pytest.warns(modelgen.api.StabilityWarning, match=r"stability limit 2\*tau for V \(tau = 20 ms"):
+    with pytest.warns(modelgen.api.StabilityWarning) as caught:
         m.run(duration="100 ms", dt="50 ms", method="euler", out_dir=tmp_path)
+    messages = [str(w.message) for w in caught if issubclass(w.category, modelgen.api.StabilityWarning)]
+    assert len(messages) == 2
+    for state, tau in (("V", 20), ("g_syn", 5)):
+        assert any(re.search(rf"stability limit 2\*tau for {state} \(tau = {tau} ms", m) for m in messages), state
 
 
 def test_no_stability_warning_for_exponential_euler(lif_path, tmp_path, recwarn):
