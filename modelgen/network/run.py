@@ -520,11 +520,7 @@ def simulate(
                     src = spiking.get(r.source)
                     if src is not None:
                         events += _deliver(r, src, k)
-            if by_observe:
-                sample(k + 1, (k + 1) * dt)
-            else:  # (the states' views only: no call)
-                for samples, view in by_state:
-                    samples[k + 1] = view
+            sample(k + 1, (k + 1) * dt)
             if (k + 1) % 50 == 0 or k + 1 == n_steps:
                 if progress is not None:
                     progress(k + 1, n_steps)
