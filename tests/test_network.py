@@ -146,6 +146,30 @@ def test_network_errors_are_clear(tmp_path, line, message):
     assert "net.network:4:" in str(e.value) or "lif.model" in str(e.value)
 
 
+def test_a_failed_population_is_reported_once_and_every_independent_error_is_reported(tmp_path):
+    text = """network Bad
+population A = "missing.model" (n = 2)
+population B = "lif.model" (n = 2)
+connect A to B (receptor = exc, rule = all_to_all, weight = 1 nS)
+poisson A (receptor = exc, rate = 5 Hz, weight = 1 nS)
+connect B to B (receptor = exx, rule = all_to_all, weight = 1 nS, delay = -1 ms)
+connect B to B (receptor = exc, rule = sometimes(0.1), weight = 1 mV)
+poisson B (receptor = exx, rate = 5 mV, weight = 1 nS)
+"""
+    with pytest.raises(ModelError) as e:
+        load_network(write(tmp_path, text))
+    found = [(d.span.line, d.message) for d in e.value.diagnostics]
+    # A's uses are not reported as unknown populations: its own line says what is wrong
+    assert found[0][0] == 2 and "not found" in found[0][1]
+    assert not any("unknown population" in m for _, m in found)
+    # a projection whose receptor or rule is wrong still has its weight and delay checked
+    assert (6, "delays cannot be negative") in found
+    assert (7, "unknown connection rule") in found
+    assert any(line == 7 and "weight at receptor exc must be conductance" in m for line, m in found)
+    assert any(line == 8 and "rate must be 1/time" in m for line, m in found)
+    assert [line for line, _ in found] == [2, 6, 6, 7, 7, 8, 8]
+
+
 @pytest.mark.parametrize(
     "duration, dt, message",
     [("0ms", "0.1ms", "duration must be positive, not 0 ms"), ("1ms", "0ms", "time step must be positive, not 0 ms")],

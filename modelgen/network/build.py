@@ -317,6 +317,7 @@ def build_network(spec: NetworkSpec, seed: int = 0, max_memory: int | None = Non
     diags: list[Diagnostic] = []
     vals = _Values(rng, diags)
     pops: dict[str, Population] = {}
+    failed: set[str] = set()  # populations whose own statement has an error: their uses are not reported again
     for st in spec.of_kind("population"):
         if st.name in pops:
             diags.append(Diagnostic("E102", st.name_span, f"population `{st.name}` is defined twice"))
@@ -325,6 +326,7 @@ def build_network(spec: NetworkSpec, seed: int = 0, max_memory: int | None = Non
             model = load(resolve_path(spec.file, st.path, st.path_span))
         except ModelError as e:
             diags.extend(e.diagnostics)
+            failed.add(st.name)
             continue
         n_item = st.item("n")
         n = vals.constant(n_item.value, DIMENSIONLESS, "n") if n_item and n_item.value is not None else None
@@ -333,6 +335,7 @@ def build_network(spec: NetworkSpec, seed: int = 0, max_memory: int | None = Non
                 diags.append(Diagnostic("E003", st.name_span, f"population `{st.name}` needs a size, e.g. (n = 100)"))
             elif n is not None:
                 diags.append(Diagnostic("E003", n_item.span, "n must be a whole number of neurons, at least 1"))
+            failed.add(st.name)
             continue
         pop = Population(st.name, model, int(n))
         m = model.model
@@ -364,6 +367,8 @@ def build_network(spec: NetworkSpec, seed: int = 0, max_memory: int | None = Non
     def population(name: str, span: Span | None) -> Population | None:
         if name in pops:
             return pops[name]
+        if name in failed:  # its declaration's error is reported
+            return None
         close = difflib.get_close_matches(name, list(pops), n=1)
         diags.append(
             Diagnostic(
@@ -393,6 +398,8 @@ def build_network(spec: NetworkSpec, seed: int = 0, max_memory: int | None = Non
         receptor = _receptor(st, tgt, diags)
         rate_item, w_item = st.item("rate"), st.item("weight")
         if receptor is None:
+            if rate_item is not None and rate_item.value is not None:  # its errors are reported too
+                vals.constant(rate_item.value, DIMENSIONLESS / TIME, "rate")
             continue
         if rate_item is None or w_item is None:
             diags.append(
@@ -498,6 +505,7 @@ def _projection(
     receptor = _receptor(st, tgt, diags)
     rule_item, w_item = st.item("rule"), st.item("weight")
     if receptor is None:
+        _check_settings(st, tgt, None, diags)
         return None
     if rule_item is None or w_item is None:
         diags.append(
@@ -520,6 +528,7 @@ def _projection(
                 RULE_LIST,
             )
         )
+        _check_settings(st, tgt, receptor, diags)
         return None
     autapses_item = st.item("autapses")
     allow_self = src is not tgt or (
@@ -554,6 +563,7 @@ def _projection(
     except _NotDrawn:
         s = t = np.zeros(0, dtype=np.int64)
     if s is None:
+        _check_settings(st, tgt, receptor, diags)
         return None
     if not allow_self and rule_name == "from_file":
         keep = s != t
@@ -587,6 +597,19 @@ def _projection(
         d,
         planned[0] if planned else None,
     )
+
+
+def _check_settings(st, tgt: Population, receptor: str | None, diags) -> None:
+    """Report the errors of a failed projection's weight (where its receptor is known) and delay too,
+    with values drawn from a generator of their own (the network's is left as it was)."""
+    vals = _Values(np.random.default_rng(0), diags)
+    w_item, d_item = st.item("weight"), st.item("delay")
+    if receptor is not None and w_item is not None and w_item.value is not None:
+        vals.value(w_item.value, tgt.model.model.receptor_dimension(receptor), f"weight at receptor {receptor}", 1)
+    if d_item is not None and d_item.value is not None:
+        d = vals.value(d_item.value, TIME, "delay", 1)
+        if d is not None and np.any(np.asarray(d) < 0):
+            diags.append(Diagnostic("E003", d_item.span, "delays cannot be negative"))
 
 
 def _draw(
