@@ -333,6 +333,7 @@ class _Lowerer:
         self.failed: set[str] = set()
         self.extra: dict[str, tuple[sympy.Expr, Dimension]] = {}  # e.g. the weight `w` in synapses
         self.initial_order: tuple = ()
+        self.said_undeclared: str | None = None  # a name already reported as not declared (dX/dt of no state X)
 
     def error(self, code: str, span: Span | None, message: str, hint: str = "") -> None:
         self.diags.append(Diagnostic(code, span, message, hint))
@@ -505,6 +506,8 @@ class _Lowerer:
             return u.to_internal, u.dimension
         if name in L.FUNCTIONS:
             self.error("E001", node.span, f"`{name}` is a function; call it with parentheses, e.g. {name}(x)")
+            return None
+        if name == self.said_undeclared:
             return None
         self.error(
             "E101",
@@ -1063,7 +1066,9 @@ def _build_model(tree: L.SyntaxTree) -> Model:
                 f"d{s.name}/dt is given but `{s.name}` {what}",
                 f"declare it with `state {s.name} = <initial value>`",
             )
-            lw.lower(s.expr)  # still report errors inside the expression
+            lw.said_undeclared = s.name  # still report errors inside the expression, but not X again
+            lw.lower(s.expr)
+            lw.said_undeclared = None
             continue
         r = lw.lower(s.expr)
         if r is None or s.name not in lw.dims:

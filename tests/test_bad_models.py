@@ -129,6 +129,17 @@ def test_all_errors_of_a_file_are_reported_in_one_run(tmp_path):
     assert "did you mean `g_Na`?" in errors[0].hint
 
 
+def test_an_equation_for_an_undeclared_name_reports_that_name_once():
+    text = "model M\nparameter C_m = 1 uF/cm^2\nstate V = -65 mV\ncharge Q = C_m * V\ndz/dt = -z/ms + q\n"
+    with pytest.raises(ModelError) as info:
+        modelgen.load_text(text, "m.model")
+    # z is said to be undeclared where its equation begins; its expression's other errors still count
+    assert [(d.code, d.span.line, d.span.col, d.message) for d in info.value.errors] == [
+        ("E202", 5, 2, "dz/dt is given but `z` is not declared"),
+        ("E101", 5, 17, "unknown name `q`"),
+    ]
+
+
 def test_all_syntax_errors_of_a_file_are_reported_in_one_run():
     text = "model M\nx = a.b\ny = (1\nz = 1 mv\nfrobnicate 3\n"
     with pytest.raises(ModelError) as info:
