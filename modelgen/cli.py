@@ -416,6 +416,12 @@ def run(
             backend=backend,
             max_memory=max_memory,
         )
+    _keep(result, save, plot, quiet, "plot_run", "out.npz (or traces.csv, or a results folder)", bool(record))
+
+
+def _keep(result, save, plot, quiet: bool, plotter: str, save_example: str, recorded: bool) -> None:
+    """Save and draw a run's result as asked (saying where on stderr), say if recorded traces go
+    nowhere, and print the summary line on stdout (unless quiet)."""
     if save:
         try:
             saved = result.save(save)
@@ -424,9 +430,9 @@ def run(
         if not quiet:
             click.echo(f"saved {saved}", err=True)
     if plot:
-        _plot(lambda plots: plots.plot_run(result, plot), plot, quiet)
-    if record and not save and not plot:
-        _not_kept(list(result.traces), "out.npz (or traces.csv, or a results folder)")
+        _plot(lambda plots: getattr(plots, plotter)(result, plot), plot, quiet)
+    if recorded and not save and not plot:
+        _not_kept(list(result.traces), save_example)
     if not quiet:
         click.echo(result.summary())
 
@@ -476,19 +482,7 @@ def _run_network(
             backend=backend,
             dtype=dtype,
         )
-    if save:
-        try:
-            saved = result.save(save)
-        except OSError as e:
-            _cannot_write(save, e)
-        if not quiet:
-            click.echo(f"saved {saved}", err=True)
-    if plot:
-        _plot(lambda plots: plots.plot_network(result, plot), plot, quiet)
-    if result.traces and not save and not plot:
-        _not_kept(list(result.traces), "out.npz")
-    if not quiet:
-        click.echo(result.summary())
+    _keep(result, save, plot, quiet, "plot_network", "out.npz", bool(result.traces))
 
 
 class _Progress:
