@@ -141,3 +141,14 @@ def test_variant_script_compares_an_edited_module(tmp_path):
     run = subprocess.run([*cmd[:3], str(other), *cmd[3:]], capture_output=True, text=True, timeout=300)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "same spikes: False" in run.stdout
+
+
+@pytest.mark.slow  # runs the benchmark machinery (a few seconds)
+def test_blocks_script_times_block_sizes_that_give_the_same_numbers():
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "blocks.py"), "izhikevich", "--n", "700"]
+    cmd += ["--blocks", "64,256,4096", "--rounds", "1", "--steps", "20"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "the same numbers with every block size: True" in run.stdout
+    for b in (64, 256, 4096):
+        assert f"BLOCK {b:>8}: " in run.stdout
