@@ -258,11 +258,14 @@ def simulate(
             raise SimulationError(
                 f"cannot record {name!r}: not a state, input, current or expression of {module.MODEL}"
             )
-    # recording only states: the generated run() loop records them (fast path);
-    # recording currents, expressions or inputs: step by step, sampling them after each step
-    fast = all(name in state for name in record)
+    # the generated run() loop records states (fast path); currents, expressions and inputs are
+    # computed afterwards from every state's recorded trace (observe.traces), or, where a module
+    # cannot, sampled step by step
+    derived = [name for name in record if name not in state]
+    fast = not derived or getattr(module, "OBSERVE_TRACES", False)
     rows, where = np.unique(record_indices, return_inverse=True)
-    which = [list(module.STATES).index(name) for name in record] if fast else []
+    stored = (list(module.STATES) if derived else list(record)) if fast else []  # the states the loop records
+    which = [list(module.STATES).index(name) for name in stored]
     rec = np.empty((len(which), rows.size, n_times))
     check = None  # a few neurons on compiled code: the kernel itself stops at the first runaway value
     if n <= getattr(module, "CHECKED_MAX_N", 0):
@@ -295,11 +298,14 @@ def simulate(
     spike_i: list[np.ndarray] = []
     spike_t: list[np.ndarray] = []
     if fast:
-        for j, name in enumerate(record):
+        for j, name in enumerate(stored):
             rec[j, :, 0] = state[name][rows]
     else:
         sample(0, 0.0)
     chunk = check_every if progress is not None else max(check_every, _steps_per_call(module, n))
+    if getattr(module, "BACKEND", "numpy") == "numba":
+        with np.errstate(all="ignore"):
+            run(0, 0)  # compiles (or loads) the kernel for this N before the clock starts: a call of no steps
     start = time.perf_counter()
     with np.errstate(all="ignore"):
         k = 0
@@ -329,14 +335,17 @@ def simulate(
             if progress is not None:
                 progress(k, n_steps)
     wall = time.perf_counter() - start
-    if fast:  # the rows the loop recorded, in the order asked for (views unless that order differs)
-        in_order = rows.size == record_indices.size and np.array_equal(rows, record_indices)
-        for j, name in enumerate(record):
-            bufs[name] = rec[j] if in_order else rec[j][where]
-    for name in record:
-        bufs[name] /= record[name]
     t = np.arange(n_times, dtype=float)
     t *= dt
+    if fast:  # the rows the loop recorded, in the order asked for (views unless that order differs)
+        in_order = rows.size == record_indices.size and np.array_equal(rows, record_indices)
+        for j, name in enumerate(stored):
+            if name in record:
+                bufs[name] = rec[j] if in_order else rec[j][where]
+        if derived:
+            _derive(observe.traces, derived, bufs, rec, stored, rows, None if in_order else where, t)
+    for name in record:
+        bufs[name] /= record[name]
     return Result(
         model=module.MODEL,
         t=t,
@@ -351,6 +360,20 @@ def simulate(
         method=module.METHOD,
         wall_time=wall,
     )
+
+
+def _derive(traces_of, names, bufs, rec, states, rows, where, t, chunk: int = 2048) -> None:
+    """Fill bufs[name] for each of ``names`` (currents, expressions, inputs) from the states'
+    recorded traces ``rec`` (states x rows x times), a chunk of times at a time (its temporaries
+    stay small); ``where`` puts the rows in the order asked for (None: as they are)."""
+    n_rows = rows.size if where is None else where.size
+    for name in names:
+        bufs[name] = np.empty((n_rows, t.size))
+    for j0 in range(0, t.size, chunk):
+        j1 = min(t.size, j0 + chunk)
+        values = traces_of(t[j0:j1], {s: rec[j, :, j0:j1] for j, s in enumerate(states)}, rows)
+        for name in names:
+            bufs[name][:, j0:j1] = values[name] if where is None else values[name][where]
 
 
 def _steps_per_call(module: ModuleType, n: int) -> int:

@@ -333,3 +333,94 @@ def test_rate_functions_are_finite_at_their_removable_singularity(hh_path, tmp_p
     # the vectorised step (more than KERNEL_MAX_N neurons) takes the same limit
     many = m.run(duration="1 ms", dt="0.01 ms", n=20, initial={"V": v0}, record=["V"], out_dir=tmp_path)
     np.testing.assert_allclose(many["V"], np.broadcast_to(r["V"], many["V"].shape), rtol=1e-12)
+
+
+TIME_DEPENDENT = """model TDep "an expression of time"
+parameter C = 1 uF/cm^2
+parameter g = 0.1 mS/cm^2
+state V = -65 mV
+charge Q = C * V
+drive = 2 uA/cm^2 * sin(t / 5 ms)
+current I_L = g * (V + 65 mV) outward
+current I_d = drive inward
+current I_ext = input inward
+threshold V > -64 mV
+"""
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=[requires_numba, pytest.mark.slow])])
+@pytest.mark.parametrize(
+    "which, record, inputs",
+    [
+        ("hh", ["I_Na", "V", "alpha_m", "I_ext"], {"I_ext": np.linspace(2.0, 20.0, 12)}),
+        ("lif", ["I_leak", "I_ext", "V"], {"I_ext": lambda t: 200.0 + 100.0 * np.sin(t / 10.0)}),
+        ("tdep", ["drive", "I_d", "V"], {"I_ext": lambda t: np.full(12, 0.5 * t / 20.0)}),
+    ],
+)
+def test_recorded_currents_come_from_the_states_traces_as_observe_gives_them(
+    tmp_path, monkeypatch, backend, which, record, inputs
+):
+    """Currents, expressions and inputs are computed after the run from every state's recorded
+    trace (the compiled loop records states only): the same numbers as observe() after each step."""
+    import modelgen.runtime as rt
+
+    m = (
+        modelgen.load_text(TIME_DEPENDENT, "tdep.model")
+        if which == "tdep"
+        else modelgen.load(MODELS / f"{which}.model")
+    )
+    load, calls = rt.load_generated, []
+
+    def spying(path, expected_hash=None):
+        module = load(path, expected_hash)
+        calls.append(module)
+        module.OBSERVE_TRACES = traces_on
+        return module
+
+    monkeypatch.setattr(rt, "load_generated", spying)
+    runs = {}
+    for traces_on in (True, False):  # False: the old way, observe() sampled after every step
+        runs[traces_on] = m.run(
+            duration=30.0,
+            dt=0.05,
+            n=12,
+            inputs=inputs,
+            record=record,
+            record_indices=np.array([5, 1, 5, 0, 11]),  # out of order, one twice
+            backend=backend,
+            out_dir=tmp_path,
+        )
+    a, b = runs[True], runs[False]
+    assert calls and all(hasattr(mod, "OBSERVE_TRACES") for mod in calls)
+    for name in record:
+        assert a[name].shape == (5, 601)
+        np.testing.assert_array_equal(a[name], b[name])
+        assert np.ptp(a[name]) > 0  # they move: the comparison is not of constants
+    np.testing.assert_array_equal(a.spike_i, b.spike_i)
+    np.testing.assert_array_equal(a.spike_t, b.spike_t)
+
+
+@requires_numba
+def test_numba_kernel_is_compiled_before_the_clock_starts(tmp_path, monkeypatch):
+    """The loop time a run reports leaves out compiling (or loading) the numba kernel, as a network's does."""
+    import modelgen.runtime as rt
+
+    m = modelgen.load(MODELS / "lif.model")
+    load, modules, compiled_at_start = rt.load_generated, [], []
+
+    def loading(path, expected_hash=None):
+        module = load(path, expected_hash)
+        modules.append(module)
+        return module
+
+    clock = rt.time.perf_counter
+
+    def counting():
+        if not compiled_at_start and modules:
+            compiled_at_start.append(len(modules[-1]._advance_serial.signatures))
+        return clock()
+
+    monkeypatch.setattr(rt, "load_generated", loading)
+    monkeypatch.setattr(rt.time, "perf_counter", counting)
+    m.run(duration=5.0, dt=0.1, n=2, inputs={"I_ext": 300.0}, backend="numba", out_dir=tmp_path)
+    assert compiled_at_start == [1]
