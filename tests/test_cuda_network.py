@@ -36,7 +36,7 @@ needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is no
 
 SMALL_CUBA = (MODELS / "cuba.network").read_text().replace("n = 3200", "n = 160").replace("n = 800", "n = 40")
 SMALL_CUBA = SMALL_CUBA.replace("fixed_probability(0.02)", "fixed_probability(0.1)")  # CUBA's in-degree, 200 neurons
-MIXED_STATES = MIXED.replace("record A (V, I_syn,", "record A (V,")  # the compiled network records states only
+MIXED_STATES = MIXED.replace("record A (V, I_syn,", "record A (V,")  # states (currents: as on numba, tested there)
 UNDRIVEN_MIXED = "\n".join(line for line in MIXED_STATES.splitlines() if not line.startswith("poisson"))
 DRIVEN = """network Driven
 population P = "lif.model" (n = 200, V_th = 100 mV)

@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 from conftest import MODELS, requires_numba
 
-from modelgen import SimulationError
 from modelgen.cli import main
 from modelgen.network import load_network
 
@@ -241,12 +240,21 @@ def test_network_program_is_cached_and_deterministic(tmp_path):
     assert compiled.layout_of(other, None, "float64").key() == layout.key()
 
 
-def test_compiled_network_records_states_only(tmp_path):
-    net = load_network(write(tmp_path, MIXED.replace("record G (g_syn)", "record G (g_syn, I_leak)")))
-    with pytest.raises(
-        SimulationError, match=r"record G\.I_leak: the compiled network records states only .* --backend numpy"
-    ):
-        net.run(10.0, 0.1, out_dir=tmp_path / "gen", backend="numba")
+def test_compiled_network_records_currents_expressions_and_inputs(tmp_path):
+    """The program records states; a current, expression or input is computed from every state's
+    recorded trace afterwards (observe.traces): the numbers numpy's network loop records."""
+    text = MIXED.replace("record G (g_syn)", "record G (I_syn, g_syn, I_leak, I_ext)").replace(
+        "record H (V)", "record H (I_Na, alpha_m)"
+    )
+    a, b = both(write(tmp_path, text), 60.0, dt=0.025)
+    assert_same_spikes(a, b)
+    for key in ("G.I_syn", "G.g_syn", "G.I_leak", "G.I_ext", "H.I_Na", "H.alpha_m", "L.V", "L.v_e"):
+        assert a.units[key] == b.units[key]
+        assert b.traces[key].shape == a.traces[key].shape
+        assert np.ptp(a.traces[key]) > 0 or key == "G.I_ext"
+        np.testing.assert_allclose(b.traces[key], a.traces[key], rtol=1e-9, atol=1e-9 * np.abs(a.traces[key]).max())
+    assert list(b.traces) == list(a.traces)  # in the order of the network file's records
+    assert np.all(b.traces["G.I_ext"] == 300.0)  # pA, the unit the numpy run gives (a.units)
 
 
 def test_cli_runs_a_network_on_numba_and_refuses_a_missing_backend(tmp_path):

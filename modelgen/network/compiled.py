@@ -115,13 +115,13 @@ def layout_of(net: Network, method: str | None, dtype: str) -> Layout:
     pops = []
     for i, (name, pop) in enumerate(net.populations.items()):
         m = pop.model.model
-        record = tuple(v for v in dict.fromkeys(pop.record))
-        for var in record:
-            if var not in m.state_names:
-                raise runtime.SimulationError(
-                    f"record {name}.{var}: the compiled network records states only "
-                    f"({', '.join(m.state_names)}); record {var} with --backend numpy"
-                )
+        asked = list(dict.fromkeys(pop.record))
+        # the program records states; a current, expression or input is computed afterwards from
+        # every state's trace (see simulate_compiled), so asking for one records them all
+        derived = [v for v in asked if v not in m.state_names]
+        record = tuple(
+            dict.fromkeys([v for v in asked if v in m.state_names] + (list(m.state_names) if derived else []))
+        )
         pops.append(PopulationLayout(name, i, pop.n, pop.model, method, record))
     fed = dict.fromkeys(
         [(names.index(p.target), p.receptor) for p in net.projections]
@@ -308,6 +308,42 @@ def _stepped_from_python(program, parts: np.ndarray, threads: int):
     return run_steps
 
 
+def _traces(net: Network, layout: Layout, stored: dict, modules: list, setups: list, n_steps: int, dt: float):
+    """Return the run's traces (POP.VAR -> (neurons, steps + 1), in the unit of ``units``) and units:
+    states as the program recorded them; currents, expressions and inputs computed from every state's
+    trace by the population module's ``observe.traces`` (the numbers its observe() gives after a step)."""
+    t = np.arange(n_steps + 1, dtype=float)
+    t *= dt
+    wanted = recordings(net)
+    derived, simulators = {}, {}
+    for name, var, count, _, scale in wanted:  # first: the states' traces are still in internal units
+        if (name, var) in stored:
+            continue
+        pl = next(p for p in layout.populations if p.name == name)
+        if name not in simulators:
+            module, (p, given) = modules[pl.index], setups[pl.index]
+            blank = {s: np.zeros(pl.n) for s in module.STATES}  # observe.traces reads the traces it is given only
+            observe = module.make_simulator(blank, p, given, dt)[1]
+            simulators[name] = (observe.traces, {s: stored[name, s].T for s in module.STATES}, np.arange(count))
+        traces_of, of_states, index = simulators[name]
+        values = np.empty((count, t.size))
+        for j0 in range(0, t.size, 2048):  # a chunk of times at a time: the temporaries stay small
+            j1 = min(t.size, j0 + 2048)
+            values[:, j0:j1] = traces_of(t[j0:j1], {s: x[:, j0:j1] for s, x in of_states.items()}, index)[var]
+        values /= scale
+        derived[name, var] = values
+    traces, units = {}, {}
+    for name, var, _, unit, scale in wanted:
+        units[f"{name}.{var}"] = unit
+        if (name, var) in derived:
+            traces[f"{name}.{var}"] = derived[name, var]
+        else:
+            samples = stored[name, var]
+            samples /= scale  # in place: no second copy of the recording
+            traces[f"{name}.{var}"] = samples.T
+    return traces, units
+
+
 def _input_table(fn, k_start: int, k_stop: int, dt: float, offsets, n: int) -> np.ndarray:
     """Return an input for the steps k_start .. k_stop - 1: one float per offset if shared and
     constant, else an array (steps or 1, offsets, neurons or 1)."""
@@ -360,11 +396,12 @@ def simulate_compiled(
     layout = layout_of(net, method, dtype)
 
     program = load_program(layout, backend)
-    states, values, inputs, events, modules, offsets = [], [], [], [], [], []
+    states, values, inputs, events, modules, offsets, setups = [], [], [], [], [], [], []
     with np.errstate(all="ignore"):
         for i, pop in enumerate(net.populations.values()):
             module = pop.model.load_module(out_dir, method)  # numpy's: parameters, inputs, initial state
             p, given = _population_setup(net, pop, module, dt, n_steps)
+            setups.append((p, given))
             state = module.initial_state(p, given, pop.n, dict(pop.initial), real)
             step_values, ref_steps, was_above = getattr(program, f"_values_{program.KERNELS[i]}")(p, state, dt)
             states.append(tuple(state[s] for s in module.STATES))
@@ -409,14 +446,15 @@ def simulate_compiled(
     if hasattr(program, "seed"):
         program.seed(seed)
 
-    traces, units, rec = {}, {}, []
-    for name, var, count, unit, scale in recordings(net):
-        i = layout.populations[[p.name for p in layout.populations].index(name)]
-        samples = np.empty((n_steps + 1, count))
-        samples[0] = states[i.index][modules[i.index].STATES.index(var)][:count]
-        rec.append((name, var, samples, scale))
-        units[f"{name}.{var}"] = unit
-    records = tuple(tuple(samples for name, var, samples, _ in rec if name == p.name) for p in layout.populations)
+    # what the program records: the states of each population's layout, of its first neurons
+    stored = {}  # (population, state) -> samples (steps + 1, neurons)
+    for pl in layout.populations:
+        count = min(pl.n, net.populations[pl.name].record_neurons)
+        for var in pl.record:
+            samples = np.empty((n_steps + 1, count))
+            samples[0] = states[pl.index][modules[pl.index].STATES.index(var)][:count]
+            stored[pl.name, var] = samples
+    records = tuple(tuple(stored[pl.name, var] for var in pl.record) for pl in layout.populations)
     bounds = {name: state_bounds(pop.model.model) for name, pop in net.populations.items()}
     spikes, n_spikes, n_events = np.empty((1024, 3), dtype=np.int64), 0, 0
 
@@ -467,9 +505,7 @@ def simulate_compiled(
             if progress is not None:
                 progress(k1, n_steps)
     wall = time.perf_counter() - start
-    for name, var, samples, scale in rec:
-        samples /= scale
-        traces[f"{name}.{var}"] = samples.T
+    traces, units = _traces(net, layout, stored, modules, setups, n_steps, dt)
     table = spikes[:n_spikes]
     names = list(net.populations)
     methods = {name: m.METHOD for name, m in zip(names, modules)}
