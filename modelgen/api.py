@@ -313,7 +313,7 @@ class NeuronModel:
             n,
             len(m.states),
             int(round(steps)) + 1 if steps < 2.0**62 else 2**62,
-            len(record) * np.size(record_indices),
+            memory.traces_recorded(record, m.state_names) * np.size(record_indices),
             per_neuron=sum(1 for v in given if isinstance(v, (list, tuple)) or protocols.is_spec(v) or np.ndim(v)),
             itemsize=np.dtype(dtype).itemsize,
         )

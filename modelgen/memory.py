@@ -25,6 +25,7 @@ __all__ = [
     "require",
     "run_advice",
     "run_needs",
+    "traces_recorded",
 ]
 
 FLOAT = 8  # bytes of a float64 (the time axis, recordings, per-neuron values)
@@ -118,6 +119,16 @@ def require(needs: dict[str, int], what: str, advice: str, limit: int | None = N
     parts = [f"{name} {format_size(size)}" for name, size in needs.items() if size]
     detail = f" ({', '.join(parts)})" if len(parts) > 1 else ""
     raise MemoryLimitError(f"{what} needs about {format_size(total)}{detail}, {allowed}; {advice}{tail}")
+
+
+def traces_recorded(record, state_names) -> int:
+    """Return how many traces a run keeps per recorded neuron: one per variable asked for, and, where
+    one of those is not a state (a current, expression or input, computed after the run from the
+    states' traces), one per state not asked for as well."""
+    asked = list(dict.fromkeys(record))
+    if all(v in state_names for v in asked):
+        return len(asked)
+    return len(asked) + sum(1 for s in state_names if s not in asked)
 
 
 def run_needs(

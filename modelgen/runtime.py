@@ -208,6 +208,9 @@ class Result:
         return run_html(self)
 
 
+DERIVE_VALUES = 2**12  # values per temporary when recorded currents are computed from the states' traces (32 kB)
+
+
 def simulate(
     module: ModuleType,
     n: int,
@@ -343,7 +346,9 @@ def simulate(
             if name in record:
                 bufs[name] = rec[j] if in_order else rec[j][where]
         if derived:
-            _derive(observe.traces, derived, bufs, rec, stored, rows, None if in_order else where, t)
+            values = derived_traces(observe.traces, t, {s: rec[j] for j, s in enumerate(stored)}, rows, derived)
+            for name in derived:
+                bufs[name] = values[name] if in_order else values[name][where]
     for name in record:
         bufs[name] /= record[name]
     return Result(
@@ -362,18 +367,19 @@ def simulate(
     )
 
 
-def _derive(traces_of, names, bufs, rec, states, rows, where, t, chunk: int = 2048) -> None:
-    """Fill bufs[name] for each of ``names`` (currents, expressions, inputs) from the states'
-    recorded traces ``rec`` (states x rows x times), a chunk of times at a time (its temporaries
-    stay small); ``where`` puts the rows in the order asked for (None: as they are)."""
-    n_rows = rows.size if where is None else where.size
-    for name in names:
-        bufs[name] = np.empty((n_rows, t.size))
+def derived_traces(traces_of, t: np.ndarray, states: dict, index: np.ndarray, names) -> dict[str, np.ndarray]:
+    """Return each of ``names`` (currents, expressions, inputs) of the neurons ``index`` at the times
+    ``t``, as arrays (len(index), len(t)), computed by a module's ``observe.traces`` from the states'
+    traces ``states`` (state -> such an array), a chunk of times at a time (temporaries of at most
+    DERIVE_VALUES values)."""
+    out = {name: np.empty((len(index), t.size)) for name in names}
+    chunk = max(1, DERIVE_VALUES // max(1, len(index)))
     for j0 in range(0, t.size, chunk):
         j1 = min(t.size, j0 + chunk)
-        values = traces_of(t[j0:j1], {s: rec[j, :, j0:j1] for j, s in enumerate(states)}, rows)
+        values = traces_of(t[j0:j1], {s: x[:, j0:j1] for s, x in states.items()}, index)
         for name in names:
-            bufs[name][:, j0:j1] = values[name] if where is None else values[name][where]
+            out[name][:, j0:j1] = values[name]
+    return out
 
 
 def _steps_per_call(module: ModuleType, n: int) -> int:

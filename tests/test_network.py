@@ -618,3 +618,32 @@ def test_spike_table_sorts_by_step_population_and_neuron(monkeypatch, large):
     one = [group(None, {}, None, None, None, [member("A", 0, 0, 5), member("B", 1, 5, 3)])]
     pop, local, step = network_run._spike_table([np.array([1, 6]), np.array([0, 7])], [0, 3], one)
     assert (step.tolist(), pop.tolist(), local.tolist()) == ([0, 0, 3, 3], [0, 1, 0, 1], [1, 1, 0, 2])
+
+
+def test_recorded_currents_and_inputs_come_from_the_states_traces_as_observe_gives_them(tmp_path, monkeypatch):
+    """Currents, expressions and inputs of a network run are computed after the run from the traces
+    of every state of those neurons (observe.traces): the numbers observe() gives after each step."""
+    import modelgen.network.run as netrun
+
+    text = MIXED.replace("record A (V, I_syn, neurons = 30)", "record A (I_syn, I_ext, neurons = 30)")
+    text = text.replace("record C (V, g_e, g_i, neurons = 25)", "record C (I_e, g_e, I_L, neurons = 7)")
+    write_mixed(tmp_path)
+    path = write(tmp_path, text)
+    a = load_network(path, seed=2).run(100.0, 0.1, out_dir=tmp_path / "gen")
+
+    make = netrun._make_groups
+
+    def per_step(*args, **kwargs):  # observe() without .traces: sampled after every step, as before
+        groups = make(*args, **kwargs)
+        for g in groups:
+            g.observe = lambda t, observe=g.observe: observe(t)
+        return groups
+
+    monkeypatch.setattr(netrun, "_make_groups", per_step)
+    b = load_network(path, seed=2).run(100.0, 0.1, out_dir=tmp_path / "gen")
+    assert list(a.traces) == list(b.traces)
+    for key in ("A.I_syn", "A.I_ext", "C.I_e", "C.g_e", "C.I_L", "G.V"):
+        np.testing.assert_array_equal(a.traces[key], b.traces[key])
+        assert np.ptp(a.traces[key]) > 0
+    assert a.traces["C.I_e"].shape == (7, 1001)
+    np.testing.assert_array_equal(a.spike_i, b.spike_i)

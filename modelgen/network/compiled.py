@@ -315,23 +315,20 @@ def _traces(net: Network, layout: Layout, stored: dict, modules: list, setups: l
     t = np.arange(n_steps + 1, dtype=float)
     t *= dt
     wanted = recordings(net)
-    derived, simulators = {}, {}
-    for name, var, count, _, scale in wanted:  # first: the states' traces are still in internal units
-        if (name, var) in stored:
-            continue
-        pl = next(p for p in layout.populations if p.name == name)
-        if name not in simulators:
+    derived = {}
+    for pl in layout.populations:  # first: the states' traces are still in internal units
+        names = [var for name, var, _, _, _ in wanted if name == pl.name and (name, var) not in stored]
+        if names:
             module, (p, given) = modules[pl.index], setups[pl.index]
             blank = {s: np.zeros(pl.n) for s in module.STATES}  # observe.traces reads the traces it is given only
             observe = module.make_simulator(blank, p, given, dt)[1]
-            simulators[name] = (observe.traces, {s: stored[name, s].T for s in module.STATES}, np.arange(count))
-        traces_of, of_states, index = simulators[name]
-        values = np.empty((count, t.size))
-        for j0 in range(0, t.size, 2048):  # a chunk of times at a time: the temporaries stay small
-            j1 = min(t.size, j0 + 2048)
-            values[:, j0:j1] = traces_of(t[j0:j1], {s: x[:, j0:j1] for s, x in of_states.items()}, index)[var]
-        values /= scale
-        derived[name, var] = values
+            of = {s: stored[pl.name, s].T for s in module.STATES}
+            count = min(pl.n, net.populations[pl.name].record_neurons)
+            values = runtime.derived_traces(observe.traces, t, of, np.arange(count), names)
+            derived.update({(pl.name, var): values[var] for var in names})
+    for name, var, _, _, scale in wanted:
+        if (name, var) in derived:
+            derived[name, var] /= scale
     traces, units = {}, {}
     for name, var, _, unit, scale in wanted:
         units[f"{name}.{var}"] = unit

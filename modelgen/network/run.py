@@ -231,7 +231,7 @@ def _check_memory(net: Network, n_steps: int, dt: float, limit: int | None) -> N
     """Raise MemoryLimitError if running ``net`` for ``n_steps`` would need more than ``limit`` (see memory.py)."""
     needs = dict.fromkeys(("neuron state and stepping", "recording", "synaptic buffers", "delays in steps"), 0)
     for pop in net.populations.values():
-        recorded = len(dict.fromkeys(pop.record)) * min(pop.n, pop.record_neurons)
+        recorded = memory.traces_recorded(pop.record, pop.model.model.state_names) * min(pop.n, pop.record_neurons)
         part = memory.run_needs(pop.n, len(pop.model.states), n_steps + 1, recorded)
         needs["neuron state and stepping"] += part["neuron state and stepping"]
         needs["recording"] += part["recording"]
@@ -414,6 +414,7 @@ def simulate(
 
     # recording
     rec = []  # (samples, group, var, is_state, which neurons of the group, scale)
+    groups_by_id = {id(g): g for g in groups}
     traces, units = {}, {}
     for name, var, count, unit, scale in recordings(net):
         g, _, member = where[name]
@@ -423,10 +424,29 @@ def simulate(
         # one row per sample (a row is cheaper to write than a column); in units of `unit` at the end
         rec.append((np.empty((n_steps + 1, count)), g, var, var in g.state, which, scale, key))
 
-    # a state is read through a view of its array (which the step updates in place), other
-    # variables through observe(), once per group and step
+    # a state is read through a view of its array (which the step updates in place); a current,
+    # expression or input is computed after the run from the traces of every state of those neurons
+    # (observe.traces: the numbers observe() gives after the step), else through observe() per step
+    hidden = {}  # (group, first neuron, end, state) -> samples of a state read for such variables only
+    derive = {}  # (group, first neuron, end) -> (group, which, {state: samples}, [(samples, var)])
+    for samples, g, var, is_state, which, _, _ in rec:
+        if not is_state and getattr(g.observe, "traces", None) is not None:
+            key = (id(g), which.start, which.stop)
+            if key not in derive:
+                of = {}
+                for s in g.module.STATES:
+                    mine = next((x for x, h, v, _, w, _, _ in rec if h is g and v == s and w == which), None)
+                    of[s] = mine if mine is not None else hidden.setdefault((*key, s), np.empty_like(samples))
+                derive[key] = (g, which, of, [])
+            derive[key][3].append((samples, var))
+    derived = {id(samples) for *_, wanted in derive.values() for samples, _ in wanted}
     by_state = [(samples, g.state[var][which]) for samples, g, var, is_state, which, _, _ in rec if is_state]
-    by_observe = [(samples, g, var, which) for samples, g, var, is_state, which, _, _ in rec if not is_state]
+    by_state += [(samples, groups_by_id[gid].state[s][lo:hi]) for (gid, lo, hi, s), samples in hidden.items()]
+    by_observe = [
+        (samples, g, var, which)
+        for samples, g, var, is_state, which, _, _ in rec
+        if not is_state and id(samples) not in derived
+    ]
 
     def sample(j: int, t: float) -> None:
         for samples, view in by_state:
@@ -438,7 +458,7 @@ def simulate(
                     observed[id(g)] = g.observe(t)
                 samples[j] = observed[id(g)][var][which]
 
-    from ..runtime import runaway
+    from ..runtime import derived_traces, runaway
 
     bounds = {name: state_bounds(pop.model.model) for name, pop in net.populations.items()}
 
@@ -527,6 +547,13 @@ def simulate(
                 stop_at_runaway(checked * dt, (k + 1) * dt)
                 checked = k + 1
     wall = time.perf_counter() - start
+    times = np.arange(n_steps + 1, dtype=float)
+    times *= dt
+    for g, which, of, wanted in derive.values():  # before the states' traces are scaled
+        index = np.arange(which.start, which.stop)
+        values = derived_traces(g.observe.traces, times, {s: x.T for s, x in of.items()}, index, [v for _, v in wanted])
+        for samples, var in wanted:
+            samples[...] = values[var].T
     for samples, *_, scale, key in rec:
         samples /= scale  # in place: no second copy of the recording
         traces[key] = samples.T
