@@ -309,11 +309,13 @@ class NeuronModel:
         limit = None if max_memory is None else memory.parse_size(max_memory)
         given = [*(params or {}).values(), *(inputs or {}).values(), *(initial or {}).values()]
         steps = duration_ms / dt_ms if dt_ms > 0 else 0.0  # (not a whole number of steps: refused later)
+        n_traced = int(round(steps)) + 1 if steps < 2.0**62 else 2**62  # samples per trace
         needs = memory.run_needs(
             n,
             len(m.states),
-            int(round(steps)) + 1 if steps < 2.0**62 else 2**62,
-            memory.traces_recorded(record, m.state_names) * np.size(record_indices),
+            n_traced,
+            memory.traces_recorded(record, m.state_names, n_traced * np.size(record_indices) * memory.FLOAT)
+            * np.size(record_indices),
             per_neuron=sum(1 for v in given if isinstance(v, (list, tuple)) or protocols.is_spec(v) or np.ndim(v)),
             itemsize=np.dtype(dtype).itemsize,
         )

@@ -26,6 +26,7 @@ __all__ = [
     "run_advice",
     "run_needs",
     "traces_recorded",
+    "DERIVE_EXTRA_BYTES",
 ]
 
 FLOAT = 8  # bytes of a float64 (the time axis, recordings, per-neuron values)
@@ -121,14 +122,20 @@ def require(needs: dict[str, int], what: str, advice: str, limit: int | None = N
     raise MemoryLimitError(f"{what} needs about {format_size(total)}{detail}, {allowed}; {advice}{tail}")
 
 
-def traces_recorded(record, state_names) -> int:
+DERIVE_EXTRA_BYTES = 2**29  # at most this much of unasked states' traces is kept to compute recorded currents
+
+
+def traces_recorded(record, state_names, trace_bytes: int = 0, always: bool = False) -> int:
     """Return how many traces a run keeps per recorded neuron: one per variable asked for, and, where
     one of those is not a state (a current, expression or input, computed after the run from the
-    states' traces), one per state not asked for as well."""
+    states' traces), one per state not asked for as well — unless those would take more than
+    DERIVE_EXTRA_BYTES (``trace_bytes``: the size of one variable's traces; the run then computes
+    them step by step) and not ``always`` (a compiled network computes them so at any size)."""
     asked = list(dict.fromkeys(record))
-    if all(v in state_names for v in asked):
+    unasked = sum(1 for s in state_names if s not in asked)
+    if all(v in state_names for v in asked) or (not always and unasked * trace_bytes > DERIVE_EXTRA_BYTES):
         return len(asked)
-    return len(asked) + sum(1 for s in state_names if s not in asked)
+    return len(asked) + unasked
 
 
 def run_needs(

@@ -18,7 +18,7 @@ from types import ModuleType
 
 import numpy as np
 
-from . import backends
+from . import backends, memory
 from .integrity import header_field, text_hash
 
 __all__ = [
@@ -265,8 +265,9 @@ def simulate(
     # computed afterwards from every state's recorded trace (observe.traces), or, where a module
     # cannot, sampled step by step
     derived = [name for name in record if name not in state]
-    fast = not derived or getattr(module, "OBSERVE_TRACES", False)
     rows, where = np.unique(record_indices, return_inverse=True)
+    unasked = sum(1 for s in module.STATES if s not in record) * rows.size * n_times * 8  # bytes of their traces
+    fast = not derived or (getattr(module, "OBSERVE_TRACES", False) and unasked <= memory.DERIVE_EXTRA_BYTES)
     stored = (list(module.STATES) if derived else list(record)) if fast else []  # the states the loop records
     which = [list(module.STATES).index(name) for name in stored]
     rec = np.empty((len(which), rows.size, n_times))

@@ -312,3 +312,28 @@ def test_a_recorded_current_counts_the_traces_of_every_state():
     assert memory.traces_recorded(["V", "m"], ("V", "m", "h")) == 2
     assert memory.traces_recorded(["I_Na"], ("V", "m", "h")) == 4
     assert memory.traces_recorded(["V", "I_Na", "I_K"], ("V", "m", "h")) == 5
+    # unless the states not asked for would take more than DERIVE_EXTRA_BYTES: then step by step
+    big = memory.DERIVE_EXTRA_BYTES // 2 + 1
+    assert memory.traces_recorded(["I_Na"], ("V", "m", "h"), trace_bytes=big) == 1
+    assert memory.traces_recorded(["I_Na", "m", "h"], ("V", "m", "h"), trace_bytes=big) == 4
+    assert memory.traces_recorded(["I_Na"], ("V", "m", "h"), trace_bytes=big, always=True) == 4
+
+
+def test_recorded_currents_are_the_same_step_by_step_where_the_states_traces_would_be_too_large(
+    lif, tmp_path, monkeypatch
+):
+    kw = dict(n=4, duration="20 ms", inputs={"I_ext": "300 pA"}, record=["I_leak", "V"], out_dir=tmp_path)
+    a = lif.run(**kw)
+    monkeypatch.setattr(memory, "DERIVE_EXTRA_BYTES", 0)  # g_syn's traces are too large: sampled after each step
+    b = lif.run(**kw)
+    np.testing.assert_array_equal(a["I_leak"], b["I_leak"])
+    assert np.ptp(a["I_leak"]) > 0
+    net = load_network(MODELS / "cuba.network", seed=1)
+    net.populations["E"].record.append("I_e")
+    c = net.run(20.0, 0.1, out_dir=tmp_path)
+    monkeypatch.undo()
+    net = load_network(MODELS / "cuba.network", seed=1)
+    net.populations["E"].record.append("I_e")
+    d = net.run(20.0, 0.1, out_dir=tmp_path)
+    np.testing.assert_array_equal(c.traces["E.I_e"], d.traces["E.I_e"])
+    assert np.ptp(c.traces["E.I_e"]) > 0

@@ -387,7 +387,7 @@ def simulate_compiled(
     real = DTYPES[dtype]
     n_steps = runtime.steps_of(duration, dt)
     add_records(net, extra_record)
-    _check_memory(net, n_steps, dt, limit)
+    _check_memory(net, n_steps, dt, limit, compiled=True)
     for proj in net.projections:
         proj.delays = _delays_in_steps(proj, dt)
     layout = layout_of(net, method, dtype)

@@ -227,11 +227,16 @@ def _delays_in_steps(proj: Projection, dt: float) -> np.ndarray:
     return steps
 
 
-def _check_memory(net: Network, n_steps: int, dt: float, limit: int | None) -> None:
-    """Raise MemoryLimitError if running ``net`` for ``n_steps`` would need more than ``limit`` (see memory.py)."""
+def _check_memory(net: Network, n_steps: int, dt: float, limit: int | None, compiled: bool = False) -> None:
+    """Raise MemoryLimitError if running ``net`` for ``n_steps`` would need more than ``limit`` (see
+    memory.py); ``compiled``: a compiled program's run (it records every state for a recorded current)."""
     needs = dict.fromkeys(("neuron state and stepping", "recording", "synaptic buffers", "delays in steps"), 0)
     for pop in net.populations.values():
-        recorded = memory.traces_recorded(pop.record, pop.model.model.state_names) * min(pop.n, pop.record_neurons)
+        count = min(pop.n, pop.record_neurons)
+        traced = memory.traces_recorded(
+            pop.record, pop.model.model.state_names, count * (n_steps + 1) * memory.FLOAT, always=compiled
+        )
+        recorded = traced * count
         part = memory.run_needs(pop.n, len(pop.model.states), n_steps + 1, recorded)
         needs["neuron state and stepping"] += part["neuron state and stepping"]
         needs["recording"] += part["recording"]
@@ -430,7 +435,14 @@ def simulate(
     hidden = {}  # (group, first neuron, end, state) -> samples of a state read for such variables only
     derive = {}  # (group, first neuron, end) -> (group, which, {state: samples}, [(samples, var)])
     for samples, g, var, is_state, which, _, _ in rec:
-        if not is_state and getattr(g.observe, "traces", None) is not None:
+        unasked = sum(
+            1 for s in g.module.STATES if not any(h is g and v == s and w == which for _, h, v, _, w, _, _ in rec)
+        )
+        if (
+            not is_state
+            and getattr(g.observe, "traces", None) is not None
+            and unasked * samples.nbytes <= memory.DERIVE_EXTRA_BYTES
+        ):
             key = (id(g), which.start, which.stop)
             if key not in derive:
                 of = {}
