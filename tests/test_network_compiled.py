@@ -52,9 +52,9 @@ connect H to L (receptor = exc, rule = all_to_all, weight = 2 mV, delay = unifor
 connect L to L (receptor = inh, rule = fixed_probability(0.2), weight = -1 mV, delay = 1 ms)
 connect G to L (receptor = exc, rule = fixed_indegree(2), weight = 0.5 mV)
 connect L to G (receptor = exc, rule = fixed_probability(0.3), weight = 1 nS, delay = 0.3 ms)
-record H (V)
+record H (V, I_Na, alpha_m)
 record L (V, v_e)
-record G (g_syn)
+record G (I_syn, g_syn, I_leak, I_ext)
 """
 
 
@@ -62,10 +62,24 @@ def test_numba_network_gives_numpys_spikes_and_traces(tmp_path):
     a, b = both(write(tmp_path, MIXED), 100.0, dt=0.025)
     assert_same_spikes(a, b)
     assert {p: a.rate(p) > 0 for p in a.populations} == {"H": True, "L": True, "G": True}
+    # currents, expressions and inputs too: the program records states, and every state of those
+    # neurons for them, which observe.traces turns into the numbers numpy's loop records
+    assert (
+        list(b.traces)
+        == list(a.traces)
+        == ["H.V", "H.I_Na", "H.alpha_m", "L.V", "L.v_e", "G.I_syn"]
+        + [
+            "G.g_syn",
+            "G.I_leak",
+            "G.I_ext",
+        ]
+    )
     for key in a.traces:
         assert a.units[key] == b.units[key]
+        assert np.ptp(a.traces[key]) > 0 or key == "G.I_ext"
         # HH's exp is numba's branch-free one (within 1 ulp of numpy's): the traces agree to round-off
         np.testing.assert_allclose(b.traces[key], a.traces[key], rtol=1e-9, atol=1e-9 * np.abs(a.traces[key]).max())
+    assert np.all(b.traces["G.I_ext"] == 300.0)  # pA, the unit both give
     assert b.synaptic_events == a.synaptic_events
     assert b.methods == a.methods
 
@@ -238,23 +252,6 @@ def test_network_program_is_cached_and_deterministic(tmp_path):
     for proj in other.projections:
         proj.delays = compiled._delays_in_steps(proj, 0.1)
     assert compiled.layout_of(other, None, "float64").key() == layout.key()
-
-
-def test_compiled_network_records_currents_expressions_and_inputs(tmp_path):
-    """The program records states; a current, expression or input is computed from every state's
-    recorded trace afterwards (observe.traces): the numbers numpy's network loop records."""
-    text = MIXED.replace("record G (g_syn)", "record G (I_syn, g_syn, I_leak, I_ext)").replace(
-        "record H (V)", "record H (I_Na, alpha_m)"
-    )
-    a, b = both(write(tmp_path, text), 60.0, dt=0.025)
-    assert_same_spikes(a, b)
-    for key in ("G.I_syn", "G.g_syn", "G.I_leak", "G.I_ext", "H.I_Na", "H.alpha_m", "L.V", "L.v_e"):
-        assert a.units[key] == b.units[key]
-        assert b.traces[key].shape == a.traces[key].shape
-        assert np.ptp(a.traces[key]) > 0 or key == "G.I_ext"
-        np.testing.assert_allclose(b.traces[key], a.traces[key], rtol=1e-9, atol=1e-9 * np.abs(a.traces[key]).max())
-    assert list(b.traces) == list(a.traces)  # in the order of the network file's records
-    assert np.all(b.traces["G.I_ext"] == 300.0)  # pA, the unit the numpy run gives (a.units)
 
 
 def test_cli_runs_a_network_on_numba_and_refuses_a_missing_backend(tmp_path):
