@@ -619,6 +619,7 @@ def _axes_and_values(model, pairs: dict[str, str], kind: str):
     help="Points per chunk (default: what records in 128 MB, and on Dask about 8 chunks per worker).",
 )
 @click.option("--resume", is_flag=True, help="Finish the interrupted sweep whose chunks are kept beside --out.")
+@backend_option
 def sweep(
     file,
     params,
@@ -638,6 +639,7 @@ def sweep(
     scheduler,
     chunk,
     resume,
+    backend="numpy",
 ) -> None:
     """Run a grid of parameter/input values of FILE as one population; print a CSV table.
 
@@ -666,7 +668,7 @@ def sweep(
 
             plan = plan_ensemble(
                 file, parse_seeds(seed), _assignments(params, "--param"), duration, dt, method, out_dir, max_memory,
-                summaries or DEFAULT_SUMMARIES, chunk,
+                summaries or DEFAULT_SUMMARIES, chunk, backend,
             )  # fmt: skip
             name = plan.spec.name
         else:
@@ -679,7 +681,8 @@ def sweep(
             if not p_axes and not i_axes:
                 raise click.UsageError("give at least one range to sweep, e.g. --input I_ext=0:20:1uA/cm^2")
             plan = plan_sweep(
-                m, p_axes + i_axes, p_fixed, i_fixed, duration, dt, transient, method, int(seed), out_dir, max_memory, chunk
+                m, p_axes + i_axes, p_fixed, i_fixed, duration, dt, transient, method, int(seed), out_dir, max_memory, chunk,
+                backend,
             )  # fmt: skip
             name = m.name
         cut = chunk is None and not is_network_file(file)  # a network run is big enough to be a chunk

@@ -94,6 +94,7 @@ class EnsemblePlan(ChunkedGrid):
     summaries: tuple[str, ...] = DEFAULT_SUMMARIES
     chunk: int = 1
     fixed: dict = field(default_factory=dict)  # "POP.NAME" -> internal value, for every point
+    backend: str = "numpy"
 
     def run_chunk(self, c: int, progress: Callable[[int, int], None] | None = None) -> ChunkResult:
         """Build and run the network at each point of chunk ``c``; return the summaries of its populations."""
@@ -112,7 +113,7 @@ class EnsemblePlan(ChunkedGrid):
             for name, value in overrides.items():
                 pop, param = name.split(".", 1)
                 net.populations[pop].params[param] = float(value)
-            result = net.run(self.duration, self.dt, self.out_dir, self.method)
+            result = net.run(self.duration, self.dt, self.out_dir, self.method, backend=self.backend)
             for pop in self.populations:
                 for s in self.summaries:
                     values[f"{pop}.{s}"][k] = SUMMARIES[s][1](result, pop)
@@ -146,6 +147,7 @@ class EnsemblePlan(ChunkedGrid):
             "dt": str(self.dt),
             "method": self.method,
             "summaries": list(self.summaries),
+            **({"backend": self.backend} if self.backend != "numpy" else {}),  # (numpy's as before this field)
         }
 
 
@@ -185,6 +187,7 @@ def plan_ensemble(
     max_memory: int | str | None = None,
     summaries: tuple[str, ...] = DEFAULT_SUMMARIES,
     chunk_points: int | None = None,
+    backend: str = "numpy",
 ) -> EnsemblePlan:
     """Return the ensemble of the network file at ``path`` over ``seeds`` and ``params`` (``POP.NAME`` -> range or value).
 
@@ -242,4 +245,5 @@ def plan_ensemble(
         summaries=tuple(summaries),
         chunk=max(1, min(n, chunk_points or 1)),
         fixed=fixed,
+        backend=backend,
     )

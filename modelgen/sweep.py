@@ -225,6 +225,7 @@ class SweepPlan(ChunkedGrid):
     out_dir: object
     max_memory: int | str | None
     chunk: int  # points per chunk
+    backend: str = "numpy"
 
     @property
     def n_steps(self) -> int:
@@ -244,7 +245,7 @@ class SweepPlan(ChunkedGrid):
         return {
             "model": m.name,
             "source_sha256": m.model.source_hash,
-            "build_hash": m.build_hash(self.method),
+            "build_hash": m.build_hash(self.method, self.backend),
             "axes": [{"name": a.name, "kind": a.kind, "unit": a.unit, "values": a.values.tolist()} for a in self.axes],
             "parameters": {k: str(v) for k, v in sorted(self.params.items())},
             "inputs": {k: str(v) for k, v in sorted(self.inputs.items())},
@@ -252,6 +253,7 @@ class SweepPlan(ChunkedGrid):
             "dt_ms": self.dt_ms,
             "transient_ms": self.transient_ms,
             "seed": self.seed,
+            **({"backend": self.backend} if self.backend != "numpy" else {}),  # (numpy's as before this field)
         }
 
 
@@ -279,6 +281,7 @@ def plan_sweep(
     out_dir=None,
     max_memory: int | str | None = None,
     chunk_points: int | None = None,
+    backend: str = "numpy",
 ) -> SweepPlan:
     """Return the sweep of ``model`` over ``axes`` cut into chunks (see :func:`run_sweep` for the arguments).
 
@@ -328,6 +331,7 @@ def plan_sweep(
         out_dir=out_dir,
         max_memory=max_memory,
         chunk=chunk,
+        backend=backend,
     )
 
 
@@ -357,6 +361,7 @@ def run_chunk(plan: SweepPlan, c: int, progress: Callable[[int, int], None] | No
         progress=progress,
         max_memory=plan.max_memory,
         neuron_ids=np.arange(lo, hi),
+        backend=plan.backend,
     )
     transient_ms, duration_ms = plan.transient_ms, plan.duration_ms
     after = result.t >= transient_ms - 1e-9 * result.dt
@@ -453,6 +458,7 @@ def run_sweep(
     max_memory: int | str | None = None,
     client=None,
     chunk_points: int | None = None,
+    backend: str = "numpy",
 ) -> SweepResult:
     """Simulate every point of the grid spanned by ``axes`` and return the table.
 
@@ -463,9 +469,10 @@ def run_sweep(
     ``seed`` and the point's place in the grid, so they do not depend on the chunking.
     ``client``: a ``dask.distributed.Client`` whose workers run the chunks (see
     :mod:`modelgen.distributed`; needs ``pip install 'modelgen[distributed]'``); default: this process.
+    ``backend``: what simulates each chunk (numpy, numba or cuda, as for ``NeuronModel.run``).
     """
     plan = plan_sweep(
-        model, axes, params, inputs, duration, dt, transient, method, seed, out_dir, max_memory, chunk_points
+        model, axes, params, inputs, duration, dt, transient, method, seed, out_dir, max_memory, chunk_points, backend
     )
     if client is None:
         return run_chunks(plan, progress=progress)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import shutil
 
@@ -120,3 +121,18 @@ def test_an_ensemble_on_two_workers_equals_one_process(noisy, tmp_path):
     there = invoke(*args, "--workers", 2)
     assert there.exit_code == 0, there.output
     assert there.output == here.output
+
+
+@pytest.mark.slow  # numba compiles the network program
+@pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="pip install -e '.[numba]'")
+def test_an_ensemble_on_numba_gives_numbas_runs(tmp_path, lif_path):
+    net = tmp_path / "two.network"
+    shutil.copy(lif_path.with_name("two_neurons.network"), net)
+    shutil.copy(lif_path, tmp_path / "lif.model")
+    args = ["sweep", net, "--param", "A.g_L=8,12nS", "--summary", "spikes", "--duration", "200ms", "--dt", "0.1ms"]
+    r = invoke(*args, "--backend", "numba", "-q", "-o", tmp_path / "gen")
+    assert r.exit_code == 0, r.output
+    rows = table(r.output)
+    for row in rows[1:3]:
+        count = lif_spike_count(300, float(row[0]), 200)
+        assert float(row[1]) == count and float(row[2]) == count

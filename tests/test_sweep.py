@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -210,3 +211,25 @@ def test_a_grid_may_have_ten_million_points(lif_path):
     more = S.parse_axis("1:4000:1 pA", "I_ext", "input", m.model.input("I_ext"))
     with pytest.raises(ModelError, match="the grid has 12000000 points, more than 10000000"):
         S.plan_sweep(m, [g_l, more], duration="1 ms", dt="0.1 ms")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="pip install -e '.[numba]'")
+def test_a_sweep_on_numba_gives_numpys_table(lif_path, tmp_path):
+    """--backend reaches every chunk's run (and the plan's description, which a resumed sweep must match)."""
+    m = modelgen.load(lif_path)
+    axes = [S.parse_axis("100:300:50 pA", "I_ext", "input", m.model.input("I_ext"))]
+    kw = dict(duration="100 ms", dt="0.05 ms", out_dir=tmp_path)
+    a = S.run_sweep(m, axes, **kw)
+    b = S.run_sweep(m, axes, backend="numba", **kw)
+    np.testing.assert_array_equal(b.rate, a.rate)
+    np.testing.assert_array_equal(b.latency, a.latency)
+    np.testing.assert_allclose(b.mean_v, a.mean_v, rtol=1e-12)
+    assert a.rate.max() > 0
+    plan = S.plan_sweep(m, axes, backend="numba", **kw)
+    assert plan.description()["backend"] == "numba" and "backend" not in S.plan_sweep(m, axes, **kw).description()
+    r = CliRunner().invoke(
+        main, ["sweep", str(lif_path), "--input", "I_ext=100:300:50pA", "--duration", "100ms", "--dt", "0.05ms",
+               "--backend", "numba", "-q", "-o", str(tmp_path)],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert [float(row.split(",")[1]) for row in r.output.splitlines()[1:]] == a.rate.tolist()
