@@ -26,6 +26,7 @@ __all__ = [
     "run_advice",
     "run_needs",
     "traces_recorded",
+    "derives_from_states",
     "DERIVE_EXTRA_BYTES",
 ]
 
@@ -125,17 +126,23 @@ def require(needs: dict[str, int], what: str, advice: str, limit: int | None = N
 DERIVE_EXTRA_BYTES = 2**29  # at most this much of unasked states' traces is kept to compute recorded currents
 
 
+def derives_from_states(record, state_names, trace_bytes: int, always: bool = False) -> bool:
+    """Return whether a run computes the recorded variables that are not states (currents, expressions,
+    inputs) after the run from the traces of every state, which it then keeps: where one is asked
+    for, unless the states not asked for would take more than DERIVE_EXTRA_BYTES (``trace_bytes``:
+    the size of one variable's traces; the run then samples them step by step) and not ``always``
+    (a compiled network computes them so at any size)."""
+    unasked = sum(1 for s in state_names if s not in record)
+    return any(v not in state_names for v in record) and (always or unasked * trace_bytes <= DERIVE_EXTRA_BYTES)
+
+
 def traces_recorded(record, state_names, trace_bytes: int = 0, always: bool = False) -> int:
-    """Return how many traces a run keeps per recorded neuron: one per variable asked for, and, where
-    one of those is not a state (a current, expression or input, computed after the run from the
-    states' traces), one per state not asked for as well — unless those would take more than
-    DERIVE_EXTRA_BYTES (``trace_bytes``: the size of one variable's traces; the run then computes
-    them step by step) and not ``always`` (a compiled network computes them so at any size)."""
+    """Return how many traces a run keeps per recorded neuron: one per variable asked for, and one per
+    state not asked for where the others are computed from the states' traces (derives_from_states)."""
     asked = list(dict.fromkeys(record))
-    unasked = sum(1 for s in state_names if s not in asked)
-    if all(v in state_names for v in asked) or (not always and unasked * trace_bytes > DERIVE_EXTRA_BYTES):
+    if not derives_from_states(asked, state_names, trace_bytes, always):
         return len(asked)
-    return len(asked) + unasked
+    return len(asked) + sum(1 for s in state_names if s not in asked)
 
 
 def run_needs(

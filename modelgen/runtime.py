@@ -266,8 +266,10 @@ def simulate(
     # cannot, sampled step by step
     derived = [name for name in record if name not in state]
     rows, where = np.unique(record_indices, return_inverse=True)
-    unasked = sum(1 for s in module.STATES if s not in record) * rows.size * n_times * 8  # bytes of their traces
-    fast = not derived or (getattr(module, "OBSERVE_TRACES", False) and unasked <= memory.DERIVE_EXTRA_BYTES)
+    trace_bytes = rows.size * n_times * memory.FLOAT
+    fast = not derived or (
+        getattr(module, "OBSERVE_TRACES", False) and memory.derives_from_states(record, module.STATES, trace_bytes)
+    )
     stored = (list(module.STATES) if derived else list(record)) if fast else []  # the states the loop records
     which = [list(module.STATES).index(name) for name in stored]
     rec = np.empty((len(which), rows.size, n_times))
@@ -307,9 +309,8 @@ def simulate(
     else:
         sample(0, 0.0)
     chunk = check_every if progress is not None else max(check_every, _steps_per_call(module, n))
-    if getattr(module, "BACKEND", "numpy") == "numba":
-        with np.errstate(all="ignore"):
-            run(0, 0)  # compiles (or loads) the kernel for this N before the clock starts: a call of no steps
+    with np.errstate(all="ignore"):
+        run(0, 0)  # a call of no steps: compiled code is compiled (or loaded) before the clock starts, as for networks
     start = time.perf_counter()
     with np.errstate(all="ignore"):
         k = 0

@@ -326,18 +326,12 @@ def _traces(net: Network, layout: Layout, stored: dict, modules: list, setups: l
             count = min(pl.n, net.populations[pl.name].record_neurons)
             values = runtime.derived_traces(observe.traces, t, of, np.arange(count), names)
             derived.update({(pl.name, var): values[var] for var in names})
-    for name, var, _, _, scale in wanted:
-        if (name, var) in derived:
-            derived[name, var] /= scale
     traces, units = {}, {}
     for name, var, _, unit, scale in wanted:
         units[f"{name}.{var}"] = unit
-        if (name, var) in derived:
-            traces[f"{name}.{var}"] = derived[name, var]
-        else:
-            samples = stored[name, var]
-            samples /= scale  # in place: no second copy of the recording
-            traces[f"{name}.{var}"] = samples.T
+        samples = derived[name, var] if (name, var) in derived else stored[name, var].T
+        samples /= scale  # in place: no second copy of the recording
+        traces[f"{name}.{var}"] = samples
     return traces, units
 
 

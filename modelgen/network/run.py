@@ -419,7 +419,6 @@ def simulate(
 
     # recording
     rec = []  # (samples, group, var, is_state, which neurons of the group, scale)
-    groups_by_id = {id(g): g for g in groups}
     traces, units = {}, {}
     for name, var, count, unit, scale in recordings(net):
         g, _, member = where[name]
@@ -432,28 +431,26 @@ def simulate(
     # a state is read through a view of its array (which the step updates in place); a current,
     # expression or input is computed after the run from the traces of every state of those neurons
     # (observe.traces: the numbers observe() gives after the step), else through observe() per step
-    hidden = {}  # (group, first neuron, end, state) -> samples of a state read for such variables only
+    hidden = []  # (samples, view) of the states read for such variables only
     derive = {}  # (group, first neuron, end) -> (group, which, {state: samples}, [(samples, var)])
     for samples, g, var, is_state, which, _, _ in rec:
-        unasked = sum(
-            1 for s in g.module.STATES if not any(h is g and v == s and w == which for _, h, v, _, w, _, _ in rec)
-        )
-        if (
-            not is_state
-            and getattr(g.observe, "traces", None) is not None
-            and unasked * samples.nbytes <= memory.DERIVE_EXTRA_BYTES
-        ):
-            key = (id(g), which.start, which.stop)
-            if key not in derive:
-                of = {}
-                for s in g.module.STATES:
-                    mine = next((x for x, h, v, _, w, _, _ in rec if h is g and v == s and w == which), None)
-                    of[s] = mine if mine is not None else hidden.setdefault((*key, s), np.empty_like(samples))
-                derive[key] = (g, which, of, [])
-            derive[key][3].append((samples, var))
+        if is_state or getattr(g.observe, "traces", None) is None:
+            continue
+        key = (id(g), which.start, which.stop)
+        if key not in derive:
+            recorded = {v: x for x, h, v, st, w, _, _ in rec if h is g and st and w == which}
+            if not memory.derives_from_states([var, *recorded], g.module.STATES, samples.nbytes):
+                continue  # the states' traces would be too large: observe() per step
+            of = dict(recorded)
+            for s in g.module.STATES:
+                if s not in recorded:
+                    of[s] = np.empty_like(samples)
+                    hidden.append((of[s], g.state[s][which]))
+            derive[key] = (g, which, of, [])
+        derive[key][3].append((samples, var))
     derived = {id(samples) for *_, wanted in derive.values() for samples, _ in wanted}
     by_state = [(samples, g.state[var][which]) for samples, g, var, is_state, which, _, _ in rec if is_state]
-    by_state += [(samples, groups_by_id[gid].state[s][lo:hi]) for (gid, lo, hi, s), samples in hidden.items()]
+    by_state += hidden
     by_observe = [
         (samples, g, var, which)
         for samples, g, var, is_state, which, _, _ in rec
